@@ -1,0 +1,60 @@
+# One command checks everything: people, pre-commit and CI run the same targets.
+# `make run` and `make test` install what is missing first (a venv in .venv, and
+# redis-server through apt-get when it is not on the PATH).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install redis-server run sandbox test lint format typecheck contracts pytest bench clean
+
+help:
+	@echo "make run    - start the dispatcher locally (sandbox gateway when no credentials)"
+	@echo "make test   - ruff, mypy, import contracts and pytest"
+	@echo "make bench  - benchmarks (not part of make test)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+install: $(STAMP) redis-server
+
+run: install
+	$(BIN)/waapi-dispatch up
+
+sandbox: install
+	$(BIN)/waapi-dispatch sandbox
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy dispatcher config tasks
+
+contracts: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: install
+	$(BIN)/pytest
+
+test: install lint typecheck contracts pytest
+
+bench: install
+	$(BIN)/python bench/sandbox_rps.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,253 @@
+"""Settings read once from the environment (and ``.env``) at an entry point.
+
+Library code never reads the environment: entry points call :func:`load_settings` and
+pass the result (or the parts of it a component needs) down. A wrong value fails here,
+at start, as a :class:`ConfigError` naming the variable and the rule it broke; secrets
+are ``SecretStr`` and no message built here ever contains one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.phone import normalize_e164
+
+DEFAULT_BASE_URL = "https://cname.betazen.vendor.waapi.easycrm4u.com/api/v1/external"
+DEFAULT_SCOPES = ("messages.send", "messages.read", "contacts.write", "contacts.read")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong. ``str()`` lists ``VARIABLE: rule`` lines, no values."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiKeyConfig(_Frozen):
+    """One WAAPI API key and what it is bound to (an entry of ``WAAPI_KEYS``)."""
+
+    name: str = Field(default="default", min_length=1, max_length=64)
+    key: str = Field(min_length=7, pattern=r"^waapi_\S+$")
+    secret: SecretStr | None = None
+    numbers: tuple[str, ...] = Field(min_length=1)
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    per_minute: int | None = Field(default=None, gt=0)
+    per_hour: int | None = Field(default=None, gt=0)
+    webhook_verify_token: SecretStr | None = None
+
+    @field_validator("numbers", mode="before")
+    @classmethod
+    def _split_numbers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part for part in (p.strip() for p in value.split(",")) if part)
+        return value
+
+    @field_validator("numbers")
+    @classmethod
+    def _e164_numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        normalized: list[str] = []
+        for number in value:
+            try:
+                normalized.append(normalize_e164(number))
+            except ValueError as exc:  # a configured number is not personal data: name it
+                raise ValueError(f"{number!r} {exc}") from None
+        if len(set(normalized)) != len(normalized):
+            raise ValueError("a number is listed twice")
+        return tuple(normalized)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("secr_"):
+            raise ValueError("an API secret starts with 'secr_'")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything the dispatcher reads from its environment, parsed and checked once."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    waapi_base_url: str = Field(default=DEFAULT_BASE_URL, pattern=r"^https?://\S+$")
+
+    # The simple case: one key, three variables.
+    waapi_api_key: str | None = None
+    waapi_api_secret: SecretStr | None = None
+    waapi_from_numbers: str | None = None
+    waapi_webhook_verify_token: SecretStr | None = None
+    waapi_per_minute: int | None = Field(default=None, gt=0)
+    waapi_per_hour: int | None = Field(default=None, gt=0)
+    waapi_scopes: str | None = None
+    # Several keys: a JSON list of ApiKeyConfig objects.
+    waapi_keys: str | None = None
+
+    redis_url: str = Field(default="redis://localhost:6379/0", pattern=r"^(redis|rediss|unix)://")
+
+    waapi_connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
+    waapi_read_timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    retry_max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_base_delay_s: float = Field(default=1.0, gt=0, le=3600)
+    retry_max_delay_s: float = Field(default=300.0, gt=0, le=86400)
+
+    # Built by the validator below from either the simple variables or WAAPI_KEYS; private
+    # so that no environment variable named KEYS can set it.
+    _keys: tuple[ApiKeyConfig, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _build_keys(self) -> Self:
+        if self.retry_max_delay_s < self.retry_base_delay_s:
+            raise ValueError("RETRY_MAX_DELAY_S: must be at least RETRY_BASE_DELAY_S")
+        keys = _keys_from_json(self.waapi_keys) if self.waapi_keys else ()
+        simple = self.waapi_api_key or self.waapi_api_secret or self.waapi_from_numbers
+        if keys and simple:
+            raise ValueError(
+                "WAAPI_KEYS: set either WAAPI_KEYS or WAAPI_API_KEY/WAAPI_API_SECRET/"
+                "WAAPI_FROM_NUMBERS, not both"
+            )
+        if simple:
+            keys = (self._single_key(),)
+        _check_numbers_unique(keys)
+        self._keys = keys
+        return self
+
+    @property
+    def keys(self) -> tuple[ApiKeyConfig, ...]:
+        """Every configured gateway key; empty means no credentials (sandbox mode)."""
+        return self._keys
+
+    def _single_key(self) -> ApiKeyConfig:
+        if not self.waapi_api_key:
+            raise ValueError(
+                "WAAPI_API_KEY: required when WAAPI_API_SECRET or WAAPI_FROM_NUMBERS is set"
+            )
+        if not self.waapi_from_numbers:
+            raise ValueError(
+                "WAAPI_FROM_NUMBERS: required with WAAPI_API_KEY "
+                "(comma-separated E.164 numbers the key is bound to)"
+            )
+        fields: dict[str, Any] = {
+            "key": self.waapi_api_key,
+            "secret": self.waapi_api_secret,
+            "numbers": self.waapi_from_numbers,
+            "per_minute": self.waapi_per_minute,
+            "per_hour": self.waapi_per_hour,
+            "webhook_verify_token": self.waapi_webhook_verify_token,
+        }
+        if self.waapi_scopes:
+            fields["scopes"] = tuple(s.strip() for s in self.waapi_scopes.split(",") if s.strip())
+        try:
+            return ApiKeyConfig(**fields)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_problems(exc, _SIMPLE_KEY_VARS))) from None
+
+    @property
+    def has_credentials(self) -> bool:
+        """True when at least one gateway key is configured (else: sandbox mode)."""
+        return bool(self.keys)
+
+    @property
+    def from_numbers(self) -> tuple[str, ...]:
+        """Every sending number of every key, in configuration order."""
+        return tuple(number for key in self.keys for number in key.numbers)
+
+    def key_for_number(self, from_phone_no: str) -> ApiKeyConfig:
+        """The key bound to ``from_phone_no``; ``KeyError`` when no key is bound to it."""
+        number = normalize_e164(from_phone_no)
+        for key in self.keys:
+            if number in key.numbers:
+                return key
+        raise KeyError(number)
+
+
+_SIMPLE_KEY_VARS = {
+    "key": "WAAPI_API_KEY",
+    "secret": "WAAPI_API_SECRET",
+    "numbers": "WAAPI_FROM_NUMBERS",
+    "per_minute": "WAAPI_PER_MINUTE",
+    "per_hour": "WAAPI_PER_HOUR",
+    "webhook_verify_token": "WAAPI_WEBHOOK_VERIFY_TOKEN",
+    "scopes": "WAAPI_SCOPES",
+}
+
+
+def _keys_from_json(raw: str) -> tuple[ApiKeyConfig, ...]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"WAAPI_KEYS: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError("WAAPI_KEYS: must be a non-empty JSON list of key objects")
+    keys = []
+    for index, entry in enumerate(data):
+        try:
+            keys.append(ApiKeyConfig.model_validate(entry))
+        except ValidationError as exc:
+            raise ValueError("; ".join(_problems(exc, prefix=f"WAAPI_KEYS[{index}]"))) from None
+    names = [key.name for key in keys]
+    if len(set(names)) != len(names):
+        raise ValueError("WAAPI_KEYS: key names must be unique")
+    return tuple(keys)
+
+
+def _check_numbers_unique(keys: tuple[ApiKeyConfig, ...]) -> None:
+    owner: dict[str, str] = {}
+    for key in keys:
+        for number in key.numbers:
+            if number in owner:
+                raise ValueError(
+                    f"WAAPI_KEYS: {number} is bound to both {owner[number]!r} and {key.name!r}; "
+                    "a sending number picks exactly one key"
+                )
+            owner[number] = key.name
+
+
+def _problems(
+    exc: ValidationError, names: dict[str, str] | None = None, prefix: str = ""
+) -> list[str]:
+    """``VARIABLE: rule`` lines from a pydantic error, never including the input value."""
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [str(part) for part in error["loc"]]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not loc:
+            lines.append(message)
+            continue
+        head = loc[0]
+        if names is not None:
+            head = names.get(head, head.upper())
+        elif prefix:
+            head = f"{prefix}.{head}"
+        else:
+            head = head.upper()
+        rest = "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in loc[1:])
+        lines.append(f"{head}{rest}: {message}")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and ``.env``); raise :class:`ConfigError` on a wrong value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc)) from None

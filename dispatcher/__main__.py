@@ -1,0 +1,5 @@
+"""``python -m dispatcher`` is the ``waapi-dispatch`` command."""
+
+from dispatcher.cli import main
+
+main()

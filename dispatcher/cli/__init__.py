@@ -1,0 +1,23 @@
+"""``waapi-dispatch``: the project's command line. Each command is an entry point: it is
+the only place that reads settings from the environment and passes them down."""
+
+from __future__ import annotations
+
+import click
+
+from dispatcher.cli.gateway_cmds import ping
+from dispatcher.cli.sandbox_cmd import sandbox
+from dispatcher.cli.up import up
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="waapi-dispatcher")
+def main() -> None:
+    """Send WhatsApp messages through WAAPI from Redis-backed Celery queues."""
+
+
+main.add_command(sandbox)
+main.add_command(ping)
+main.add_command(up)
+
+__all__ = ["main"]

@@ -1,0 +1,137 @@
+"""``waapi-dispatch up`` (what ``make run`` runs): everything needed, in one terminal.
+
+Starts a private ``redis-server`` (data and AOF under ``./var``) unless ``REDIS_URL`` is
+set, and the sandbox gateway when no gateway credentials are configured; checks the
+gateway with a ping; prints where things are; stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.cli.supervise import Supervisor, port_open
+from dispatcher.errors import GatewayError
+from dispatcher.gateway import WaapiClient
+from dispatcher.sandbox import API_PREFIX, DEMO_KEY, DEMO_NUMBERS, DEMO_SECRET, DEMO_VERIFY_TOKEN
+
+
+def _sandbox_env(port: int) -> dict[str, str]:
+    return {
+        "WAAPI_BASE_URL": f"http://127.0.0.1:{port}{API_PREFIX}",
+        "WAAPI_API_KEY": DEMO_KEY,
+        "WAAPI_API_SECRET": DEMO_SECRET,
+        "WAAPI_FROM_NUMBERS": ",".join(DEMO_NUMBERS),
+        "WAAPI_WEBHOOK_VERIFY_TOKEN": DEMO_VERIFY_TOKEN,
+    }
+
+
+def _redis_argv(port: int, data_dir: Path) -> list[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        fail(
+            "redis-server is not installed: run `make install` (or apt-get install "
+            "redis-server), or set REDIS_URL to a Redis you run"
+        )
+    return [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--maxmemory-policy",
+        "noeviction",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+    ]
+
+
+@click.command()
+@click.option("--sandbox-port", default=8099, show_default=True, type=int)
+@click.option("--redis-port", default=6379, show_default=True, type=int)
+@click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
+def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
+    """Run the dispatcher locally: Redis, the sandbox when no credentials are set, and more."""
+    settings = settings_or_exit()
+    supervisor = Supervisor()
+    env = dict(os.environ)
+    try:
+        if not settings.has_credentials:
+            click.secho(
+                "\n  NO GATEWAY CREDENTIALS SET: using the SANDBOX gateway. Nothing reaches\n"
+                "  WhatsApp. Set WAAPI_API_KEY, WAAPI_API_SECRET and WAAPI_FROM_NUMBERS\n"
+                "  (or WAAPI_KEYS) to send for real.\n",
+                fg="yellow",
+                bold=True,
+                err=True,
+            )
+            supervisor.start(
+                "sandbox",
+                [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(sandbox_port)],
+            )
+            supervisor.wait_port("sandbox", "127.0.0.1", sandbox_port)
+            env.update(_sandbox_env(sandbox_port))
+        if "REDIS_URL" not in os.environ:
+            if port_open("127.0.0.1", redis_port):
+                fail(
+                    f"port {redis_port} is taken: stop what runs there, pass --redis-port, "
+                    "or set REDIS_URL to use that Redis"
+                )
+            data_dir = var_dir / "redis"
+            data_dir.mkdir(parents=True, exist_ok=True)
+            supervisor.start("redis", _redis_argv(redis_port, data_dir.resolve()))
+            supervisor.wait_port("redis", "127.0.0.1", redis_port)
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        effective = settings_or_exit(
+            **{}
+            if settings.has_credentials
+            else {k.lower(): v for k, v in _sandbox_env(sandbox_port).items()}
+        )
+        for key in effective.keys:
+            client = WaapiClient.for_key(effective, key)
+            try:
+                result = client.ping()
+                click.echo(
+                    f"gateway: {effective.waapi_base_url} key {result.api_key_name!r} ok "
+                    f"(numbers {', '.join(key.numbers)})"
+                )
+            except GatewayError as exc:
+                click.echo(f"gateway: ping with key {key.name!r} failed: {exc.message}", err=True)
+            finally:
+                client.close()
+        click.echo(f"redis:   {env.get('REDIS_URL')}")
+        if not settings.has_credentials:
+            base = f"http://127.0.0.1:{sandbox_port}"
+            click.echo(
+                f"sandbox: {base}{API_PREFIX} (sent messages: {base}/_sandbox/sent)\n\n"
+                "Try it from another terminal:\n"
+                f"  curl -s -X POST {base}{API_PREFIX}/whatsapp-api/messages/template \\\n"
+                f"    -H 'X-API-Key: {DEMO_KEY}' -H 'X-API-Secret: {DEMO_SECRET}' \\\n"
+                "    -H 'Content-Type: application/json' \\\n"
+                f'    -d \'{{"to": "+15551230001", "fromPhoneNo": "{DEMO_NUMBERS[0]}", '
+                '"name": "hello_world", "language": "en"}\'\n'
+                f"  curl -s {base}/_sandbox/sent\n"
+            )
+        click.echo("ready. Ctrl-C stops everything.", err=True)
+    except (RuntimeError, OSError) as exc:
+        supervisor.stop()
+        fail(str(exc))
+    except SystemExit:
+        supervisor.stop()
+        raise
+    raise SystemExit(supervisor.run_until_stopped())

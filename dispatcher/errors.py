@@ -1,0 +1,285 @@
+"""The one error tree of waapi-dispatcher. Every error we raise derives from DispatcherError.
+
+    DispatcherError
+    ├── InvalidRequest             input refused before anything is sent or queued
+    └── GatewayError               a gateway call did not succeed
+        ├── TransportError         no HTTP response was read
+        │   ├── ConnectFailed      the request never left: safe to retry
+        │   └── ResponseLost       the request left, the answer did not come: ambiguous
+        │       ├── ReadTimedOut
+        │       └── ConnectionReset
+        ├── UnexpectedResponse     2xx that we cannot read: the send may have happened
+        └── GatewayHTTPError       the gateway answered with a status >= 400
+            ├── BadRequest             400
+            │   └── MetaError          400 carrying Meta's "(#code) ..."
+            │       ├── ApiCallLimited     4, 80007
+            │       ├── ThroughputLimited  130429
+            │       ├── PairRateLimited    131056
+            │       ├── SpamLimited        131048
+            │       ├── MarketingCapped    131049
+            │       ├── OutsideWindow      131047
+            │       ├── Undeliverable      131026
+            │       ├── OptedOut           131050
+            │       └── TemplateNotFound   132001
+            ├── Unauthorized           401
+            ├── Forbidden              403
+            ├── NotFound               404
+            ├── Conflict               409
+            ├── RateLimited            429
+            └── ServerError            5xx
+
+Callers ask an error what to do (``disposition``, ``retry_after_s``, ``cooldown``) rather
+than parsing messages: the classification follows the retry table in DESIGN.md. No
+``requests`` or ``redis`` exception leaves ``dispatcher``; they are translated at the
+boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class Disposition(enum.StrEnum):
+    """What a worker should do after an error."""
+
+    RETRY = "retry"  # send again later; nothing reached the recipient
+    AMBIGUOUS = "ambiguous"  # the gateway may have sent it; follow the lane's policy
+    PERMANENT = "permanent"  # sending again cannot succeed
+
+
+class Cooldown(enum.StrEnum):
+    """Which shared limit an error asks to cool down, for every worker at once."""
+
+    NONE = "none"
+    KEY = "key"  # the API key's quota (HTTP 429, Meta 4 / 80007)
+    NUMBER = "number"  # the sending number's throughput (130429)
+    RECIPIENT = "recipient"  # the (number, recipient) pair (131056)
+    PAUSE_NUMBER = "pause_number"  # stop the sending number until resumed (131048)
+
+
+class DispatcherError(Exception):
+    """Root of every error raised by waapi-dispatcher."""
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One refused field: where (``items[0].title``) and which rule it broke."""
+
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.rule}" if self.field else self.rule
+
+
+class InvalidRequest(DispatcherError):
+    """Input that the gateway would refuse; nothing was sent or queued."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(str(p) for p in self.problems) or "invalid request")
+
+
+class GatewayError(DispatcherError):
+    """A gateway call that did not succeed. Subclasses fix the classification."""
+
+    disposition: ClassVar[Disposition] = Disposition.PERMANENT
+    cooldown: ClassVar[Cooldown] = Cooldown.NONE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        retry_after_s: float | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.retry_after_s = retry_after_s
+        self.body = body
+
+    @property
+    def retryable(self) -> bool:
+        return self.disposition is Disposition.RETRY
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status}, code={self.code}, "
+            f"message={self.message!r}, retry_after_s={self.retry_after_s})"
+        )
+
+
+class TransportError(GatewayError):
+    """No HTTP response was read from the gateway."""
+
+
+class ConnectFailed(TransportError):
+    """Connection refused, DNS failure or connect timeout: the request was never sent."""
+
+    disposition = Disposition.RETRY
+
+
+class ResponseLost(TransportError):
+    """The request was sent but no answer came: the gateway may or may not have sent it."""
+
+    disposition = Disposition.AMBIGUOUS
+
+
+class ReadTimedOut(ResponseLost):
+    """The gateway did not answer within the read timeout."""
+
+
+class ConnectionReset(ResponseLost):
+    """The connection dropped after the request went out."""
+
+
+class UnexpectedResponse(GatewayError):
+    """A 2xx answer without the fields it must carry: treat the send as ambiguous."""
+
+    disposition = Disposition.AMBIGUOUS
+
+
+class GatewayHTTPError(GatewayError):
+    """The gateway answered with an HTTP status >= 400."""
+
+
+class BadRequest(GatewayHTTPError):
+    """400: validation failed at the gateway, or Meta refused without a known code."""
+
+
+class MetaError(BadRequest):
+    """400 whose message carries Meta's ``(#code)``; leaves declare their codes."""
+
+    codes: ClassVar[tuple[int, ...]] = ()
+
+
+class ApiCallLimited(MetaError):
+    codes = (4, 80007)
+    disposition = Disposition.RETRY
+    cooldown = Cooldown.KEY
+
+
+class ThroughputLimited(MetaError):
+    codes = (130429,)
+    disposition = Disposition.RETRY
+    cooldown = Cooldown.NUMBER
+
+
+class PairRateLimited(MetaError):
+    """Too many messages to one recipient: back off that recipient only (4^n s)."""
+
+    codes = (131056,)
+    disposition = Disposition.RETRY
+    cooldown = Cooldown.RECIPIENT
+
+
+class SpamLimited(MetaError):
+    """Meta flagged the sender: pause the number until a person resumes it."""
+
+    codes = (131048,)
+    disposition = Disposition.RETRY
+    cooldown = Cooldown.PAUSE_NUMBER
+
+
+class MarketingCapped(MetaError):
+    """Per-user marketing cap: retrying makes sense only much later."""
+
+    codes = (131049,)
+    disposition = Disposition.RETRY
+
+
+class OutsideWindow(MetaError):
+    """Free-form message outside the 24-hour window: only a template can go."""
+
+    codes = (131047,)
+
+
+class Undeliverable(MetaError):
+    codes = (131026,)
+
+
+class OptedOut(MetaError):
+    codes = (131050,)
+
+
+class TemplateNotFound(MetaError):
+    codes = (132001,)
+
+
+class Unauthorized(GatewayHTTPError):
+    """401: missing or wrong key or secret."""
+
+
+class Forbidden(GatewayHTTPError):
+    """403: the key lacks a permission, a scope, a service or the sending number."""
+
+
+class NotFound(GatewayHTTPError):
+    """404: contact, message or template does not exist."""
+
+
+class Conflict(GatewayHTTPError):
+    """409: duplicate or state-incompatible."""
+
+
+class RateLimited(GatewayHTTPError):
+    """429: the key's per-minute or per-hour quota is used up."""
+
+    disposition = Disposition.RETRY
+    cooldown = Cooldown.KEY
+
+
+class ServerError(GatewayHTTPError):
+    """5xx: the gateway failed; retry with backoff."""
+
+    disposition = Disposition.RETRY
+
+
+_META_CODE = re.compile(r"^\s*\(#(\d+)\)\s*")
+_BY_META_CODE: dict[int, type[MetaError]] = {
+    code: cls for cls in MetaError.__subclasses__() for code in cls.codes
+}
+_BY_STATUS: dict[int, type[GatewayHTTPError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    429: RateLimited,
+}
+
+
+def parse_meta_code(message: str) -> int | None:
+    """Meta's error code from a gateway message such as ``(#131047) Re-engagement ...``."""
+    match = _META_CODE.match(message)
+    return int(match.group(1)) if match else None
+
+
+def http_error(
+    status: int, message: str, *, retry_after_s: float | None = None, body: Any = None
+) -> GatewayHTTPError:
+    """The error class for a gateway answer: Meta's code first, then the HTTP status.
+
+    A Meta code can arrive on a 400 (the documented case) or on another status; the code
+    decides the class when we know it, else the status does. Unknown 4xx are permanent
+    (plain GatewayHTTPError), unknown 5xx are ServerError.
+    """
+    code = parse_meta_code(message)
+    cls: type[GatewayHTTPError]
+    if code is not None and code in _BY_META_CODE:
+        cls = _BY_META_CODE[code]
+    elif code is not None and status == 400:
+        cls = MetaError
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = _BY_STATUS.get(status, GatewayHTTPError)
+    return cls(message, status=status, code=code, retry_after_s=retry_after_s, body=body)

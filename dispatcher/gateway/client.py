@@ -1,0 +1,215 @@
+"""The WAAPI External API client: one class, one private request method, typed results.
+
+The client retries nothing: whether and when to send again is the worker's decision,
+taken from the error's classification. Every ``requests`` exception is translated here
+into the project's error tree; none escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from pydantic import SecretStr
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util.retry import Retry
+
+from config import ApiKeyConfig, Settings
+from dispatcher.errors import (
+    ConnectFailed,
+    ConnectionReset,
+    GatewayError,
+    ReadTimedOut,
+    TransportError,
+    UnexpectedResponse,
+    http_error,
+)
+from dispatcher.gateway.combined import CombinedSend
+from dispatcher.gateway.contacts import UpdateContact, UpsertContact
+from dispatcher.gateway.headers import parse_retry_after
+from dispatcher.gateway.kinds import SendRequest
+from dispatcher.gateway.results import CombinedResult, Contact, Ping, QrSession, SendResult
+
+USER_AGENT = "waapi-dispatcher/0.1"
+
+
+def new_session(pool_size: int = 10) -> requests.Session:
+    """A session whose pool holds ``pool_size`` connections and blocks when all are busy.
+
+    Size it to the number of threads that share it: a smaller pool throws away
+    connections (and their TLS handshakes) under load; ``pool_block`` makes extra
+    threads wait for a connection instead. urllib3 retries nothing (``Retry(0)``).
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_connections=4,
+        pool_maxsize=pool_size,
+        pool_block=True,
+        max_retries=Retry(total=0, connect=0, read=False, redirect=0, status=0),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+class WaapiClient:
+    """Calls the gateway with one API key. Thread-safe when its session's pool is sized.
+
+    Method names follow the reference: ``ping`` (GET /ping), ``send`` (POST
+    /whatsapp-api/messages/* and /whatsapp-qr/messages/*), ``send_combined`` (POST
+    /whatsapp-api/messages/send), ``update_contact`` (PATCH /contacts),
+    ``upsert_contact`` (POST /contacts), ``qr_sessions`` (GET /whatsapp-qr/sessions).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        api_secret: SecretStr | None,
+        *,
+        session: requests.Session | None = None,
+        connect_timeout_s: float = 3.05,
+        read_timeout_s: float = 20.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session if session is not None else new_session()
+        self._timeout = (connect_timeout_s, read_timeout_s)
+        self._auth = {"X-API-Key": api_key}
+        if api_secret is not None:
+            self._auth["X-API-Secret"] = api_secret.get_secret_value()
+
+    @classmethod
+    def for_key(
+        cls, settings: Settings, key: ApiKeyConfig, session: requests.Session | None = None
+    ) -> WaapiClient:
+        """A client for one configured key, with the configured base URL and timeouts."""
+        return cls(
+            settings.waapi_base_url,
+            key.key,
+            key.secret,
+            session=session,
+            connect_timeout_s=settings.waapi_connect_timeout_s,
+            read_timeout_s=settings.waapi_read_timeout_s,
+        )
+
+    def __repr__(self) -> str:
+        return f"WaapiClient({self.base_url!r}, api_key={self._auth['X-API-Key']!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- endpoints ---------------------------------------------------------------------
+
+    def ping(self) -> Ping:
+        """``GET /ping``: check the credentials; echoes the vendor id and the key's name."""
+        body = self._request("GET", "/ping")
+        return Ping(vendor_id=str(body.get("vendorId")), api_key_name=str(body.get("apiKeyName")))
+
+    def send(self, request: SendRequest) -> SendResult:
+        """``POST`` the request to its endpoint; the result carries the message id."""
+        if isinstance(request, CombinedSend):
+            return self.send_combined(request).message
+        body = self._request("POST", request.endpoint, request.to_gateway())
+        return SendResult.from_data(body.get("data"))
+
+    def send_combined(self, request: CombinedSend) -> CombinedResult:
+        """``POST /whatsapp-api/messages/send``: upsert the contact and send, atomically."""
+        body = self._request("POST", request.endpoint, request.to_gateway())
+        return CombinedResult.from_data(body.get("data"))
+
+    def update_contact(self, request: UpdateContact) -> Contact:
+        """``PATCH /contacts``: update an existing contact (404 when there is none)."""
+        body = self._request("PATCH", request.endpoint, request.to_gateway())
+        return Contact.from_data(body.get("data"))
+
+    def upsert_contact(self, request: UpsertContact) -> Contact:
+        """``POST /contacts``: create or update a contact by phone number."""
+        body = self._request("POST", request.endpoint, request.to_gateway())
+        return Contact.from_data(body.get("data"))
+
+    def qr_sessions(self) -> list[QrSession]:
+        """``GET /whatsapp-qr/sessions``: the connected QR sessions of the vendor."""
+        body = self._request("GET", "/whatsapp-qr/sessions")
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise UnexpectedResponse("2xx answer without a list of sessions", body=body)
+        return [QrSession.from_data(item) for item in data]
+
+    # --- transport ---------------------------------------------------------------------
+
+    def _request(
+        self, method: str, path: str, json_body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Send one request; return the JSON body of a 2xx or raise a GatewayError."""
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                json=json_body,
+                headers=self._auth,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise _transport_error(exc) from exc
+        try:
+            body: Any = response.json()
+        except (ValueError, requests.RequestException):
+            body = response.text[:500]
+        if response.status_code >= 400:
+            raise http_error(
+                response.status_code,
+                _error_message(body, response.reason),
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After"), time.time()),
+                body=body,
+            )
+        if not isinstance(body, dict):
+            raise UnexpectedResponse(f"{response.status_code} answer that is not JSON", body=body)
+        if body.get("success") is False:
+            raise http_error(400, _error_message(body, "success: false"), body=body)
+        return body
+
+
+def _error_message(body: Any, fallback: str | None) -> str:
+    if isinstance(body, dict):
+        for field in ("error", "message"):
+            value = body.get(field)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, dict) and value.get("message"):
+                return str(value["message"])
+        return json.dumps(body)[:500]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return fallback or "no message"
+
+
+def _transport_error(exc: requests.RequestException) -> GatewayError:
+    """Map a requests exception to ConnectFailed (never sent) or ResponseLost (ambiguous)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return ConnectFailed(f"connect timeout: {exc}")
+    if isinstance(exc, requests.ReadTimeout):
+        return ReadTimedOut("no answer within the read timeout")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return ConnectFailed(f"TLS handshake failed: {exc}")
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        if isinstance(reason, ConnectTimeoutError | NewConnectionError | NameResolutionError):
+            return ConnectFailed(f"could not connect: {reason}")
+        return ConnectionReset(f"connection dropped after the request was sent: {reason}")
+    if isinstance(
+        exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError
+    ):
+        return ConnectionReset(f"answer cut off: {exc}")
+    return TransportError(f"request could not be made: {type(exc).__name__}: {exc}")

@@ -1,0 +1,93 @@
+"""Every message kind the dispatcher can send, by channel and type, with its model.
+
+This table is the single place that maps ``(channel, type)`` to a request model and so
+to a gateway endpoint: the producer API, the HTTP ingress, the CLI and the sandbox all
+look kinds up here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from dispatcher.errors import FieldProblem, InvalidRequest
+from dispatcher.gateway.cloud import (
+    AudioMessage,
+    ButtonsMessage,
+    CloudSend,
+    CtaMessage,
+    DocumentMessage,
+    FlowMessage,
+    ImageMessage,
+    ListMessage,
+    StickerMessage,
+    TemplateMessage,
+    TextMessage,
+    VideoMessage,
+)
+from dispatcher.gateway.combined import CombinedSend
+from dispatcher.gateway.qr import (
+    QrAudioMessage,
+    QrDocumentMessage,
+    QrImageMessage,
+    QrLocationMessage,
+    QrSend,
+    QrTextMessage,
+    QrVideoMessage,
+)
+from dispatcher.gateway.validation import parse
+
+Channel = Literal["cloud", "qr"]
+CHANNELS: tuple[Channel, ...] = ("cloud", "qr")
+
+SendRequest = CloudSend | QrSend
+
+CLOUD_KINDS: dict[str, type[CloudSend]] = {
+    model.message_type: model
+    for model in (
+        TextMessage,
+        TemplateMessage,
+        ButtonsMessage,
+        ListMessage,
+        CtaMessage,
+        FlowMessage,
+        ImageMessage,
+        VideoMessage,
+        AudioMessage,
+        StickerMessage,
+        DocumentMessage,
+        CombinedSend,
+    )
+}
+
+QR_KINDS: dict[str, type[QrSend]] = {
+    model.message_type: model
+    for model in (
+        QrTextMessage,
+        QrImageMessage,
+        QrVideoMessage,
+        QrAudioMessage,
+        QrDocumentMessage,
+        QrLocationMessage,
+    )
+}
+
+KINDS: dict[Channel, dict[str, type[CloudSend]] | dict[str, type[QrSend]]] = {
+    "cloud": CLOUD_KINDS,
+    "qr": QR_KINDS,
+}
+
+
+def request_model(channel: str, message_type: str) -> type[SendRequest]:
+    """The request model for a kind, or InvalidRequest naming what is known."""
+    if channel not in KINDS:
+        raise InvalidRequest([FieldProblem("channel", f"must be one of {', '.join(CHANNELS)}")])
+    kinds = KINDS[channel]
+    if message_type not in kinds:
+        rule = f"must be one of {', '.join(kinds)} for the {channel} channel"
+        raise InvalidRequest([FieldProblem("type", rule)])
+    return kinds[message_type]
+
+
+def parse_send(channel: str, message_type: str, body: Any) -> SendRequest:
+    """Validate a gateway-shaped body for a kind; raise InvalidRequest when refused."""
+    return parse(request_model(channel, message_type), body)

@@ -1,0 +1,87 @@
+"""Request bodies of the WhatsApp QR session endpoints (``/whatsapp-qr/messages/*``).
+
+A QR "number" is a linked-device session: it is chosen by ``fromPhoneNo`` or by
+``sessionId``. There is no 24-hour window and media go by ``link`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Self
+
+from pydantic import Field, model_validator
+
+from dispatcher.gateway.fields import E164, Caption, GatewayModel, HttpsUrl, SessionId
+
+QrText = Annotated[str, Field(min_length=1, max_length=65536)]
+
+
+class QrSend(GatewayModel):
+    """Base of every QR send: the recipient and the session, by number or by id."""
+
+    endpoint: ClassVar[str]
+    message_type: ClassVar[str]
+
+    to: E164
+    from_phone_no: E164 | None = None
+    session_id: SessionId | None = None
+
+    @model_validator(mode="after")
+    def _session_chosen(self) -> Self:
+        if self.from_phone_no is None and self.session_id is None:
+            raise ValueError("fromPhoneNo is required unless sessionId is given")
+        return self
+
+
+class QrTextMessage(QrSend):
+    """``POST /whatsapp-qr/messages/text`` (QR · Send Text)."""
+
+    endpoint = "/whatsapp-qr/messages/text"
+    message_type = "text"
+    body: QrText
+
+
+class QrImageMessage(QrSend):
+    """``POST /whatsapp-qr/messages/image`` (QR · Send Image)."""
+
+    endpoint = "/whatsapp-qr/messages/image"
+    message_type = "image"
+    link: HttpsUrl
+    caption: Caption | None = None
+
+
+class QrVideoMessage(QrSend):
+    """``POST /whatsapp-qr/messages/video`` (variant of QR · Send Text)."""
+
+    endpoint = "/whatsapp-qr/messages/video"
+    message_type = "video"
+    link: HttpsUrl
+    caption: Caption | None = None
+
+
+class QrAudioMessage(QrSend):
+    """``POST /whatsapp-qr/messages/audio`` (variant of QR · Send Text)."""
+
+    endpoint = "/whatsapp-qr/messages/audio"
+    message_type = "audio"
+    link: HttpsUrl
+
+
+class QrDocumentMessage(QrSend):
+    """``POST /whatsapp-qr/messages/document`` (variant of QR · Send Text)."""
+
+    endpoint = "/whatsapp-qr/messages/document"
+    message_type = "document"
+    link: HttpsUrl
+    filename: str | None = Field(default=None, min_length=1, max_length=240)
+    caption: Caption | None = None
+
+
+class QrLocationMessage(QrSend):
+    """``POST /whatsapp-qr/messages/location`` (variant of QR · Send Text)."""
+
+    endpoint = "/whatsapp-qr/messages/location"
+    message_type = "location"
+    latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    address: str | None = Field(default=None, min_length=1, max_length=1024)

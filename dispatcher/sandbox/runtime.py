@@ -1,0 +1,118 @@
+"""The running sandbox: its configuration, its state, and the webhooks it posts."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from aiohttp import web
+
+from dispatcher.gateway.contacts import ContactFields
+from dispatcher.sandbox.config import SandboxConfig, SandboxKey, SandboxTemplate
+from dispatcher.sandbox.state import SandboxState
+from dispatcher.sandbox.webhooks import Delivery, WebhookSender, inbound_payload, status_payload
+
+
+class Sandbox:
+    """One sandbox gateway. Mutable at run time through ``/_sandbox`` endpoints."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.initial = config.model_copy(deep=True)
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.state = SandboxState(config.window_s)
+        self.sender = WebhookSender(config.webhooks.max_attempts, self.rng)
+        self._index()
+
+    def _index(self) -> None:
+        self.keys: dict[str, SandboxKey] = {k.key: k for k in self.config.keys}
+        self.templates: dict[tuple[str, str], SandboxTemplate] = {
+            (t.name, t.language): t for t in self.config.templates
+        }
+
+    def reset(self) -> None:
+        """Forget every message, contact, window, quota and fault set at run time."""
+        self.config = self.initial.model_copy(deep=True)
+        self.rng.seed(self.config.seed)
+        self.state = SandboxState(self.config.window_s)
+        self._index()
+
+    def key_for_number(self, number: str) -> SandboxKey | None:
+        for key in self.config.keys:
+            if number in key.numbers:
+                return key
+        return None
+
+    # --- contacts ----------------------------------------------------------------------
+
+    def upsert_contact(self, vendor_id: str, phone: str, fields: ContactFields) -> dict[str, Any]:
+        contact = self.state.contacts.get((vendor_id, phone))
+        if contact is None:
+            contact = {"_id": self.state.new_object_id(), "phoneNumber": phone}
+            self.state.contacts[(vendor_id, phone)] = contact
+        contact.update(fields.model_dump(exclude_none=True, mode="json"))
+        return dict(contact)
+
+    # --- webhooks ----------------------------------------------------------------------
+
+    async def schedule_statuses(
+        self, key: SandboxKey, sender: str, to: str, wamid: str, message_type: str
+    ) -> None:
+        """Post sent/delivered/read (or sent/failed) for an accepted Cloud send."""
+        if not key.webhook_url:
+            return
+        hooks = self.config.webhooks
+        steps: list[str] = list(hooks.statuses)
+        if to in hooks.failed_recipients:
+            steps = ["sent", "failed"]
+        category = "marketing" if message_type == "template" else "service"
+        delays = [(i + 1) * hooks.step_ms / 1000.0 for i in range(len(steps))]
+        if hooks.reorder:
+            self.rng.shuffle(delays)
+        deliveries = [
+            Delivery(
+                key.webhook_url,
+                key.webhook_verify_token,
+                status_payload(sender, wamid, to, status, category=category),
+                delay_s=0.0 if hooks.before_response else delay,
+            )
+            for status, delay in zip(steps, delays, strict=True)
+        ]
+        if hooks.before_response:
+            deliveries.sort(key=lambda d: delays[deliveries.index(d)])
+        for delivery in deliveries:
+            copies = 2 if self.rng.random() < hooks.duplicate_rate else 1
+            if hooks.before_response:
+                for _ in range(copies):
+                    await self.sender.post(delivery)
+            else:
+                self.sender.submit(delivery, copies)
+
+    def emit_status(
+        self, wamid: str, status: str, code: int | None = None, title: str | None = None
+    ) -> bool:
+        """Post a status webhook for one of our wamids; False when the wamid is unknown."""
+        entry = self.state.by_wamid.get(wamid)
+        if entry is None:
+            return False
+        key = self.keys.get(entry["key"])
+        if key is None or not key.webhook_url:
+            return False
+        payload = status_payload(
+            entry["from"], wamid, entry["to"], status, error_code=code, error_title=title
+        )
+        self.sender.submit(Delivery(key.webhook_url, key.webhook_verify_token, payload))
+        return True
+
+    def inbound(self, customer: str, our_number: str, now: float, **message: Any) -> str:
+        """A customer writes to us: open the window and post the inbound webhook."""
+        self.state.open_window(our_number, customer, now)
+        wamid = self.state.new_wamid()
+        key = self.key_for_number(our_number)
+        if key is not None and key.webhook_url:
+            payload = inbound_payload(our_number, customer, wamid, **message)
+            self.sender.submit(Delivery(key.webhook_url, key.webhook_verify_token, payload))
+        return wamid
+
+
+SANDBOX_KEY = web.AppKey("sandbox", Sandbox)
