@@ -250,4 +250,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc)) from None
+        problems = _problems(exc)
+    # Raised outside the except block: pydantic's error holds the input values (secrets
+    # among them) and must not ride along as __context__ into tracebacks or Sentry.
+    raise ConfigError(problems)

@@ -12,12 +12,8 @@ from dispatcher.gateway import WaapiClient
 
 @click.command()
 @click.option("--base-url", help="Gateway base URL (default: WAAPI_BASE_URL).")
-@click.option(
-    "--api-key", envvar="WAAPI_API_KEY", help="Key to ping instead of the configured ones."
-)
-@click.option(
-    "--api-secret", envvar="WAAPI_API_SECRET", help="Its secret (prefer the environment)."
-)
+@click.option("--api-key", help="A key to ping instead of the configured ones.")
+@click.option("--api-secret", help="Its secret (prefer the environment).")
 def ping(base_url: str | None, api_key: str | None, api_secret: str | None) -> None:
     """Check gateway credentials: prints the vendor id and the key's name for each key."""
     settings = settings_or_exit()

@@ -18,6 +18,10 @@ def port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived while things were still starting."""
+
+
 @dataclass
 class Supervisor:
     """Children started in order, stopped in reverse; one dies, all stop."""
@@ -36,6 +40,8 @@ class Supervisor:
         deadline = time.monotonic() + timeout_s
         proc = dict(self.children)[name]
         while time.monotonic() < deadline:
+            if self.stopping:
+                raise StopRequested
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode} while starting")
             if port_open(host, port):
@@ -46,10 +52,14 @@ class Supervisor:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 
-    def run_until_stopped(self) -> int:
-        """Block until SIGINT/SIGTERM or a child exits; return the exit code to use."""
+    def trap_signals(self) -> None:
+        """From now on SIGINT/SIGTERM ask for a clean stop instead of killing us alone
+        (which would leave the children running)."""
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+
+    def run_until_stopped(self) -> int:
+        """Block until SIGINT/SIGTERM or a child exits; return the exit code to use."""
         code = 0
         while not self.stopping:
             for name, proc in self.children:

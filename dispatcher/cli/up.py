@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from dispatcher.cli.common import fail, settings_or_exit
-from dispatcher.cli.supervise import Supervisor, port_open
+from dispatcher.cli.supervise import StopRequested, Supervisor, port_open
 from dispatcher.errors import GatewayError
 from dispatcher.gateway import WaapiClient
 from dispatcher.sandbox import API_PREFIX, DEMO_KEY, DEMO_NUMBERS, DEMO_SECRET, DEMO_VERIFY_TOKEN
@@ -69,6 +69,7 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
     """Run the dispatcher locally: Redis, the sandbox when no credentials are set, and more."""
     settings = settings_or_exit()
     supervisor = Supervisor()
+    supervisor.trap_signals()
     env = dict(os.environ)
     try:
         if not settings.has_credentials:
@@ -128,6 +129,9 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
                 f"  curl -s {base}/_sandbox/sent\n"
             )
         click.echo("ready. Ctrl-C stops everything.", err=True)
+    except StopRequested:
+        supervisor.stop()
+        raise SystemExit(0) from None
     except (RuntimeError, OSError) as exc:
         supervisor.stop()
         fail(str(exc))

@@ -18,6 +18,11 @@ from dispatcher.errors import FieldProblem, InvalidRequest
 M = TypeVar("M", bound=BaseModel)
 
 
+def _num(value: Any) -> str:
+    """90.0 -> "90", 0.5 -> "0.5": bounds as a person writes them."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -46,10 +51,10 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "dict_type": lambda c: "must be an object",
     "model_type": lambda c: "must be an object",
     "model_attributes_type": lambda c: "must be an object",
-    "greater_than_equal": lambda c: f"must be at least {c['ge']}",
-    "less_than_equal": lambda c: f"must be at most {c['le']}",
-    "greater_than": lambda c: f"must be greater than {c['gt']}",
-    "less_than": lambda c: f"must be less than {c['lt']}",
+    "greater_than_equal": lambda c: f"must be at least {_num(c['ge'])}",
+    "less_than_equal": lambda c: f"must be at most {_num(c['le'])}",
+    "greater_than": lambda c: f"must be greater than {_num(c['gt'])}",
+    "less_than": lambda c: f"must be less than {_num(c['lt'])}",
     "literal_error": lambda c: f"must be one of {c['expected']}",
     "enum": lambda c: f"must be one of {c['expected']}",
     "finite_number": lambda c: "must be a finite number",
@@ -106,4 +111,7 @@ def parse(model: type[M], data: Any, prefix: str = "") -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidRequest(problems_of(exc, prefix)) from None
+        problems = problems_of(exc, prefix)
+    # Outside the except block, so pydantic's error (which holds the input, message
+    # bodies included) is not chained as __context__ into logs or error reports.
+    raise InvalidRequest(problems)

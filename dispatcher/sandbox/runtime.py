@@ -10,7 +10,13 @@ from aiohttp import web
 from dispatcher.gateway.contacts import ContactFields
 from dispatcher.sandbox.config import SandboxConfig, SandboxKey, SandboxTemplate
 from dispatcher.sandbox.state import SandboxState
-from dispatcher.sandbox.webhooks import Delivery, WebhookSender, inbound_payload, status_payload
+from dispatcher.sandbox.webhooks import (
+    Delivery,
+    WebhookSender,
+    inbound_payload,
+    new_delivery_id,
+    status_payload,
+)
 
 
 class Sandbox:
@@ -35,6 +41,7 @@ class Sandbox:
         self.config = self.initial.model_copy(deep=True)
         self.rng.seed(self.config.seed)
         self.state = SandboxState(self.config.window_s)
+        self.sender.posted = self.sender.failed = 0
         self._index()
 
     def key_for_number(self, number: str) -> SandboxKey | None:
@@ -69,23 +76,18 @@ class Sandbox:
         delays = [(i + 1) * hooks.step_ms / 1000.0 for i in range(len(steps))]
         if hooks.reorder:
             self.rng.shuffle(delays)
-        deliveries = [
-            Delivery(
-                key.webhook_url,
-                key.webhook_verify_token,
-                status_payload(sender, wamid, to, status, category=category),
-                delay_s=0.0 if hooks.before_response else delay,
-            )
-            for status, delay in zip(steps, delays, strict=True)
-        ]
-        if hooks.before_response:
-            deliveries.sort(key=lambda d: delays[deliveries.index(d)])
-        for delivery in deliveries:
+        for delay, status in sorted(zip(delays, steps, strict=True)):
+            payload = status_payload(sender, wamid, to, status, category=category)
             copies = 2 if self.rng.random() < hooks.duplicate_rate else 1
-            if hooks.before_response:
+            if hooks.before_response:  # in order of their delays, all before the answer
+                delivery = Delivery(key.webhook_url, key.webhook_verify_token, payload)
+                delivery_id = new_delivery_id()
                 for _ in range(copies):
-                    await self.sender.post(delivery)
+                    await self.sender.post(delivery, delivery_id)
             else:
+                delivery = Delivery(
+                    key.webhook_url, key.webhook_verify_token, payload, delay_s=delay
+                )
                 self.sender.submit(delivery, copies)
 
     def emit_status(

@@ -136,6 +136,11 @@ def inbound_payload(
     return _envelope(our_number, {"contacts": contacts, "messages": [message]})
 
 
+def new_delivery_id() -> str:
+    """A unique ``X-WAAPI-Delivery``; a retried or duplicated delivery keeps its id."""
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class Delivery:
     url: str
@@ -168,7 +173,7 @@ class WebhookSender:
 
     def submit(self, delivery: Delivery, copies: int = 1) -> None:
         """Post ``delivery`` ``copies`` times (same delivery id) in the background."""
-        delivery_id = uuid.uuid4().hex
+        delivery_id = new_delivery_id()
         for _ in range(copies):
             task = asyncio.create_task(self.post(delivery, delivery_id))
             self._tasks.add(task)
@@ -184,7 +189,7 @@ class WebhookSender:
             "Content-Type": "application/json",
             "X-Hub-Signature-256": sign(body, delivery.verify_token),
             "X-WAAPI-Event": delivery.event,
-            "X-WAAPI-Delivery": delivery_id or uuid.uuid4().hex,
+            "X-WAAPI-Delivery": delivery_id or new_delivery_id(),
         }
         for attempt in range(self.max_attempts):
             try:

@@ -1,0 +1,183 @@
+"""The ``waapi-dispatch`` command: ping, sandbox, and ``up`` (what ``make run`` runs)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from dispatcher.cli.supervise import port_open
+from tests.support import SandboxProcess, free_port, wait_until
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """The environment without any gateway or Redis settings, run from an empty folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    return env
+
+
+def test_ping_prints_vendor_and_key_name(
+    sandbox: SandboxProcess, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **clean_env,
+        "WAAPI_BASE_URL": sandbox.base_url,
+        "WAAPI_API_KEY": "waapi_sandbox",
+        "WAAPI_API_SECRET": "secr_sandbox",
+        "WAAPI_FROM_NUMBERS": "+15550000001",
+    }
+    result = run_cli("ping", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "vendor 6a2a74sandbox" in result.stdout
+    assert "key 'Sandbox'" in result.stdout
+
+
+def test_ping_with_a_wrong_secret_prints_the_gateways_message_in_one_line(
+    sandbox: SandboxProcess, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **clean_env,
+        "WAAPI_BASE_URL": sandbox.base_url,
+        "WAAPI_API_KEY": "waapi_sandbox",
+        "WAAPI_API_SECRET": "secr_wrong",
+        "WAAPI_FROM_NUMBERS": "+15550000001",
+    }
+    result = run_cli("ping", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "default: HTTP 401: Invalid API secret"
+    assert "secr_wrong" not in result.stdout + result.stderr
+
+
+def test_ping_without_credentials_says_what_to_set(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_cli("ping", env=clean_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "WAAPI_API_KEY" in result.stderr
+
+
+def test_a_wrong_setting_fails_with_the_variable_name(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **clean_env,
+        "WAAPI_API_KEY": "waapi_x",
+        "WAAPI_API_SECRET": "secr_hidden",
+        "WAAPI_FROM_NUMBERS": "12",
+    }
+    result = run_cli("ping", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "WAAPI_FROM_NUMBERS: '12' must be an E.164 number" in result.stderr
+    assert "secr_hidden" not in result.stderr
+
+
+def test_sandbox_refuses_a_bad_option(clean_env: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli("sandbox", "--rate-5xx", "1.5", env=clean_env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "rate_5xx must be at most 1" in result.stderr
+
+
+def test_sandbox_flags_add_numbers_templates_and_sessions(clean_env: dict[str, str]) -> None:
+    process = SandboxProcess.start(
+        "--number",
+        "+15550000009",
+        "--template",
+        "otp:en_US:body=1",
+        "--qr-session",
+        "sess_two:+15550000002",
+        "--key",
+        "waapi_b:secr_b:+15550000010",
+    )
+    try:
+        from pydantic import SecretStr
+
+        from dispatcher.gateway import WaapiClient, parse_send
+
+        client = process.client()
+        sent = client.send(
+            parse_send(
+                "cloud",
+                "template",
+                {
+                    "to": "+15551230001",
+                    "fromPhoneNo": "+15550000009",
+                    "name": "otp",
+                    "language": "en_US",
+                    "components": [
+                        {"type": "body", "parameters": [{"type": "text", "text": "123456"}]}
+                    ],
+                },
+            )
+        )
+        assert sent.message_id.startswith("wamid.")
+        assert "sess_two" in {s.session_id for s in client.qr_sessions()}
+        other = WaapiClient(process.base_url, "waapi_b", SecretStr("secr_b"))
+        assert other.ping().api_key_name == "waapi_b"
+    finally:
+        process.stop()
+
+
+def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    sandbox_port, redis_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dispatcher",
+            "up",
+            "--sandbox-port",
+            str(sandbox_port),
+            "--redis-port",
+            str(redis_port),
+            "--var-dir",
+            str(tmp_path / "var"),
+        ],
+        env=clean_env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))
+    reader.start()
+    try:
+        wait_until(lambda: any("ready." in line for line in lines), timeout_s=30)
+        assert port_open("127.0.0.1", redis_port) and port_open("127.0.0.1", sandbox_port)
+        assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(10)
+        proc.stdout.close()
+    output = "".join(lines)
+    assert proc.returncode == 0, output
+    assert "NO GATEWAY CREDENTIALS SET: using the SANDBOX gateway" in output
+    assert "key 'Sandbox' ok" in output
+    assert f"redis://127.0.0.1:{redis_port}/0" in output
+    assert not port_open("127.0.0.1", redis_port)
+    assert not port_open("127.0.0.1", sandbox_port)

@@ -1,0 +1,160 @@
+"""Faults from the sandbox reach the client as the right errors, classified for retry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dispatcher.errors import (
+    ConnectFailed,
+    ConnectionReset,
+    Cooldown,
+    Disposition,
+    GatewayError,
+    RateLimited,
+    ReadTimedOut,
+    ServerError,
+)
+from dispatcher.gateway import WaapiClient
+from dispatcher.gateway.cloud import TemplateMessage
+from tests.support import SandboxProcess, free_port
+
+HELLO = TemplateMessage(
+    to="+15551230001", from_phone_no="+15550000001", name="hello_world", language="en"
+)
+
+
+def test_5xx_is_a_server_error_to_retry(sandbox: SandboxProcess) -> None:
+    sandbox.faults(burst_5xx=1)
+    client = sandbox.client()
+    with pytest.raises(ServerError) as caught:
+        client.send(HELLO)
+    assert caught.value.status == 503
+    assert caught.value.disposition is Disposition.RETRY
+    assert client.send(HELLO).message_id.startswith("wamid.")  # the burst is over
+    assert len(sandbox.sent()) == 1
+
+
+def test_429_burst_carries_retry_after_and_cools_the_key(sandbox: SandboxProcess) -> None:
+    sandbox.faults(burst_429=2, retry_after_s=7)
+    client = sandbox.client()
+    for _ in range(2):
+        with pytest.raises(RateLimited) as caught:
+            client.send(HELLO)
+        assert caught.value.retry_after_s == 7
+        assert caught.value.disposition is Disposition.RETRY
+        assert caught.value.cooldown is Cooldown.KEY
+    client.send(HELLO)
+    assert len(sandbox.sent()) == 1
+
+
+def test_reset_before_processing_is_ambiguous_and_nothing_was_sent(
+    sandbox: SandboxProcess,
+) -> None:
+    sandbox.faults(rate_reset=1.0)
+    with pytest.raises(ConnectionReset) as caught:
+        sandbox.client().send(HELLO)
+    assert caught.value.disposition is Disposition.AMBIGUOUS
+    assert sandbox.sent() == []
+
+
+def test_lost_response_is_ambiguous_although_the_gateway_sent_it(
+    sandbox: SandboxProcess,
+) -> None:
+    sandbox.faults(rate_lost_response=1.0)
+    with pytest.raises(ConnectionReset) as caught:
+        sandbox.client().send(HELLO)
+    assert caught.value.disposition is Disposition.AMBIGUOUS
+    assert [m["to"] for m in sandbox.sent()] == ["+15551230001"]
+
+
+def test_hang_past_the_read_timeout_is_ambiguous(sandbox: SandboxProcess) -> None:
+    sandbox.faults(rate_timeout=1.0, hang_s=3.0)
+    client = sandbox.client(read_timeout_s=0.3)
+    started = time.monotonic()
+    with pytest.raises(ReadTimedOut) as caught:
+        client.send(HELLO)
+    assert time.monotonic() - started < 2.5
+    assert caught.value.disposition is Disposition.AMBIGUOUS
+
+
+def test_connection_refused_is_a_connect_failure_to_retry() -> None:
+    client = WaapiClient(f"http://127.0.0.1:{free_port()}/api/v1/external", "waapi_x", None)
+    with pytest.raises(ConnectFailed) as caught:
+        client.ping()
+    assert caught.value.disposition is Disposition.RETRY
+    assert caught.value.status is None
+
+
+def test_latency_is_added_to_every_call(sandbox: SandboxProcess) -> None:
+    sandbox.faults(latency_ms=150)
+    client = sandbox.client()
+    client.ping()
+    started = time.monotonic()
+    client.ping()
+    assert time.monotonic() - started >= 0.14
+
+
+def test_rates_are_drawn_per_call(sandbox: SandboxProcess) -> None:
+    sandbox.faults(rate_5xx=0.5)
+    client = sandbox.client()
+    outcomes = []
+    for _ in range(200):
+        try:
+            client.ping()
+            outcomes.append("ok")
+        except ServerError:
+            outcomes.append("5xx")
+    assert 50 < outcomes.count("5xx") < 150
+    assert sandbox.stats()["counters"]["fault_5xx"] == outcomes.count("5xx")
+
+
+@pytest.fixture
+def quota_sandbox() -> Iterator[SandboxProcess]:
+    process = SandboxProcess.start("--per-minute", "3")
+    yield process
+    process.stop()
+
+
+def test_per_minute_quota_answers_429_with_retry_after(quota_sandbox: SandboxProcess) -> None:
+    client = quota_sandbox.client()
+    for _ in range(3):
+        client.send(HELLO)
+    with pytest.raises(RateLimited) as caught:
+        client.send(HELLO)
+    assert caught.value.status == 429
+    assert caught.value.retry_after_s is not None
+    assert 55 <= caught.value.retry_after_s <= 60
+    assert "3 requests per minute" in caught.value.message
+    assert len(quota_sandbox.sent()) == 3
+
+
+# Meta's codes, as the retry table in DESIGN.md reads them.
+META_TABLE = [
+    (4, "ApiCallLimited", Disposition.RETRY, Cooldown.KEY),
+    (80007, "ApiCallLimited", Disposition.RETRY, Cooldown.KEY),
+    (130429, "ThroughputLimited", Disposition.RETRY, Cooldown.NUMBER),
+    (131056, "PairRateLimited", Disposition.RETRY, Cooldown.RECIPIENT),
+    (131048, "SpamLimited", Disposition.RETRY, Cooldown.PAUSE_NUMBER),
+    (131049, "MarketingCapped", Disposition.RETRY, Cooldown.NONE),
+    (131047, "OutsideWindow", Disposition.PERMANENT, Cooldown.NONE),
+    (131026, "Undeliverable", Disposition.PERMANENT, Cooldown.NONE),
+    (131050, "OptedOut", Disposition.PERMANENT, Cooldown.NONE),
+    (132001, "TemplateNotFound", Disposition.PERMANENT, Cooldown.NONE),
+    (131000, "MetaError", Disposition.PERMANENT, Cooldown.NONE),
+]
+
+
+@pytest.mark.parametrize(("code", "name", "disposition", "cooldown"), META_TABLE)
+def test_meta_codes_from_the_sandbox_are_classified(
+    sandbox: SandboxProcess, code: int, name: str, disposition: Disposition, cooldown: Cooldown
+) -> None:
+    sandbox.faults(recipient_errors={HELLO.to: code})
+    with pytest.raises(GatewayError) as caught:
+        sandbox.client().send(HELLO)
+    error = caught.value
+    assert (type(error).__name__, error.code, error.status) == (name, code, 400)
+    assert (error.disposition, error.cooldown) == (disposition, cooldown)
+    assert sandbox.sent() == []

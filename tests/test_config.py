@@ -1,0 +1,196 @@
+"""Settings: the simple case, several keys, and wrong values named without their secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from config import DEFAULT_BASE_URL, ConfigError, load_settings
+
+SECRET = "secr_TOPSECRET_VALUE_42"
+TOKEN = "verify_TOKEN_VALUE_99"
+ENV_NAMES = [
+    "WAAPI_BASE_URL",
+    "WAAPI_API_KEY",
+    "WAAPI_API_SECRET",
+    "WAAPI_FROM_NUMBERS",
+    "WAAPI_WEBHOOK_VERIFY_TOKEN",
+    "WAAPI_PER_MINUTE",
+    "WAAPI_PER_HOUR",
+    "WAAPI_SCOPES",
+    "WAAPI_KEYS",
+    "REDIS_URL",
+    "WAAPI_CONNECT_TIMEOUT_S",
+    "WAAPI_READ_TIMEOUT_S",
+    "RETRY_MAX_ATTEMPTS",
+    "RETRY_BASE_DELAY_S",
+    "RETRY_MAX_DELAY_S",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_mean_no_credentials() -> None:
+    settings = load_settings()
+    assert settings.keys == ()
+    assert not settings.has_credentials
+    assert settings.waapi_base_url == DEFAULT_BASE_URL
+    assert settings.redis_url == "redis://localhost:6379/0"
+
+
+def test_simple_case_is_three_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAAPI_API_KEY", "waapi_live")
+    monkeypatch.setenv("WAAPI_API_SECRET", SECRET)
+    monkeypatch.setenv("WAAPI_FROM_NUMBERS", "+917890000199, 15550000001")
+    monkeypatch.setenv("WAAPI_WEBHOOK_VERIFY_TOKEN", TOKEN)
+    monkeypatch.setenv("WAAPI_PER_MINUTE", "600")
+    settings = load_settings()
+    [key] = settings.keys
+    assert key.numbers == ("+917890000199", "+15550000001")
+    assert key.secret is not None and key.secret.get_secret_value() == SECRET
+    assert key.per_minute == 600
+    assert settings.from_numbers == ("+917890000199", "+15550000001")
+    assert settings.key_for_number("15550000001") is key
+    for text in (repr(settings), str(settings), repr(key), str(settings.model_dump())):
+        assert SECRET not in text and TOKEN not in text
+
+
+def test_several_keys_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "WAAPI_KEYS",
+        json.dumps(
+            [
+                {
+                    "name": "crm",
+                    "key": "waapi_a",
+                    "secret": SECRET,
+                    "numbers": ["+15550000001"],
+                    "per_minute": 100,
+                    "per_hour": 5000,
+                    "webhook_verify_token": TOKEN,
+                },
+                {
+                    "name": "ops",
+                    "key": "waapi_b",
+                    "numbers": "+15550000002,+15550000003",
+                    "scopes": ["messages.send"],
+                },
+            ]
+        ),
+    )
+    settings = load_settings()
+    assert [k.name for k in settings.keys] == ["crm", "ops"]
+    assert settings.key_for_number("+15550000003").name == "ops"
+    assert settings.keys[1].scopes == ("messages.send",)
+    with pytest.raises(KeyError):
+        settings.key_for_number("+15550000009")
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        f"WAAPI_API_KEY=waapi_env\nWAAPI_API_SECRET={SECRET}\nWAAPI_FROM_NUMBERS=+15550000001\n"
+    )
+    assert load_settings().keys[0].key == "waapi_env"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"WAAPI_API_KEY": "waapi_x", "WAAPI_API_SECRET": SECRET, "WAAPI_FROM_NUMBERS": "+12"},
+            "WAAPI_FROM_NUMBERS: '+12' must be an E.164 number",
+        ),
+        (
+            {
+                "WAAPI_API_KEY": "waapi_x",
+                "WAAPI_API_SECRET": "nope" + SECRET,
+                "WAAPI_FROM_NUMBERS": "+15550000001",
+            },
+            "WAAPI_API_SECRET: an API secret starts with 'secr_'",
+        ),
+        (
+            {"WAAPI_API_KEY": "waapi_x", "WAAPI_API_SECRET": SECRET},
+            "WAAPI_FROM_NUMBERS: required with WAAPI_API_KEY",
+        ),
+        (
+            {"WAAPI_API_SECRET": SECRET, "WAAPI_FROM_NUMBERS": "+15550000001"},
+            "WAAPI_API_KEY: required",
+        ),
+        (
+            {
+                "WAAPI_API_KEY": "key_without_prefix",
+                "WAAPI_API_SECRET": SECRET,
+                "WAAPI_FROM_NUMBERS": "+15550000001",
+            },
+            "WAAPI_API_KEY: String should match pattern",
+        ),
+        (
+            {"WAAPI_KEYS": '[{"key": "waapi_a", "secret": "' + SECRET + '"'},
+            "WAAPI_KEYS: not valid JSON",
+        ),
+        ({"WAAPI_KEYS": "[]"}, "WAAPI_KEYS: must be a non-empty JSON list"),
+        (
+            {
+                "WAAPI_KEYS": json.dumps(
+                    [
+                        {
+                            "key": "waapi_a",
+                            "secret": SECRET,
+                            "numbers": ["+15550000001"],
+                            "per_minute": 0,
+                        }
+                    ]
+                )
+            },
+            "WAAPI_KEYS[0].per_minute: Input should be greater than 0",
+        ),
+        (
+            {
+                "WAAPI_KEYS": json.dumps(
+                    [
+                        {"name": "a", "key": "waapi_a", "numbers": ["+15550000001"]},
+                        {"name": "b", "key": "waapi_b", "numbers": ["+15550000001"]},
+                    ]
+                )
+            },
+            "WAAPI_KEYS: +15550000001 is bound to both 'a' and 'b'",
+        ),
+        (
+            {
+                "WAAPI_KEYS": json.dumps([{"key": "waapi_a", "numbers": ["+15550000001"]}]),
+                "WAAPI_API_KEY": "waapi_b",
+            },
+            "set either WAAPI_KEYS or WAAPI_API_KEY",
+        ),
+        ({"WAAPI_READ_TIMEOUT_S": "soon"}, "WAAPI_READ_TIMEOUT_S: Input should be a valid number"),
+        ({"REDIS_URL": "http://localhost"}, "REDIS_URL: String should match pattern"),
+        (
+            {"RETRY_BASE_DELAY_S": "10", "RETRY_MAX_DELAY_S": "5"},
+            "RETRY_MAX_DELAY_S: must be at least RETRY_BASE_DELAY_S",
+        ),
+    ],
+)
+def test_a_wrong_value_names_the_variable_and_the_rule_without_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert expected in message
+    assert SECRET not in message and SECRET not in repr(caught.value)
+    assert SECRET not in caplog.text
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
