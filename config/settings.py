@@ -9,7 +9,7 @@ are ``SecretStr`` and no message built here ever contains one.
 from __future__ import annotations
 
 import json
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -27,6 +27,9 @@ from config.phone import normalize_e164
 
 DEFAULT_BASE_URL = "https://cname.betazen.vendor.waapi.easycrm4u.com/api/v1/external"
 DEFAULT_SCOPES = ("messages.send", "messages.read", "contacts.write", "contacts.read")
+
+Channel = Literal["cloud", "qr"]
+AmbiguousPolicy = Literal["resend", "hold"]
 
 
 class ConfigError(ValueError):
@@ -52,10 +55,11 @@ class ApiKeyConfig(_Frozen):
     per_minute: int | None = Field(default=None, gt=0)
     per_hour: int | None = Field(default=None, gt=0)
     webhook_verify_token: SecretStr | None = None
+    channels: tuple[Channel, ...] = Field(default=("cloud",), min_length=1)
 
-    @field_validator("numbers", mode="before")
+    @field_validator("numbers", "channels", mode="before")
     @classmethod
-    def _split_numbers(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part for part in (p.strip() for p in value.split(",")) if part)
         return value
@@ -98,6 +102,7 @@ class Settings(BaseSettings):
     waapi_per_minute: int | None = Field(default=None, gt=0)
     waapi_per_hour: int | None = Field(default=None, gt=0)
     waapi_scopes: str | None = None
+    waapi_channels: str | None = None
     # Several keys: a JSON list of ApiKeyConfig objects.
     waapi_keys: str | None = None
 
@@ -109,6 +114,21 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(default=8, ge=1, le=100)
     retry_base_delay_s: float = Field(default=1.0, gt=0, le=3600)
     retry_max_delay_s: float = Field(default=300.0, gt=0, le=86400)
+
+    # What to do when a send may or may not have reached the gateway (read timeout,
+    # reset after the request went out, a worker killed mid-call): send again (a
+    # duplicate is possible) or hold the job as `unknown` for a person to decide.
+    ambiguous_transactional: AmbiguousPolicy = "resend"
+    ambiguous_bulk: AmbiguousPolicy = "hold"
+
+    job_lease_s: float = Field(default=60.0, ge=1, le=3600)
+    queued_stuck_s: float = Field(default=900.0, ge=1, le=86400)
+    job_retention_s: int = Field(default=7 * 86400, ge=60)
+    idempotency_window_s: int = Field(default=86400, ge=1)
+    events_maxlen: int = Field(default=100_000, ge=100)
+
+    worker_concurrency: int = Field(default=32, ge=1, le=512)
+    broker_visibility_timeout_s: int = Field(default=900, ge=10)
 
     # Built by the validator below from either the simple variables or WAAPI_KEYS; private
     # so that no environment variable named KEYS can set it.
@@ -156,6 +176,8 @@ class Settings(BaseSettings):
         }
         if self.waapi_scopes:
             fields["scopes"] = tuple(s.strip() for s in self.waapi_scopes.split(",") if s.strip())
+        if self.waapi_channels:
+            fields["channels"] = self.waapi_channels
         try:
             return ApiKeyConfig(**fields)
         except ValidationError as exc:
@@ -170,6 +192,10 @@ class Settings(BaseSettings):
     def from_numbers(self) -> tuple[str, ...]:
         """Every sending number of every key, in configuration order."""
         return tuple(number for key in self.keys for number in key.numbers)
+
+    def ambiguous_policy(self, lane: str) -> AmbiguousPolicy:
+        """The configured policy for an ambiguous send in ``lane``."""
+        return self.ambiguous_transactional if lane == "transactional" else self.ambiguous_bulk
 
     def key_for_number(self, from_phone_no: str) -> ApiKeyConfig:
         """The key bound to ``from_phone_no``; ``KeyError`` when no key is bound to it."""
@@ -188,6 +214,7 @@ _SIMPLE_KEY_VARS = {
     "per_hour": "WAAPI_PER_HOUR",
     "webhook_verify_token": "WAAPI_WEBHOOK_VERIFY_TOKEN",
     "scopes": "WAAPI_SCOPES",
+    "channels": "WAAPI_CHANNELS",
 }
 
 

@@ -2,6 +2,7 @@
 
     DispatcherError
     ├── InvalidRequest             input refused before anything is sent or queued
+    ├── StoreUnavailable           Redis could not be reached or answered with an error
     └── GatewayError               a gateway call did not succeed
         ├── TransportError         no HTTP response was read
         │   ├── ConnectFailed      the request never left: safe to retry
@@ -82,6 +83,14 @@ class InvalidRequest(DispatcherError):
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(str(p) for p in self.problems) or "invalid request")
+
+
+class StoreUnavailable(DispatcherError):
+    """Redis (the ledger and the broker) could not be reached or refused a command.
+
+    Nothing was queued when an enqueue raises this; a worker that meets it leaves the
+    message unacknowledged so that it is delivered again.
+    """
 
 
 class GatewayError(DispatcherError):

@@ -1,5 +1,9 @@
 """The worker edge: thin Celery task bodies and the beat schedule (``celery -A tasks``).
 
-Tasks claim a job, call ``dispatcher`` and record the outcome; nothing imports this
-package. The send tasks arrive with the dispatch pipeline.
+Importing this package is the worker bootstrap: it reads settings from the environment
+once and builds the Celery app. Nothing imports ``tasks``.
 """
+
+from tasks.app import app
+
+__all__ = ["app"]

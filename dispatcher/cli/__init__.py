@@ -6,8 +6,10 @@ from __future__ import annotations
 import click
 
 from dispatcher.cli.gateway_cmds import ping
+from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.sandbox_cmd import sandbox
 from dispatcher.cli.up import up
+from dispatcher.cli.worker_cmds import beat, worker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,8 +18,7 @@ def main() -> None:
     """Send WhatsApp messages through WAAPI from Redis-backed Celery queues."""
 
 
-main.add_command(sandbox)
-main.add_command(ping)
-main.add_command(up)
+for command in (sandbox, ping, up, send, send_many, job, jobs, worker, beat):
+    main.add_command(command)
 
 __all__ = ["main"]

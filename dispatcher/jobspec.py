@@ -1,0 +1,71 @@
+"""One job as producers outside Python write it: a send-many line, an HTTP bulk item.
+
+The gateway's own body plus a few dispatcher fields::
+
+    {"type": "template", "to": "...", "fromPhoneNo": "...", "name": "...", ...,
+     "channel": "cloud", "priority": "bulk", "idempotencyKey": "...",
+     "notBefore": "2026-11-27T10:00:00Z", "expiresAt": "...", "campaignId": "...",
+     "fallbackTemplate": {"name": "...", "language": "en"}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dispatcher.errors import FieldProblem, InvalidRequest
+from dispatcher.gateway.cloud import TemplatePayload
+from dispatcher.gateway.validation import parse
+from dispatcher.queues import Lane
+
+OPTION_FIELDS = (
+    "type",
+    "channel",
+    "priority",
+    "idempotencyKey",
+    "notBefore",
+    "expiresAt",
+    "campaignId",
+    "fallbackTemplate",
+)
+
+
+class JobOptions(BaseModel):
+    """The dispatcher's own fields of a job; the rest of the object is the gateway body."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    channel: Literal["cloud", "qr"] = "cloud"
+    priority: Lane | None = None
+    idempotency_key: str | None = Field(
+        default=None, alias="idempotencyKey", min_length=1, max_length=256
+    )
+    not_before: AwareDatetime | None = Field(default=None, alias="notBefore")
+    expires_at: AwareDatetime | None = Field(default=None, alias="expiresAt")
+    campaign_id: str | None = Field(default=None, alias="campaignId", max_length=128)
+    fallback_template: TemplatePayload | None = Field(default=None, alias="fallbackTemplate")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    channel: Literal["cloud", "qr"]
+    type: str
+    body: dict[str, Any]
+    options: JobOptions
+
+
+def parse_job(item: Any) -> JobSpec:
+    """Split a job object into options and gateway body; InvalidRequest when malformed."""
+    if not isinstance(item, Mapping):
+        raise InvalidRequest([FieldProblem("", "a job must be a JSON object")])
+    message_type = item.get("type")
+    if not isinstance(message_type, str) or not message_type:
+        raise InvalidRequest([FieldProblem("type", "is required (text, template, ...)")])
+    options = parse(
+        JobOptions, {k: v for k, v in item.items() if k in OPTION_FIELDS and k != "type"}
+    )
+    body = {k: v for k, v in item.items() if k not in OPTION_FIELDS}
+    return JobSpec(options.channel, message_type, body, options)

@@ -1,0 +1,214 @@
+"""The job ledger in Redis: one record per job, moved forward only by atomic scripts.
+
+Redis is the transport and the ledger is the truth: a queue message only says "look at
+job X"; whether X may be sent is decided by ``claim`` (queued|retry_wait -> sending,
+with a lease). Every change is appended to the ``waapi:events`` stream.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+import redis
+
+from config import Settings
+from dispatcher import keys
+from dispatcher.envelope import JobEnvelope
+from dispatcher.queues import queue_name
+from dispatcher.records import JobRecord
+from dispatcher.scripts import Scripts
+from dispatcher.store import store_errors
+
+Clock = Callable[[], float]
+PublishMode = Literal["each", "batch", "none"]
+
+
+def _ms(clock: Clock) -> int:
+    return int(clock() * 1000)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This worker may send ``job_id`` now; ``attempt`` fences its outcome."""
+
+    job_id: str
+    attempt: int
+    envelope_json: str
+
+
+@dataclass(frozen=True)
+class TickResult:
+    published: int
+    republished: int
+    resent: int
+    held: int
+    dropped: int
+
+    @property
+    def total(self) -> int:
+        return self.published + self.republished + self.resent + self.held + self.dropped
+
+
+def job_fields(envelope: JobEnvelope) -> dict[str, Any]:
+    """What the enqueue script stores for one job (the envelope travels as JSON text)."""
+    return {
+        "id": envelope.id,
+        "env": envelope.to_json(),
+        "queue": queue_name(envelope.channel, envelope.from_phone_no, envelope.lane),
+        "ch": envelope.channel,
+        "type": envelope.type,
+        "to": envelope.to,
+        "from": envelope.from_phone_no or "",
+        "sess": envelope.session_id or "",
+        "lane": envelope.lane,
+        "idem": envelope.idempotency_key or "",
+        "camp": envelope.campaign_id or "",
+        "nb": int(envelope.not_before.timestamp() * 1000) if envelope.not_before else 0,
+        "exp": int(envelope.expires_at.timestamp() * 1000) if envelope.expires_at else 0,
+    }
+
+
+class Ledger:
+    """Job records and their transitions. Thread-safe (one Redis pool, atomic scripts)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings, clock: Clock = time.time) -> None:
+        self.client = client
+        self.settings = settings
+        self.clock = clock
+        self.scripts = Scripts(client, settings.events_maxlen)
+
+    # --- writing -----------------------------------------------------------------------
+
+    def enqueue(self, envelopes: Sequence[JobEnvelope], mode: PublishMode = "each") -> list[str]:
+        """Record and publish jobs atomically; returns each job's id, or for a repeated
+        idempotency key the first job's id prefixed ``dup:``."""
+        if not envelopes:
+            return []
+        return self.enqueue_fields([job_fields(e) for e in envelopes], mode)
+
+    def enqueue_fields(
+        self, jobs: Sequence[dict[str, Any]], mode: PublishMode, batch_size: int = 100
+    ) -> list[str]:
+        result = self.scripts.call(
+            "enqueue",
+            _ms(self.clock),
+            self.settings.idempotency_window_s,
+            mode,
+            int(self.settings.queued_stuck_s * 1000),
+            json.dumps(jobs, separators=(",", ":")),
+            batch_size,
+        )
+        return [item.decode() for item in result]
+
+    def claim(self, job_id: str) -> Claim | str:
+        """Claim the job for one attempt, or return why not (its state, 'missing', ...)."""
+        result = self.scripts.call(
+            "claim",
+            _ms(self.clock),
+            job_id,
+            int(self.settings.job_lease_s * 1000),
+            self.settings.retry_max_attempts,
+        )
+        if int(result[0]) == 1:
+            return Claim(job_id, int(result[1]), result[2].decode())
+        return str(result[1].decode())
+
+    def finish(
+        self,
+        job_id: str,
+        attempt: int,
+        state: str,
+        *,
+        wamid: str | None = None,
+        error: dict[str, Any] | None = None,
+        next_attempt_ms: int | None = None,
+        ambiguous: bool = False,
+    ) -> bool:
+        """Record an attempt's outcome; False when the job had already moved on."""
+        fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms}
+        if error:
+            fields.update(
+                err_status=error.get("status"),
+                err_code=error.get("code"),
+                err_msg=(error.get("message") or "")[:500],
+            )
+        if ambiguous:
+            fields["ambiguous"] = True
+        result = self.scripts.call(
+            "finish",
+            _ms(self.clock),
+            job_id,
+            attempt,
+            state,
+            json.dumps({k: v for k, v in fields.items() if v is not None}),
+            self.settings.job_retention_s,
+        )
+        return int(result[0]) == 1
+
+    def tick(self, limit: int = 1000) -> TickResult:
+        """Publish due retries and scheduled jobs, sweep stuck and lease-expired ones."""
+        result = self.scripts.call(
+            "tick",
+            _ms(self.clock),
+            limit,
+            int(self.settings.queued_stuck_s * 1000),
+            self.settings.job_retention_s,
+            self.settings.ambiguous_transactional,
+            self.settings.ambiguous_bulk,
+        )
+        return TickResult(*(int(n) for n in result))
+
+    # --- reading -----------------------------------------------------------------------
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with store_errors():
+            raw = cast(dict[bytes, bytes], self.client.hgetall(keys.job(job_id)))
+        return JobRecord.from_hash(raw) if raw else None
+
+    def by_wamid(self, wamid: str) -> JobRecord | None:
+        with store_errors():
+            job_id = cast(bytes | None, self.client.get(keys.wamid(wamid)))
+        return self.get(job_id.decode()) if job_id else None
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        number: str | None = None,
+        limit: int = 50,
+        before_ms: int | None = None,
+    ) -> list[JobRecord]:
+        """Newest first; ``before_ms`` continues a listing (the cursor)."""
+        index = keys.recent_for_number(number) if number else keys.RECENT
+        found: list[JobRecord] = []
+        upper: str | int = "+inf" if before_ms is None else f"({before_ms}"
+        while len(found) < limit:
+            with store_errors():
+                page = cast(
+                    list[tuple[bytes, float]],
+                    self.client.zrevrangebyscore(
+                        index, upper, "-inf", start=0, num=max(limit * 2, 100), withscores=True
+                    ),
+                )
+                if not page:
+                    break
+                pipe = self.client.pipeline(transaction=False)
+                for job_id, _ in page:
+                    pipe.hgetall(keys.job(job_id.decode()))
+                hashes = pipe.execute()
+            for raw in hashes:
+                if raw and (state is None or raw.get(b"state", b"").decode() == state):
+                    found.append(JobRecord.from_hash(raw))
+                    if len(found) == limit:
+                        break
+            upper = f"({int(page[-1][1])}"
+        return found
+
+    def stats(self) -> dict[str, int]:
+        with store_errors():
+            raw = cast(dict[bytes, bytes], self.client.hgetall(keys.STATS))
+        return {k.decode(): int(v) for k, v in raw.items()}

@@ -1,0 +1,31 @@
+-- Claim a job for one attempt: queued|retry_wait -> sending, with a lease.
+-- ARGV[4] = job id, ARGV[5] = lease (ms), ARGV[6] = max attempts.
+-- Returns {1, attempt, env} when this caller may send, or {0, reason}: the job's state
+-- (a duplicate delivery), 'missing', 'early' (retry not yet due), 'scheduled'.
+local id = ARGV[4]
+local LEASE = tonumber(ARGV[5])
+local MAX_ATT = tonumber(ARGV[6])
+local k = jkey(id)
+local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane')
+local state = f[1]
+if not state then return {0, 'missing'} end
+if state ~= 'queued' and state ~= 'retry_wait' then return {0, state} end
+if state == 'retry_wait' and tonumber(f[5] or 0) > NOW then return {0, 'early'} end
+if tonumber(f[4] or 0) > NOW then return {0, 'scheduled'} end
+if tonumber(f[3] or 0) > 0 and tonumber(f[3]) <= NOW then
+  set_state(id, 'expired')
+  redis.call('ZREM', P .. 'timers', id)
+  event(id, 'expired', f[7])
+  return {0, 'expired'}
+end
+local att = tonumber(f[2] or 0) + 1
+if att > MAX_ATT then
+  set_state(id, 'dead', {err_msg = 'attempts exhausted (' .. MAX_ATT .. ')'})
+  redis.call('ZREM', P .. 'timers', id)
+  event(id, 'dead', f[7])
+  return {0, 'dead'}
+end
+set_state(id, 'sending', {att = att, lease = NOW + LEASE})
+redis.call('ZADD', P .. 'timers', NOW + LEASE, id)
+event(id, 'sending', f[7], {attempt = att})
+return {1, att, f[6]}

@@ -1,0 +1,58 @@
+-- Shared by every ledger script (prepended by dispatcher/scripts.py).
+-- ARGV[1] = key prefix, ARGV[2] = now in ms, ARGV[3] = events stream max length.
+-- Scripts touch keys they build from the prefix: this assumes one Redis, not a cluster.
+local P = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local MAXLEN = tonumber(ARGV[3])
+local TERMINAL = {sent = true, delivered = true, read = true, failed = true, dead = true,
+                  cancelled = true, expired = true, unknown = true}
+
+local function jkey(id) return P .. 'job:' .. id end
+
+local function event(id, state, number, extra)
+  local args = {P .. 'events', 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'state', state,
+                'number', number or '', 'at', NOW}
+  if extra then
+    for k, v in pairs(extra) do
+      if v ~= nil and v ~= false and v ~= '' then
+        table.insert(args, k); table.insert(args, tostring(v))
+      end
+    end
+  end
+  redis.call('XADD', unpack(args))
+end
+
+local function stat(name, n) redis.call('HINCRBY', P .. 'stats', name, n or 1) end
+
+local function message(task, task_id, queue, kwargs_json)
+  -- A Celery protocol 2 message in kombu's Redis format, body not base64-encoded.
+  local n = redis.call('HINCRBY', P .. 'stats', 'published', 1)
+  return cjson.encode({
+    body = '[[],' .. kwargs_json .. ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]',
+    ['content-encoding'] = 'utf-8',
+    ['content-type'] = 'application/json',
+    headers = {lang = 'py', task = task, id = task_id, retries = 0,
+               argsrepr = '', kwargsrepr = ''},
+    properties = {delivery_tag = task_id .. '.' .. n, priority = 0, body_encoding = 'utf-8',
+                  delivery_info = {exchange = '', routing_key = queue}},
+  })
+end
+
+local function publish_one(id, queue, env)
+  redis.call('LPUSH', queue, message('waapi.send', id, queue, '{"job":' .. env .. '}'))
+end
+
+local function publish_batch(ids, queue, envs)
+  local body = '{"jobs":[' .. table.concat(envs, ',') .. ']}'
+  redis.call('LPUSH', queue, message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body))
+end
+
+local function set_state(id, state, extra_fields)
+  local args = {jkey(id), 'state', state, 't_' .. state, NOW}
+  if extra_fields then
+    for k, v in pairs(extra_fields) do
+      table.insert(args, k); table.insert(args, v)
+    end
+  end
+  redis.call('HSET', unpack(args))
+end

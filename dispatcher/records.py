@@ -1,0 +1,120 @@
+"""A job as the ledger keeps it, read back into a typed record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+STATES = (
+    "scheduled",
+    "queued",
+    "sending",
+    "retry_wait",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "dead",
+    "cancelled",
+    "expired",
+    "unknown",
+)
+TERMINAL_STATES = frozenset(
+    {"sent", "delivered", "read", "failed", "dead", "cancelled", "expired", "unknown"}
+)
+
+
+def _ms_to_iso(value: str | None) -> str | None:
+    if not value or value == "0":
+        return None
+    return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job: where it stands, what the gateway said, and when each state was reached."""
+
+    id: str
+    state: str
+    channel: str
+    type: str
+    to: str
+    from_phone_no: str | None
+    session_id: str | None
+    lane: str
+    attempts: int
+    wamid: str | None
+    error: dict[str, Any] | None
+    idempotency_key: str | None
+    campaign_id: str | None
+    queue: str
+    times: dict[str, str]
+    ambiguous: int
+    next_attempt_at: str | None
+
+    @classmethod
+    def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
+        h = {k.decode(): v.decode() for k, v in raw.items()}
+        error = None
+        if h.get("err_msg") or h.get("err_status") or h.get("err_code"):
+            error = {
+                "status": int(h["err_status"]) if h.get("err_status") else None,
+                "code": int(h["err_code"]) if h.get("err_code") else None,
+                "message": h.get("err_msg") or None,
+            }
+        times = {
+            name[2:]: iso
+            for name, value in h.items()
+            if name.startswith("t_") and (iso := _ms_to_iso(value)) is not None
+        }
+        created = _ms_to_iso(h.get("created"))
+        if created:
+            times["created"] = created
+        return cls(
+            id=h["id"],
+            state=h["state"],
+            channel=h.get("ch", ""),
+            type=h.get("type", ""),
+            to=h.get("to", ""),
+            from_phone_no=h.get("from") or None,
+            session_id=h.get("sess") or None,
+            lane=h.get("lane", ""),
+            attempts=int(h.get("att", "0")),
+            wamid=h.get("wamid") or None,
+            error=error,
+            idempotency_key=h.get("idem") or None,
+            campaign_id=h.get("camp") or None,
+            queue=h.get("queue", ""),
+            times=times,
+            ambiguous=int(h.get("ambiguous", "0")),
+            next_attempt_at=_ms_to_iso(h.get("next_at")) if h["state"] == "retry_wait" else None,
+        )
+
+    @property
+    def settled(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON for scripts and the HTTP API (``id``, ``state``, ``wamid``, ``attempts``,
+        ``error`` and the rest)."""
+        return {
+            "id": self.id,
+            "state": self.state,
+            "channel": self.channel,
+            "type": self.type,
+            "to": self.to,
+            "fromPhoneNo": self.from_phone_no,
+            "sessionId": self.session_id,
+            "lane": self.lane,
+            "attempts": self.attempts,
+            "wamid": self.wamid,
+            "error": self.error,
+            "idempotencyKey": self.idempotency_key,
+            "campaignId": self.campaign_id,
+            "queue": self.queue,
+            "times": self.times,
+            "ambiguous": self.ambiguous,
+            "nextAttemptAt": self.next_attempt_at,
+        }

@@ -1,0 +1,74 @@
+"""What to do after a failed attempt: pure functions, randomness passed in.
+
+Backoff is exponential with full jitter, capped; a Retry-After from the gateway wins
+when it is longer. Meta's pair-rate error (131056) backs off 4^n seconds, and the
+marketing cap (131049) waits at least an hour. Ambiguous outcomes follow the lane's
+policy: ``resend`` retries (a duplicate is possible and is counted), ``hold`` parks the
+job as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from config import Settings
+from dispatcher.errors import (
+    Disposition,
+    GatewayError,
+    MarketingCapped,
+    PairRateLimited,
+)
+
+MARKETING_CAP_WAIT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The state to record and, for a retry, when (seconds from now)."""
+
+    state: str  # retry_wait | failed | dead | unknown
+    delay_s: float | None = None
+    ambiguous: bool = False
+
+
+def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
+    ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return rng.uniform(0.0, ceiling)
+
+
+def retry_delay_s(
+    error: GatewayError, attempt: int, settings: Settings, rng: random.Random
+) -> float:
+    delay = backoff_s(attempt, settings.retry_base_delay_s, settings.retry_max_delay_s, rng)
+    if isinstance(error, PairRateLimited):
+        delay = float(4**attempt)
+    elif isinstance(error, MarketingCapped):
+        delay = max(delay, MARKETING_CAP_WAIT_S)
+    if error.retry_after_s is not None:
+        delay = max(delay, error.retry_after_s)
+    return delay
+
+
+def decide(
+    error: GatewayError, attempt: int, lane: str, settings: Settings, rng: random.Random
+) -> Decision:
+    """The ledger transition for a failed attempt, per the retry table in DESIGN.md."""
+    disposition = error.disposition
+    ambiguous = disposition is Disposition.AMBIGUOUS
+    if ambiguous:
+        if settings.ambiguous_policy(lane) == "hold":
+            return Decision("unknown", ambiguous=True)
+        disposition = Disposition.RETRY
+    if disposition is Disposition.PERMANENT:
+        return Decision("failed")
+    if attempt >= settings.retry_max_attempts:
+        return Decision("dead", ambiguous=ambiguous)
+    return Decision("retry_wait", retry_delay_s(error, attempt, settings, rng), ambiguous)
+
+
+def error_fields(error: GatewayError) -> dict[str, Any]:
+    """The ledger's ``error``: status, Meta code and the gateway's message."""
+    return {"status": error.status, "code": error.code, "message": error.message}

@@ -1,0 +1,43 @@
+"""The ledger's Lua scripts, loaded once per process and called by name.
+
+Each script is ``prelude.lua`` (key helpers, events, message building) followed by its
+own body; KEYS are not used because every script reaches several keys it derives from
+the prefix (one Redis, not a cluster). ARGV[1..3] are always prefix, now (ms), and the
+events stream's cap; a script's own arguments follow.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import redis
+from redis.commands.core import Script
+
+from dispatcher import keys
+from dispatcher.store import store_errors
+
+NAMES = ("enqueue", "claim", "finish", "tick")
+
+
+@cache
+def _source(name: str) -> str:
+    folder = resources.files("dispatcher") / "lua"
+    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+class Scripts:
+    """Registered scripts for one Redis client (EVALSHA, reloaded on NOSCRIPT)."""
+
+    def __init__(self, client: redis.Redis, events_maxlen: int) -> None:
+        self._client = client
+        self._maxlen = events_maxlen
+        self._scripts: dict[str, Script] = {n: client.register_script(_source(n)) for n in NAMES}
+
+    def call(self, name: str, now_ms: int, *args: Any, client: Any = None) -> Any:
+        """Run ``name`` with the common arguments first; ``client`` may be a pipeline."""
+        with store_errors():
+            return self._scripts[name](
+                args=[keys.PREFIX, now_ms, self._maxlen, *args], client=client or self._client
+            )

@@ -1,0 +1,32 @@
+"""Send tasks: stable names other apps may publish to; bodies a few lines long.
+
+``waapi.send(job=<envelope>)`` sends one job; ``waapi.send_batch(jobs=[...])`` sends
+jobs of one number concurrently. Both claim each job in the ledger first, so a message
+delivered twice sends once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.exceptions import Reject
+
+from dispatcher.errors import StoreUnavailable
+from tasks.app import app
+from tasks.runtime import worker_for
+
+
+@app.task(name="waapi.send")
+def send(job: dict[str, Any]) -> str:
+    try:
+        return worker_for(app).handle(job)
+    except StoreUnavailable as exc:  # keep the message: it is delivered again
+        raise Reject(str(exc), requeue=True) from exc
+
+
+@app.task(name="waapi.send_batch")
+def send_batch(jobs: list[dict[str, Any]]) -> list[str]:
+    try:
+        return worker_for(app).handle_batch(jobs)
+    except StoreUnavailable as exc:
+        raise Reject(str(exc), requeue=True) from exc
