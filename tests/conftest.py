@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import redis
 
-from tests.support import DATA, SandboxProcess
+from tests.support import DATA, RedisProcess, SandboxProcess
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +22,26 @@ def sandbox(sandbox_process: SandboxProcess) -> SandboxProcess:
     """The session's sandbox, emptied of messages, faults and windows for this test."""
     sandbox_process.reset()
     return sandbox_process
+
+
+@pytest.fixture(scope="session")
+def redis_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One redis-server for the session; tests that use it start from an empty db."""
+    process = RedisProcess.start(Path(tmp_path_factory.mktemp("redis")))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def redis_url(redis_process: RedisProcess) -> Iterator[str]:
+    client = redis.Redis(port=redis_process.port)
+    client.flushall()
+    yield redis_process.url
+    client.close()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -54,8 +55,8 @@ class SandboxProcess:
     http: requests.Session = field(default_factory=requests.Session)
 
     @classmethod
-    def start(cls, *args: str) -> SandboxProcess:
-        port = free_port()
+    def start(cls, *args: str, port: int | None = None) -> SandboxProcess:
+        port = port or free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(port), *args],
             stdout=subprocess.DEVNULL,
@@ -183,3 +184,217 @@ def webhook_receiver(statuses: Sequence[int] = ()) -> Iterator[WebhookReceiver]:
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+@dataclass
+class RedisProcess:
+    """A private ``redis-server`` on a free loopback port, no persistence by default."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+
+    @classmethod
+    def start(cls, workdir: Path, *extra: str) -> RedisProcess:
+        port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+                "--loglevel",
+                "warning",
+                *extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        server = cls(port, proc, workdir)
+        wait_until(lambda: server.ping())
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class FakeClock:
+    """A settable clock (seconds) for the ledger's time-dependent rules."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_settings(
+    redis_url: str, base_url: str = "http://127.0.0.1:1/api/v1/external", **overrides: Any
+) -> Any:
+    """Settings for tests: the sandbox demo key on two numbers (+ a QR-capable third)."""
+    from config import Settings
+
+    keys = [
+        {
+            "name": "sandbox",
+            "key": "waapi_sandbox",
+            "secret": "secr_sandbox",
+            "numbers": ["+15550000001", "+15550000002"],
+            "channels": ["cloud", "qr"],
+        },
+    ]
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "waapi_base_url": base_url,
+        "waapi_keys": json.dumps(keys),
+        "retry_base_delay_s": 0.05,
+        "retry_max_delay_s": 0.2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Stack:
+    """Real parts wired together: Redis, the sandbox, worker and beat processes."""
+
+    def __init__(
+        self, redis_server: RedisProcess, sandbox: SandboxProcess, workdir: Path, **settings: Any
+    ) -> None:
+        self.redis = redis_server
+        self.sandbox = sandbox
+        self.workdir = workdir
+        keys = [
+            {
+                "name": "sandbox",
+                "key": "waapi_sandbox",
+                "secret": "secr_sandbox",
+                "numbers": ["+15550000001", "+15550000002"],
+                "channels": ["cloud", "qr"],
+            }
+        ]
+        self.env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))
+        }
+        self.env.update(
+            {
+                "PYTHONPATH": str(Path(__file__).parent.parent),
+                "REDIS_URL": redis_server.url,
+                "WAAPI_BASE_URL": sandbox.base_url,
+                "WAAPI_KEYS": json.dumps(keys),
+                "WAAPI_READ_TIMEOUT_S": "5",
+                "RETRY_BASE_DELAY_S": "0.2",
+                "RETRY_MAX_DELAY_S": "1",
+                "JOB_LEASE_S": "4",
+                "QUEUED_STUCK_S": "6",
+                "BROKER_VISIBILITY_TIMEOUT_S": "30",
+            }
+        )
+        self.env.update({k.upper(): str(v) for k, v in settings.items()})
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def settings(self) -> Any:
+        from config import Settings
+
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(self.env)
+            return Settings(_env_file=None)  # type: ignore[call-arg]
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def dispatcher(self) -> Any:
+        from dispatcher.producer import Dispatcher
+
+        return Dispatcher(self.settings())
+
+    def start(self, *args: str, log: str = "proc") -> subprocess.Popen[bytes]:
+        with open(self.workdir / f"{log}.log", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dispatcher", *args],
+                env=self.env,
+                cwd=self.workdir,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.procs.append(proc)
+        return proc
+
+    def start_worker(self, *args: str, threads: int = 16) -> subprocess.Popen[bytes]:
+        return self.start("worker", "-c", str(threads), "-l", "warning", *args, log="worker")
+
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        return self.start(
+            "beat",
+            "-l",
+            "warning",
+            "--schedule-file",
+            str(self.workdir / "beat-schedule"),
+            log="beat",
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+
+    def log(self, name: str = "worker") -> str:
+        path = self.workdir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_states(
+        self,
+        dispatcher: Any,
+        job_ids: Sequence[str],
+        timeout_s: float = 60.0,
+        settled: tuple[str, ...] = ("sent", "failed", "dead", "unknown", "expired", "cancelled"),
+    ) -> dict[str, str]:
+        """Wait until every job is in a settled state; return id -> state."""
+        states: dict[str, str] = {}
+
+        def done() -> bool:
+            pipe = dispatcher.ledger.client.pipeline(transaction=False)
+            for job_id in job_ids:
+                pipe.hget(f"waapi:job:{job_id}", "state")
+            for job_id, state in zip(job_ids, pipe.execute(), strict=True):
+                states[job_id] = state.decode() if state else "missing"
+            return all(s in settled for s in states.values())
+
+        try:
+            wait_until(done, timeout_s=timeout_s, interval_s=0.1)
+        except AssertionError:
+            pending = {s for s in states.values() if s not in settled}
+            raise AssertionError(f"jobs not settled: {pending}\n{self.log()[-3000:]}") from None
+        return states

@@ -1,0 +1,223 @@
+"""The ledger scripts on a real Redis, with a settable clock: claim, outcomes, the pump
+and the sweeper, idempotency, events, listing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from dispatcher import keys
+from dispatcher.envelope import JobEnvelope
+from dispatcher.ledger import Claim, Ledger
+from dispatcher.producer import Dispatcher
+from tests.support import FakeClock, make_settings
+
+FROM, TO = "+15550000001", "+15551230001"
+QUEUE_TX = "waapi.cloud.15550000001.tx"
+QUEUE_BULK = "waapi.cloud.15550000001.bulk"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def dispatcher(redis_url: str, clock: FakeClock) -> Dispatcher:
+    settings = make_settings(redis_url, job_lease_s=30, queued_stuck_s=600)
+    return Dispatcher(settings, redis.Redis.from_url(redis_url), clock)
+
+
+@pytest.fixture
+def ledger(dispatcher: Dispatcher) -> Ledger:
+    return dispatcher.ledger
+
+
+def hello(dispatcher: Dispatcher, **options: Any) -> str:
+    return dispatcher.send_template(TO, FROM, "hello_world", "en", **options)
+
+
+def messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
+    """The queue's messages, oldest first, decoded as a Celery worker would."""
+    out = []
+    for raw in reversed(client.lrange(queue, 0, -1)):
+        message = json.loads(raw)
+        args, kwargs, _embed = json.loads(message["body"])
+        out.append({"task": message["headers"]["task"], "kwargs": kwargs, "message": message})
+    return out
+
+
+def test_enqueue_records_the_job_and_publishes_one_celery_message(
+    dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher)
+    record = dispatcher.job(job_id)
+    assert record is not None
+    assert (record.state, record.attempts, record.queue) == ("queued", 0, QUEUE_TX)
+    [msg] = messages(redis_client, QUEUE_TX)
+    assert msg["task"] == "waapi.send"
+    assert msg["message"]["properties"]["delivery_info"]["routing_key"] == QUEUE_TX
+    envelope = JobEnvelope.model_validate(msg["kwargs"]["job"])
+    assert envelope.id == job_id
+    assert envelope.request().to_gateway() == {
+        "to": TO,
+        "fromPhoneNo": FROM,
+        "name": "hello_world",
+        "language": "en",
+    }
+    assert "secr_" not in json.dumps(msg)
+
+
+def test_an_idempotency_key_queues_once(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
+    first = dispatcher.enqueue(
+        "cloud",
+        "template",
+        {"to": TO, "fromPhoneNo": FROM, "name": "hello_world", "language": "en"},
+        idempotency_key="order-1",
+    )
+    second = dispatcher.enqueue(
+        "cloud",
+        "template",
+        {"to": TO, "fromPhoneNo": FROM, "name": "hello_world", "language": "en"},
+        idempotency_key="order-1",
+    )
+    assert not first.duplicate and second.duplicate
+    assert second.job_id == first.job_id
+    assert redis_client.llen(QUEUE_TX) == 1
+    assert len(dispatcher.jobs()) == 1
+
+
+def test_claim_is_exclusive_and_fenced_by_attempt(ledger: Ledger, dispatcher: Dispatcher) -> None:
+    job_id = hello(dispatcher)
+    claim = ledger.claim(job_id)
+    assert isinstance(claim, Claim) and claim.attempt == 1
+    assert ledger.claim(job_id) == "sending"  # a duplicate delivery is refused
+    assert ledger.finish(job_id, 1, "sent", wamid="wamid.A")
+    assert not ledger.finish(job_id, 1, "failed", error={"message": "late"})
+    record = ledger.get(job_id)
+    assert record is not None and (record.state, record.wamid) == ("sent", "wamid.A")
+    assert ledger.by_wamid("wamid.A") == record
+    assert ledger.claim(job_id) == "sent"
+
+
+def test_retry_wait_is_published_again_by_the_tick_when_due(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher)
+    redis_client.delete(QUEUE_TX)
+    claim = ledger.claim(job_id)
+    assert isinstance(claim, Claim)
+    next_ms = int((clock.now + 5) * 1000)
+    ledger.finish(
+        job_id, 1, "retry_wait", error={"status": 503, "message": "x"}, next_attempt_ms=next_ms
+    )
+    assert ledger.claim(job_id) == "early"
+    assert ledger.tick().published == 0
+    clock.advance(5)
+    assert ledger.tick().published == 1
+    record = ledger.get(job_id)
+    assert record is not None and record.state == "queued"
+    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_TX)] == [job_id]
+    second = ledger.claim(job_id)
+    assert isinstance(second, Claim) and second.attempt == 2
+
+
+@pytest.mark.parametrize(
+    ("lane", "policy_state"), [("transactional", "queued"), ("bulk", "unknown")]
+)
+def test_an_expired_lease_follows_the_lanes_ambiguity_policy(
+    ledger: Ledger,
+    dispatcher: Dispatcher,
+    clock: FakeClock,
+    redis_client: redis.Redis,
+    lane: str,
+    policy_state: str,
+) -> None:
+    job_id = hello(dispatcher, lane=lane)
+    queue = QUEUE_TX if lane == "transactional" else QUEUE_BULK
+    redis_client.delete(queue)
+    assert isinstance(ledger.claim(job_id), Claim)
+    clock.advance(31)  # the worker died holding the lease
+    result = ledger.tick()
+    assert (result.resent, result.held) == ((1, 0) if lane == "transactional" else (0, 1))
+    record = ledger.get(job_id)
+    assert record is not None and record.state == policy_state and record.ambiguous == 1
+    assert redis_client.llen(queue) == (1 if lane == "transactional" else 0)
+    assert ledger.stats()["ambiguous"] == 1
+    # The dead worker's late answer still counts when it says the message went out.
+    assert ledger.finish(job_id, 1, "sent", wamid="wamid.LATE")
+    assert ledger.get(job_id).state == "sent"  # type: ignore[union-attr]
+
+
+def test_stuck_queued_jobs_are_published_again(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher)
+    redis_client.delete(QUEUE_TX)  # the message was lost
+    clock.advance(601)
+    assert ledger.tick().republished == 1
+    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_TX)] == [job_id]
+
+
+def test_not_before_schedules_and_expiry_expires(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.fromtimestamp(clock.now, UTC)
+    later = hello(dispatcher, not_before=now + timedelta(seconds=60))
+    otp = hello(dispatcher, expires_at=now + timedelta(seconds=10))
+    assert ledger.get(later).state == "scheduled"  # type: ignore[union-attr]
+    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_TX)] == [otp]
+    clock.advance(11)
+    assert ledger.claim(otp) == "expired"
+    clock.advance(50)
+    assert ledger.tick().published == 1
+    assert isinstance(ledger.claim(later), Claim)
+
+
+def test_attempts_are_capped_against_poison_loops(redis_url: str, clock: FakeClock) -> None:
+    settings = make_settings(redis_url, retry_max_attempts=2)
+    dispatcher = Dispatcher(settings, redis.Redis.from_url(redis_url), clock)
+    job_id = hello(dispatcher)
+    for attempt in (1, 2):
+        claim = dispatcher.ledger.claim(job_id)
+        assert isinstance(claim, Claim) and claim.attempt == attempt
+        dispatcher.ledger.finish(
+            job_id, attempt, "retry_wait", next_attempt_ms=int(clock.now * 1000)
+        )
+    assert dispatcher.ledger.claim(job_id) == "dead"
+
+
+def test_every_change_is_on_the_events_stream(
+    ledger: Ledger, dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher, lane="bulk")
+    ledger.claim(job_id)
+    ledger.finish(job_id, 1, "failed", error={"status": 400, "code": 131026, "message": "m"})
+    events = [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _, fields in redis_client.xrange(keys.EVENTS)
+    ]
+    assert [(e["job"], e["state"]) for e in events] == [
+        (job_id, "queued"),
+        (job_id, "sending"),
+        (job_id, "failed"),
+    ]
+    assert events[0]["number"] == FROM and events[0]["lane"] == "bulk"
+    assert events[2]["code"] == "131026"
+    assert all(TO not in json.dumps(e) for e in events)  # no recipient on the stream
+
+
+def test_listing_by_state_and_number(ledger: Ledger, dispatcher: Dispatcher) -> None:
+    a = hello(dispatcher)
+    b = dispatcher.send_template(TO, "+15550000002", "hello_world", "en")
+    ledger.claim(a)
+    ledger.finish(a, 1, "sent", wamid="w1")
+    assert [r.id for r in dispatcher.jobs()] == [b, a]
+    assert [r.id for r in dispatcher.jobs(state="sent")] == [a]
+    assert [r.id for r in dispatcher.jobs(number="+15550000002")] == [b]
+    assert dispatcher.jobs(state="failed") == []

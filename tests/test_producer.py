@@ -1,0 +1,216 @@
+"""The producer API refuses bad input before anything is queued, and queues the
+gateway's own body for every send type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+
+from dispatcher import InvalidRequest
+from dispatcher.envelope import JobEnvelope
+from dispatcher.producer import Dispatcher, Enqueued
+from tests.support import make_settings
+
+FROM, TO = "+15550000001", "+15551230001"
+MEDIA = "https://example.com/f"
+
+
+@pytest.fixture
+def dispatcher(redis_url: str) -> Dispatcher:
+    return Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url))
+
+
+def nothing_queued(client: redis.Redis) -> bool:
+    return client.dbsize() == 0
+
+
+def envelope(dispatcher: Dispatcher, job_id: str) -> JobEnvelope:
+    raw = dispatcher.ledger.client.hget(f"waapi:job:{job_id}", "env")
+    assert raw is not None
+    return JobEnvelope.model_validate_json(raw)
+
+
+CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
+    ("send_text", {"body": "hi", "preview_url": True}, "text", {"body": "hi", "previewUrl": True}),
+    (
+        "send_template",
+        {
+            "name": "order_shipped",
+            "language": "en",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "A"}]}],
+        },
+        "template",
+        {
+            "name": "order_shipped",
+            "language": "en",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "A"}]}],
+        },
+    ),
+    (
+        "send_buttons",
+        {"body_text": "b", "buttons": [{"id": "y", "title": "Yes"}]},
+        "buttons",
+        {"bodyText": "b", "buttons": [{"id": "y", "title": "Yes"}]},
+    ),
+    (
+        "send_list",
+        {
+            "body_text": "b",
+            "button_text": "Open",
+            "sections": [{"rows": [{"id": "r", "title": "Row"}]}],
+        },
+        "list",
+        {
+            "bodyText": "b",
+            "buttonText": "Open",
+            "sections": [{"rows": [{"id": "r", "title": "Row"}]}],
+        },
+    ),
+    (
+        "send_cta",
+        {"body_text": "b", "button_text": "Go", "url": MEDIA},
+        "cta",
+        {"bodyText": "b", "buttonText": "Go", "url": MEDIA},
+    ),
+    (
+        "send_flow",
+        {"body_text": "b", "flow_id": "1", "flow_cta": "Book"},
+        "flow",
+        {"bodyText": "b", "flowId": "1", "flowCta": "Book", "flowAction": "navigate"},
+    ),
+    ("send_image", {"link": MEDIA, "caption": "c"}, "image", {"link": MEDIA, "caption": "c"}),
+    ("send_video", {"media_id": "9"}, "video", {"mediaId": "9"}),
+    ("send_audio", {"link": MEDIA}, "audio", {"link": MEDIA}),
+    ("send_sticker", {"media_id": "s"}, "sticker", {"mediaId": "s"}),
+    (
+        "send_document",
+        {"link": MEDIA, "filename": "a.pdf"},
+        "document",
+        {"link": MEDIA, "filename": "a.pdf"},
+    ),
+    (
+        "send_and_upsert",
+        {"type": "text", "payload": {"body": "hi"}, "contact": {"first_name": "S"}},
+        "send",
+        {"type": "text", "payload": {"body": "hi"}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "kwargs", "kind", "payload"), CASES)
+def test_typed_methods_queue_the_gateway_body(
+    dispatcher: Dispatcher,
+    method: str,
+    kwargs: dict[str, Any],
+    kind: str,
+    payload: dict[str, Any],
+) -> None:
+    job_id = getattr(dispatcher, method)(TO, FROM, **kwargs)
+    env = envelope(dispatcher, job_id)
+    assert (env.channel, env.type, env.to, env.from_phone_no) == ("cloud", kind, TO, FROM)
+    assert env.payload == payload
+    if kind == "send":
+        assert env.contact == {"first_name": "S"}
+
+
+@pytest.mark.parametrize("kind", ["text", "image", "video", "audio", "document", "location"])
+def test_qr_sends_by_number_or_session(dispatcher: Dispatcher, kind: str) -> None:
+    fields: dict[str, Any] = {
+        "text": {"body": "hi"},
+        "location": {"latitude": 1.5, "longitude": 2.5},
+    }.get(kind, {"link": MEDIA})
+    by_number = dispatcher.send_qr(kind, TO, from_phone_no=FROM, **fields)  # type: ignore[arg-type]
+    by_session = dispatcher.send_qr(kind, TO, session_id="sess_abc", **fields)  # type: ignore[arg-type]
+    assert envelope(dispatcher, by_number).from_phone_no == FROM
+    record = dispatcher.job(by_session)
+    assert record is not None and record.queue == "waapi.qr.sessions.tx"
+    assert envelope(dispatcher, by_session).session_id == "sess_abc"
+
+
+@pytest.mark.parametrize(
+    ("call", "problem"),
+    [
+        (lambda d: d.send_text(TO, FROM, ""), "body must not be empty"),
+        (lambda d: d.send_text("12", FROM, "hi"), "to must be an E.164 number"),
+        (
+            lambda d: d.send_text(TO, "+15550000009", "hi"),
+            "fromPhoneNo is not a number of any configured key",
+        ),
+        (
+            lambda d: d.send_buttons(
+                TO, FROM, "b", [{"id": str(i), "title": "t"} for i in range(4)]
+            ),
+            "buttons must be 1-3 items",
+        ),
+        (lambda d: d.send_image(TO, FROM), "exactly one of link or mediaId is required"),
+        (lambda d: d.send_text(TO, FROM, "hi", lane="urgent"), "priority must be one of"),
+        (
+            lambda d: d.send_text(TO, FROM, "hi", expires_at=datetime.now(UTC) - timedelta(1)),
+            "expiresAt must be in the future",
+        ),
+        (
+            lambda d: d.send_text(TO, FROM, "hi", not_before=datetime(2030, 1, 1)),
+            "notBefore must carry a time zone",
+        ),
+        (lambda d: d.send("cloud", "fax", {"to": TO}), "type must be one of"),
+    ],
+)
+def test_invalid_input_is_refused_and_nothing_is_queued(
+    dispatcher: Dispatcher, redis_client: redis.Redis, call: Any, problem: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        call(dispatcher)
+    assert problem in str(caught.value)
+    assert nothing_queued(redis_client)
+
+
+def test_send_many_answers_per_item_and_batches_per_number(
+    dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    lines: list[Any] = [
+        {
+            "type": "template",
+            "to": f"+1555123{n:04d}",
+            "fromPhoneNo": FROM,
+            "name": "hello_world",
+            "language": "en",
+        }
+        for n in range(250)
+    ]
+    lines.insert(3, {"type": "text", "to": TO, "fromPhoneNo": FROM})  # no body
+    lines.insert(7, "not an object")
+    lines.append(
+        {
+            "type": "template",
+            "to": TO,
+            "fromPhoneNo": "+15550000002",
+            "name": "hello_world",
+            "language": "en",
+            "priority": "transactional",
+            "idempotencyKey": "k1",
+        }
+    )
+    lines.append(
+        {
+            "type": "template",
+            "to": TO,
+            "fromPhoneNo": "+15550000002",
+            "name": "hello_world",
+            "language": "en",
+            "idempotencyKey": "k1",
+        }
+    )
+    results = dispatcher.send_many(lines)
+    assert isinstance(results[3], InvalidRequest) and "body is required" in str(results[3])
+    assert isinstance(results[7], InvalidRequest)
+    ok = [r for r in results if isinstance(r, Enqueued)]
+    assert len(ok) == 252
+    assert ok[-1].duplicate and ok[-1].job_id == ok[-2].job_id
+    # 250 bulk jobs of one number travel as 3 batch messages of at most 100 jobs.
+    assert redis_client.llen("waapi.cloud.15550000001.bulk") == 3
+    assert redis_client.llen("waapi.cloud.15550000002.tx") == 1
+    records = dispatcher.jobs(limit=300)
+    assert len(records) == 251

@@ -1,0 +1,82 @@
+"""Retry decisions are pure: the retry table, backoff bounds, Retry-After winning."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatcher.errors import (
+    ConnectFailed,
+    GatewayError,
+    MarketingCapped,
+    OutsideWindow,
+    PairRateLimited,
+    RateLimited,
+    ReadTimedOut,
+    ServerError,
+    Unauthorized,
+    http_error,
+)
+from dispatcher.retry import backoff_s, decide
+from tests.support import make_settings
+
+SETTINGS = make_settings(
+    "redis://127.0.0.1:1/0", retry_base_delay_s=1.0, retry_max_delay_s=300.0, retry_max_attempts=5
+)
+
+
+@given(attempt=st.integers(1, 40), seed=st.integers())
+def test_full_jitter_stays_within_the_capped_exponential(attempt: int, seed: int) -> None:
+    delay = backoff_s(attempt, 1.0, 300.0, random.Random(seed))
+    assert 0.0 <= delay <= min(300.0, 2 ** (attempt - 1))
+
+
+def test_jitter_spreads_retries() -> None:
+    rng = random.Random(1)
+    delays = {round(backoff_s(6, 1.0, 300.0, rng), 3) for _ in range(50)}
+    assert len(delays) > 40
+
+
+@pytest.mark.parametrize(
+    ("error", "lane", "state"),
+    [
+        (ServerError("x", status=503), "transactional", "retry_wait"),
+        (RateLimited("x", status=429), "bulk", "retry_wait"),
+        (ConnectFailed("x"), "bulk", "retry_wait"),
+        (ReadTimedOut("x"), "transactional", "retry_wait"),  # policy: resend
+        (ReadTimedOut("x"), "bulk", "unknown"),  # policy: hold
+        (Unauthorized("x", status=401), "transactional", "failed"),
+        (OutsideWindow("x", status=400, code=131047), "transactional", "failed"),
+        (http_error(400, "(#100) bad"), "bulk", "failed"),
+    ],
+)
+def test_the_retry_table(error: GatewayError, lane: str, state: str) -> None:
+    decision = decide(error, 1, lane, SETTINGS, random.Random(0))
+    assert decision.state == state
+    assert decision.ambiguous is isinstance(error, ReadTimedOut)
+
+
+def test_exhausted_retries_are_dead() -> None:
+    assert decide(ServerError("x"), 5, "bulk", SETTINGS, random.Random(0)).state == "dead"
+    assert decide(ServerError("x"), 4, "bulk", SETTINGS, random.Random(0)).state == "retry_wait"
+
+
+@given(retry_after=st.floats(0, 10_000), attempt=st.integers(1, 4))
+def test_a_longer_retry_after_wins(retry_after: float, attempt: int) -> None:
+    error = RateLimited("x", status=429, retry_after_s=retry_after)
+    decision = decide(error, attempt, "bulk", SETTINGS, random.Random(0))
+    assert decision.delay_s is not None and decision.delay_s >= retry_after
+
+
+def test_pair_rate_backs_off_four_to_the_n_and_marketing_cap_waits_long() -> None:
+    pair = PairRateLimited("x", status=400, code=131056)
+    assert [decide(pair, n, "bulk", SETTINGS, random.Random(0)).delay_s for n in (1, 2, 3)] == [
+        4.0,
+        16.0,
+        64.0,
+    ]
+    capped = MarketingCapped("x", status=400, code=131049)
+    assert decide(capped, 1, "bulk", SETTINGS, random.Random(0)).delay_s == 3600.0
