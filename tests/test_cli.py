@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -169,6 +170,31 @@ def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
         wait_until(lambda: any("ready." in line for line in lines), timeout_s=30)
         assert port_open("127.0.0.1", redis_port) and port_open("127.0.0.1", sandbox_port)
         assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()
+        # What `up` tells people to try works: a job goes through the running worker.
+        exports = next(line for line in lines if line.strip().startswith("export "))
+        env = {**clean_env, **dict(kv.split("=", 1) for kv in exports.split()[1:])}
+        sent = run_cli(
+            "send",
+            "template",
+            "--from",
+            "+15550000001",
+            "--to",
+            "+15551230001",
+            "--name",
+            "hello_world",
+            "--language",
+            "en",
+            env=env,
+            cwd=tmp_path,
+        )
+        assert sent.returncode == 0, sent.stderr
+        job_id = sent.stdout.strip()
+
+        def state() -> str:
+            shown = run_cli("job", job_id, "--json", env=env, cwd=tmp_path)
+            return str(json.loads(shown.stdout)["state"])
+
+        wait_until(lambda: state() == "sent", timeout_s=30, interval_s=0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -45,7 +45,7 @@ def messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
     out = []
     for raw in reversed(client.lrange(queue, 0, -1)):
         message = json.loads(raw)
-        args, kwargs, _embed = json.loads(message["body"])
+        _args, kwargs, _embed = json.loads(message["body"])
         out.append({"task": message["headers"]["task"], "kwargs": kwargs, "message": message})
     return out
 

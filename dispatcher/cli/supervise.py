@@ -49,6 +49,18 @@ class Supervisor:
             time.sleep(0.05)
         raise RuntimeError(f"{name} did not open {host}:{port} within {timeout_s:.0f} s")
 
+    def wait_alive(self, names: Sequence[str], seconds: float) -> None:
+        """Fail when one of ``names`` exits within ``seconds`` (a bad start)."""
+        deadline = time.monotonic() + seconds
+        procs = dict(self.children)
+        while time.monotonic() < deadline:
+            if self.stopping:
+                raise StopRequested
+            for name in names:
+                if procs[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited with {procs[name].returncode} at start")
+            time.sleep(0.1)
+
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
 

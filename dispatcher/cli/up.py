@@ -2,7 +2,8 @@
 
 Starts a private ``redis-server`` (data and AOF under ``./var``) unless ``REDIS_URL`` is
 set, and the sandbox gateway when no gateway credentials are configured; checks the
-gateway with a ping; prints where things are; stops everything on Ctrl-C or SIGTERM.
+gateway with a ping; starts a worker for every configured number and beat; prints
+where things are and what to try; stops everything on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from config import Settings
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.cli.supervise import StopRequested, Supervisor, port_open
 from dispatcher.errors import GatewayError
@@ -61,6 +63,21 @@ def _redis_argv(port: int, data_dir: Path) -> list[str]:
     ]
 
 
+def _ping_all(settings: Settings) -> None:
+    for key in settings.keys:
+        client = WaapiClient.for_key(settings, key)
+        try:
+            result = client.ping()
+            click.echo(
+                f"gateway: {settings.waapi_base_url} key {result.api_key_name!r} ok "
+                f"(numbers {', '.join(key.numbers)})"
+            )
+        except GatewayError as exc:
+            click.echo(f"gateway: ping with key {key.name!r} failed: {exc.message}", err=True)
+        finally:
+            client.close()
+
+
 @click.command()
 @click.option("--sandbox-port", default=8099, show_default=True, type=int)
 @click.option("--redis-port", default=6379, show_default=True, type=int)
@@ -103,29 +120,41 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
             if settings.has_credentials
             else {k.lower(): v for k, v in _sandbox_env(sandbox_port).items()}
         )
-        for key in effective.keys:
-            client = WaapiClient.for_key(effective, key)
-            try:
-                result = client.ping()
-                click.echo(
-                    f"gateway: {effective.waapi_base_url} key {result.api_key_name!r} ok "
-                    f"(numbers {', '.join(key.numbers)})"
-                )
-            except GatewayError as exc:
-                click.echo(f"gateway: ping with key {key.name!r} failed: {exc.message}", err=True)
-            finally:
-                client.close()
+        _ping_all(effective)
+        supervisor.start(
+            "worker", [sys.executable, "-m", "dispatcher", "worker", "-l", "warning"], env
+        )
+        schedule = var_dir / "celerybeat-schedule"
+        supervisor.start(
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "dispatcher",
+                "beat",
+                "-l",
+                "warning",
+                "--schedule-file",
+                str(schedule),
+            ],
+            env,
+        )
+        supervisor.wait_alive(("worker", "beat"), seconds=2.0)
         click.echo(f"redis:   {env.get('REDIS_URL')}")
+        click.echo(
+            f"workers: every configured number ({', '.join(effective.from_numbers)}), "
+            "beat ticking every second"
+        )
         if not settings.has_credentials:
             base = f"http://127.0.0.1:{sandbox_port}"
+            exports = " ".join(f"{k}={v}" for k, v in _sandbox_env(sandbox_port).items())
             click.echo(
                 f"sandbox: {base}{API_PREFIX} (sent messages: {base}/_sandbox/sent)\n\n"
                 "Try it from another terminal:\n"
-                f"  curl -s -X POST {base}{API_PREFIX}/whatsapp-api/messages/template \\\n"
-                f"    -H 'X-API-Key: {DEMO_KEY}' -H 'X-API-Secret: {DEMO_SECRET}' \\\n"
-                "    -H 'Content-Type: application/json' \\\n"
-                f'    -d \'{{"to": "+15551230001", "fromPhoneNo": "{DEMO_NUMBERS[0]}", '
-                '"name": "hello_world", "language": "en"}\'\n'
+                f"  export {exports} REDIS_URL={env['REDIS_URL']}\n"
+                f"  waapi-dispatch send template --from {DEMO_NUMBERS[0]} --to +15551230001 "
+                "--name hello_world --language en\n"
+                "  waapi-dispatch job <the id it printed>\n"
                 f"  curl -s {base}/_sandbox/sent\n"
             )
         click.echo("ready. Ctrl-C stops everything.", err=True)

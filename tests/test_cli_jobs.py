@@ -1,0 +1,178 @@
+"""``waapi-dispatch send``, ``send-many``, ``job`` and ``jobs`` against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FROM = "+15550000001"
+
+
+@pytest.fixture
+def env(redis_url: str, tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
+    return {
+        **base,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "REDIS_URL": redis_url,
+        "WAAPI_API_KEY": "waapi_sandbox",
+        "WAAPI_API_SECRET": "secr_sandbox",
+        "WAAPI_FROM_NUMBERS": "+15550000001,+15550000002",
+        "WAAPI_CHANNELS": "cloud,qr",
+    }
+
+
+def cli(
+    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_send_prints_the_job_id_and_job_shows_it(env: dict[str, str], tmp_path: Path) -> None:
+    sent = cli(
+        env,
+        "send",
+        "buttons",
+        "--from",
+        FROM,
+        "--to",
+        "+15551230001",
+        "--body-text",
+        "Ready?",
+        "--buttons",
+        '[{"id": "y", "title": "Yes"}]',
+        "--idempotency-key",
+        "order-9",
+        cwd=tmp_path,
+    )
+    assert sent.returncode == 0, sent.stderr
+    job_id = sent.stdout.strip()
+    again = cli(
+        env,
+        "send",
+        "buttons",
+        "--from",
+        FROM,
+        "--to",
+        "+15551230001",
+        "--body-text",
+        "Ready?",
+        "--buttons",
+        '[{"id": "y", "title": "Yes"}]',
+        "--idempotency-key",
+        "order-9",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert json.loads(again.stdout) == {"jobId": job_id, "duplicate": True}
+    shown = json.loads(cli(env, "job", job_id, "--json", cwd=tmp_path).stdout)
+    assert {"id", "state", "wamid", "attempts", "error"} <= set(shown)
+    assert (shown["id"], shown["state"], shown["attempts"], shown["type"]) == (
+        job_id,
+        "queued",
+        0,
+        "buttons",
+    )
+    human = cli(env, "job", job_id, cwd=tmp_path).stdout
+    assert job_id in human and "queued" in human
+
+
+def test_send_refuses_bad_input_naming_the_field(env: dict[str, str], tmp_path: Path) -> None:
+    result = cli(env, "send", "text", "--from", FROM, "--to", "12", "--body", "", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "body must not be empty" in result.stderr
+    assert "to must be an E.164 number" in result.stderr
+    listed = json.loads(cli(env, "jobs", "--json", cwd=tmp_path).stdout)
+    assert listed == []
+
+
+def test_qr_send_by_session(env: dict[str, str], tmp_path: Path) -> None:
+    result = cli(
+        env,
+        "send",
+        "location",
+        "--channel",
+        "qr",
+        "--session-id",
+        "sess_abc",
+        "--to",
+        "+15551230001",
+        "--latitude",
+        "12.5",
+        "--longitude",
+        "77.25",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(cli(env, "job", result.stdout.strip(), "--json", cwd=tmp_path).stdout)
+    assert (shown["channel"], shown["sessionId"]) == ("qr", "sess_abc")
+
+
+def test_send_many_counts_and_reports_failures_by_line(env: dict[str, str], tmp_path: Path) -> None:
+    lines = [
+        json.dumps(
+            {
+                "type": "template",
+                "to": f"+1555123{n:04d}",
+                "fromPhoneNo": FROM,
+                "name": "hello_world",
+                "language": "en",
+            }
+        )
+        for n in range(5)
+    ]
+    lines.insert(2, json.dumps({"type": "text", "to": "+15551230001", "fromPhoneNo": FROM}))
+    lines.insert(4, "{not json")
+    lines.append("")
+    lines.append(
+        json.dumps(
+            {
+                "type": "template",
+                "to": "+15551230001",
+                "fromPhoneNo": FROM,
+                "name": "hello_world",
+                "language": "en",
+                "idempotencyKey": "a",
+            }
+        )
+    )
+    lines.append(lines[-1])
+    result = cli(env, "send-many", "-", "--json", stdin="\n".join(lines) + "\n", cwd=tmp_path)
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert (report["queued"], report["duplicates"]) == (6, 1)
+    assert [r["line"] for r in report["refused"]] == [3, 5]
+    assert "body is required" in report["refused"][0]["error"]
+    assert "not valid JSON" in report["refused"][1]["error"]
+    text = cli(env, "send-many", "-", stdin=lines[0] + "\n", cwd=tmp_path)
+    assert text.returncode == 0
+    assert text.stdout.strip() == "queued 1, duplicates 0, refused 0"  # no key: a new job
+    listed = json.loads(
+        cli(
+            env,
+            "jobs",
+            "--state",
+            "queued",
+            "--number",
+            FROM,
+            "--limit",
+            "3",
+            "--json",
+            cwd=tmp_path,
+        ).stdout
+    )
+    assert len(listed) == 3 and all(j["state"] == "queued" for j in listed)
