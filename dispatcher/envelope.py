@@ -85,6 +85,8 @@ def envelope_for(
     """Build the envelope of a validated request."""
     body = request.to_gateway()
     payload = {k: v for k, v in body.items() if k not in _ENVELOPE_FIELDS}
+    if isinstance(fallback_template, Mapping):
+        fallback_template = TemplatePayload.model_validate(fallback_template)
     return JobEnvelope(
         id=job_id,
         channel=channel,

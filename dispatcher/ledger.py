@@ -53,23 +53,23 @@ class TickResult:
         return self.published + self.republished + self.resent + self.held + self.dropped
 
 
-def job_fields(envelope: JobEnvelope) -> dict[str, Any]:
-    """What the enqueue script stores for one job (the envelope travels as JSON text)."""
-    return {
-        "id": envelope.id,
-        "env": envelope.to_json(),
-        "queue": queue_name(envelope.channel, envelope.from_phone_no, envelope.lane),
-        "ch": envelope.channel,
-        "type": envelope.type,
-        "to": envelope.to,
-        "from": envelope.from_phone_no or "",
-        "sess": envelope.session_id or "",
-        "lane": envelope.lane,
-        "idem": envelope.idempotency_key or "",
-        "camp": envelope.campaign_id or "",
-        "nb": int(envelope.not_before.timestamp() * 1000) if envelope.not_before else 0,
-        "exp": int(envelope.expires_at.timestamp() * 1000) if envelope.expires_at else 0,
-    }
+def job_fields(envelope: JobEnvelope) -> tuple[str | int, ...]:
+    """The 13 values the enqueue script stores for one job, in its ARGV order."""
+    return (
+        envelope.id,
+        envelope.to_json(),
+        queue_name(envelope.channel, envelope.from_phone_no, envelope.lane),
+        envelope.channel,
+        envelope.type,
+        envelope.to,
+        envelope.from_phone_no or "",
+        envelope.session_id or "",
+        envelope.lane,
+        envelope.idempotency_key or "",
+        envelope.campaign_id or "",
+        int(envelope.not_before.timestamp() * 1000) if envelope.not_before else 0,
+        int(envelope.expires_at.timestamp() * 1000) if envelope.expires_at else 0,
+    )
 
 
 class Ledger:
@@ -91,7 +91,7 @@ class Ledger:
         return self.enqueue_fields([job_fields(e) for e in envelopes], mode)
 
     def enqueue_fields(
-        self, jobs: Sequence[dict[str, Any]], mode: PublishMode, batch_size: int = 100
+        self, jobs: Sequence[Sequence[str | int]], mode: PublishMode, batch_size: int = 100
     ) -> list[str]:
         result = self.scripts.call(
             "enqueue",
@@ -99,8 +99,8 @@ class Ledger:
             self.settings.idempotency_window_s,
             mode,
             int(self.settings.queued_stuck_s * 1000),
-            json.dumps(jobs, separators=(",", ":")),
             batch_size,
+            *(value for job in jobs for value in job),
         )
         return [item.decode() for item in result]
 

@@ -141,7 +141,7 @@ class Dispatcher:
         published as batch messages per number; invalid ones come back as the
         InvalidRequest that refused them and queue nothing.
         """
-        results: list[Enqueued | InvalidRequest] = []
+        results: list[Enqueued | InvalidRequest | None] = []
         pending: list[tuple[int, JobEnvelope]] = []
 
         def flush() -> None:
@@ -151,7 +151,7 @@ class Dispatcher:
             pending.clear()
 
         for item in jobs:
-            results.append(InvalidRequest([]))
+            results.append(None)
             try:
                 spec = parse_job(item)
                 opts = spec.options
@@ -174,7 +174,7 @@ class Dispatcher:
                 flush()
         if pending:
             flush()
-        return results
+        return [r for r in results if r is not None]
 
     # --- typed sends: Cloud API -------------------------------------------------------------
 

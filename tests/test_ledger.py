@@ -212,8 +212,11 @@ def test_every_change_is_on_the_events_stream(
     assert all(TO not in json.dumps(e) for e in events)  # no recipient on the stream
 
 
-def test_listing_by_state_and_number(ledger: Ledger, dispatcher: Dispatcher) -> None:
+def test_listing_by_state_and_number(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock
+) -> None:
     a = hello(dispatcher)
+    clock.advance(0.001)  # newest first is by creation time (ms)
     b = dispatcher.send_template(TO, "+15550000002", "hello_world", "en")
     ledger.claim(a)
     ledger.finish(a, 1, "sent", wamid="w1")

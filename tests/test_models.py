@@ -19,13 +19,13 @@ from dispatcher.gateway.contacts import UpdateContact
 from dispatcher.gateway.validation import parse
 
 ENV = {"to": "917890000198", "fromPhoneNo": "+917890000199"}
-E164 = st.from_regex(r"\+?(1[2-9]\d{9}|44\d{10}|91[6-9]\d{9})", fullmatch=True)
+E164 = st.from_regex(r"\+?(1[2-9][0-9]{9}|44[1-9][0-9]{9}|91[6-9][0-9]{9})", fullmatch=True)
 NOT_E164 = st.one_of(
-    st.from_regex(r"\+?\d{1,6}", fullmatch=True),
-    st.from_regex(r"\+?\d{16,20}", fullmatch=True),
-    st.from_regex(r"\+?0\d{8,12}", fullmatch=True),
+    st.from_regex(r"\+?[0-9]{1,6}", fullmatch=True),
+    st.from_regex(r"\+?[0-9]{16,20}", fullmatch=True),
+    st.from_regex(r"\+?0[0-9]{8,12}", fullmatch=True),
     st.text(alphabet=string.ascii_letters + " -()", min_size=1, max_size=15),
-    st.from_regex(r"\+\d{3} \d{3} \d{4}", fullmatch=True),
+    st.from_regex(r"\+[0-9]{3} [0-9]{3} [0-9]{4}", fullmatch=True),
 )
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=50).filter(
     lambda s: s.strip()

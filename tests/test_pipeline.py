@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from dispatcher.envelope import JobEnvelope
 from dispatcher.gateway import parse_send
@@ -24,6 +25,7 @@ MEDIA = "https://example.com/f"
 
 @pytest.fixture(scope="module")
 def stack(redis_process: RedisProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    redis.Redis(port=redis_process.port).flushall()  # no jobs left by earlier modules
     sandbox = SandboxProcess.start("--no-window", "--seed", "3")
     stack = Stack(
         redis_process, sandbox, Path(tmp_path_factory.mktemp("pipeline")), retry_max_attempts=4

@@ -20,8 +20,8 @@ def _email(value: str) -> str:
 
 
 def _any_format_phone(value: str) -> str:
-    digits = re.sub(r"\D", "", value)
-    if not 6 <= len(digits) <= 15 or re.search(r"[^\d\s()+.\-]", value):
+    digits = re.sub(r"[^0-9]", "", value)
+    if not 6 <= len(digits) <= 15 or re.search(r"[^0-9 ()+.\-]", value):
         raise ValueError("must be a phone number (6-15 digits; spaces, dashes, dots allowed)")
     return value
 

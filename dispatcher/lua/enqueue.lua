@@ -1,53 +1,63 @@
 -- Enqueue jobs: idempotency claim, ledger record, index, event, and the queue message,
 -- all in one atomic step (a job is either queued with its message or not at all).
 -- ARGV[4] = idempotency window (s), ARGV[5] = 'each' | 'batch' | 'none' (adopt: record
--- only, the message already exists), ARGV[6] = stuck threshold (ms), ARGV[7] = JSON list
--- of jobs {id, env, queue, ch, type, to, from, sess, lane, idem, camp, nb, exp},
--- ARGV[8] = jobs per batch message (mode 'batch').
+-- only, the message already exists), ARGV[6] = stuck threshold (ms), ARGV[7] = jobs per
+-- batch message (mode 'batch'), then 13 values per job, flat (no JSON to decode):
+-- id, env, queue, channel, type, to, from, session, lane, idempotency key, campaign,
+-- not before (ms, 0 = none), expires at (ms, 0 = none).
 -- Returns one entry per job: the job id, or 'dup:<first job id>' for a repeated key.
 local IDEM_S = tonumber(ARGV[4])
 local MODE = ARGV[5]
 local STUCK = tonumber(ARGV[6])
-local jobs = cjson.decode(ARGV[7])
-local BATCH = tonumber(ARGV[8])
+local BATCH = tonumber(ARGV[7])
+local FIRST, WIDTH = 8, 13
+local EVENTS, TIMERS, RECENT = P .. 'events', P .. 'timers', P .. 'recent'
 local out, groups, order = {}, {}, {}
-for i, j in ipairs(jobs) do
+local n = (#ARGV - FIRST + 1) / WIDTH
+for i = 0, n - 1 do
+  local b = FIRST + i * WIDTH
+  local id, env, queue, ch, typ = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local to, from, sess, lane = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
+  local idem, camp, nb, exp = ARGV[b + 9], ARGV[b + 10], tonumber(ARGV[b + 11]), ARGV[b + 12]
   local dup = false
-  if j.idem and j.idem ~= '' then
-    local ok = redis.call('SET', P .. 'idem:' .. j.idem, j.id, 'NX', 'EX', IDEM_S)
-    if not ok then
-      dup = redis.call('GET', P .. 'idem:' .. j.idem)
+  if idem ~= '' then
+    if not redis.call('SET', P .. 'idem:' .. idem, id, 'NX', 'EX', IDEM_S) then
+      dup = redis.call('GET', P .. 'idem:' .. idem)
     end
   end
-  if not dup and redis.call('EXISTS', jkey(j.id)) == 1 then dup = j.id end
+  if not dup and redis.call('EXISTS', P .. 'job:' .. id) == 1 then dup = id end
   if dup then
-    out[i] = 'dup:' .. dup
+    out[i + 1] = 'dup:' .. dup
   else
-    local nb = tonumber(j.nb) or 0
     local state = (nb > NOW) and 'scheduled' or 'queued'
-    redis.call('HSET', jkey(j.id), 'id', j.id, 'state', state, 't_' .. state, NOW,
-      'created', NOW, 'ch', j.ch, 'type', j.type, 'to', j.to, 'from', j.from or '',
-      'sess', j.sess or '', 'lane', j.lane, 'idem', j.idem or '', 'camp', j.camp or '',
-      'nb', nb, 'exp', tonumber(j.exp) or 0, 'att', 0, 'queue', j.queue, 'env', j.env)
-    redis.call('ZADD', P .. 'timers', (state == 'scheduled') and nb or (NOW + STUCK), j.id)
-    redis.call('ZADD', P .. 'recent', NOW, j.id)
-    if j.from and j.from ~= '' then redis.call('ZADD', P .. 'recent:' .. j.from, NOW, j.id) end
-    event(j.id, state, j.from, {lane = j.lane, camp = j.camp})
+    redis.call('HSET', P .. 'job:' .. id, 'id', id, 'state', state, 't_' .. state, NOW,
+      'created', NOW, 'ch', ch, 'type', typ, 'to', to, 'from', from, 'sess', sess,
+      'lane', lane, 'idem', idem, 'camp', camp, 'nb', nb, 'exp', exp, 'att', 0,
+      'queue', queue, 'env', env)
+    redis.call('ZADD', TIMERS, (state == 'scheduled') and nb or (NOW + STUCK), id)
+    redis.call('ZADD', RECENT, NOW, id)
+    if from ~= '' then redis.call('ZADD', RECENT .. ':' .. from, NOW, id) end
+    redis.call('XADD', EVENTS, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'state', state,
+      'number', from, 'at', NOW, 'lane', lane, 'camp', camp)
     if state == 'queued' then
       if MODE == 'each' then
-        publish_one(j.id, j.queue, j.env)
+        publish_one(id, queue, env)
       elseif MODE == 'batch' then
-        if not groups[j.queue] then groups[j.queue] = {ids = {}, envs = {}}; table.insert(order, j.queue) end
-        local g = groups[j.queue]
-        table.insert(g.ids, j.id)
-        table.insert(g.envs, j.env)
+        local g = groups[queue]
+        if not g then
+          g = {ids = {}, envs = {}}
+          groups[queue] = g
+          table.insert(order, queue)
+        end
+        table.insert(g.ids, id)
+        table.insert(g.envs, env)
         if #g.ids >= BATCH then
-          publish_batch(g.ids, j.queue, g.envs)
+          publish_batch(g.ids, queue, g.envs)
           g.ids, g.envs = {}, {}
         end
       end
     end
-    out[i] = j.id
+    out[i + 1] = id
   end
 end
 for _, queue in ipairs(order) do

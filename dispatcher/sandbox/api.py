@@ -268,7 +268,7 @@ async def qr_sessions(request: web.Request) -> web.Response:
 
 def contact_phone(phone: str, country_code: str | None) -> str:
     """Normalise like the gateway: digits, with the country code (default +91) if absent."""
-    digits = re.sub(r"\D", "", phone)
+    digits = re.sub(r"[^0-9]", "", phone)
     if len(digits) <= 10:
         digits = (country_code or "+91").lstrip("+") + digits
     return digits
