@@ -55,6 +55,7 @@ test: install lint typecheck contracts pytest
 
 bench: install
 	$(BIN)/python bench/sandbox_rps.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

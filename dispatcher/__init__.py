@@ -3,6 +3,7 @@
 What users may import from here is the list in ``__all__``; a test pins it.
 """
 
+from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import (
     Cooldown,
     DispatcherError,
@@ -10,6 +11,7 @@ from dispatcher.errors import (
     FieldProblem,
     GatewayError,
     InvalidRequest,
+    StoreUnavailable,
 )
 from dispatcher.gateway import (
     CHANNELS,
@@ -24,6 +26,8 @@ from dispatcher.gateway import (
     new_session,
     parse_send,
 )
+from dispatcher.producer import Dispatcher, Enqueued
+from dispatcher.records import JobRecord
 
 __all__ = [
     "CHANNELS",
@@ -32,14 +36,19 @@ __all__ = [
     "CombinedResult",
     "Contact",
     "Cooldown",
+    "Dispatcher",
     "DispatcherError",
     "Disposition",
+    "Enqueued",
     "FieldProblem",
     "GatewayError",
     "InvalidRequest",
+    "JobEnvelope",
+    "JobRecord",
     "Ping",
     "QrSession",
     "SendResult",
+    "StoreUnavailable",
     "WaapiClient",
     "new_session",
     "parse_send",

@@ -49,6 +49,9 @@ class JobOptions(BaseModel):
     fallback_template: TemplatePayload | None = Field(default=None, alias="fallbackTemplate")
 
 
+_NO_OPTIONS = JobOptions()
+
+
 @dataclass(frozen=True)
 class JobSpec:
     channel: Literal["cloud", "qr"]
@@ -64,8 +67,7 @@ def parse_job(item: Any) -> JobSpec:
     message_type = item.get("type")
     if not isinstance(message_type, str) or not message_type:
         raise InvalidRequest([FieldProblem("type", "is required (text, template, ...)")])
-    options = parse(
-        JobOptions, {k: v for k, v in item.items() if k in OPTION_FIELDS and k != "type"}
-    )
+    given = {k: v for k, v in item.items() if k in OPTION_FIELDS and k != "type"}
+    options = parse(JobOptions, given) if given else _NO_OPTIONS
     body = {k: v for k, v in item.items() if k not in OPTION_FIELDS}
     return JobSpec(options.channel, message_type, body, options)
