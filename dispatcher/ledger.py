@@ -100,7 +100,7 @@ class Ledger:
             mode,
             int(self.settings.queued_stuck_s * 1000),
             batch_size,
-            *(value for job in jobs for value in job),
+            json.dumps(jobs, separators=(",", ":")),
         )
         return [item.decode() for item in result]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -143,37 +144,52 @@ class Dispatcher:
         """
         results: list[Enqueued | InvalidRequest | None] = []
         pending: list[tuple[int, JobEnvelope]] = []
+        # One script call in flight while the next chunk is validated: Redis runs the
+        # script on its own core while this thread prepares the next one.
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="waapi-send-many")
+        in_flight: Future[None] | None = None
+
+        def write(chunk: list[tuple[int, JobEnvelope]]) -> None:
+            ids = self.ledger.enqueue([e for _, e in chunk], mode="batch")
+            for (index, _), result in zip(chunk, ids, strict=True):
+                results[index] = Enqueued(result.removeprefix("dup:"), result.startswith("dup:"))
 
         def flush() -> None:
-            ids = self.ledger.enqueue([e for _, e in pending], mode="batch")
-            for (index, _), result in zip(pending, ids, strict=True):
-                results[index] = Enqueued(result.removeprefix("dup:"), result.startswith("dup:"))
-            pending.clear()
+            nonlocal in_flight, pending
+            if in_flight is not None:
+                in_flight.result()  # raises what the previous chunk raised
+            in_flight = writer.submit(write, pending)
+            pending = []
 
-        for item in jobs:
-            results.append(None)
-            try:
-                spec = parse_job(item)
-                opts = spec.options
-                envelope = self.prepare(
-                    spec.channel,
-                    spec.type,
-                    spec.body,
-                    lane=opts.priority or lane,
-                    idempotency_key=opts.idempotency_key,
-                    not_before=opts.not_before,
-                    expires_at=opts.expires_at,
-                    campaign_id=opts.campaign_id,
-                    fallback_template=opts.fallback_template,
-                )
-            except InvalidRequest as exc:
-                results[-1] = exc
-                continue
-            pending.append((len(results) - 1, envelope))
-            if len(pending) >= chunk_size:
+        try:
+            for item in jobs:
+                results.append(None)
+                try:
+                    spec = parse_job(item)
+                    opts = spec.options
+                    envelope = self.prepare(
+                        spec.channel,
+                        spec.type,
+                        spec.body,
+                        lane=opts.priority or lane,
+                        idempotency_key=opts.idempotency_key,
+                        not_before=opts.not_before,
+                        expires_at=opts.expires_at,
+                        campaign_id=opts.campaign_id,
+                        fallback_template=opts.fallback_template,
+                    )
+                except InvalidRequest as exc:
+                    results[-1] = exc
+                    continue
+                pending.append((len(results) - 1, envelope))
+                if len(pending) >= chunk_size:
+                    flush()
+            if pending:
                 flush()
-        if pending:
-            flush()
+            if in_flight is not None:
+                in_flight.result()
+        finally:
+            writer.shutdown(wait=True)
         return [r for r in results if r is not None]
 
     # --- typed sends: Cloud API -------------------------------------------------------------

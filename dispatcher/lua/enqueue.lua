@@ -2,7 +2,7 @@
 -- all in one atomic step (a job is either queued with its message or not at all).
 -- ARGV[4] = idempotency window (s), ARGV[5] = 'each' | 'batch' | 'none' (adopt: record
 -- only, the message already exists), ARGV[6] = stuck threshold (ms), ARGV[7] = jobs per
--- batch message (mode 'batch'), then 13 values per job, flat (no JSON to decode):
+-- batch message (mode 'batch'), ARGV[8] = JSON list of jobs, each a list of 13 values:
 -- id, env, queue, channel, type, to, from, session, lane, idempotency key, campaign,
 -- not before (ms, 0 = none), expires at (ms, 0 = none).
 -- Returns one entry per job: the job id, or 'dup:<first job id>' for a repeated key.
@@ -10,15 +10,14 @@ local IDEM_S = tonumber(ARGV[4])
 local MODE = ARGV[5]
 local STUCK = tonumber(ARGV[6])
 local BATCH = tonumber(ARGV[7])
-local FIRST, WIDTH = 8, 13
 local EVENTS, TIMERS, RECENT = P .. 'events', P .. 'timers', P .. 'recent'
+local jobs = cjson.decode(ARGV[8])
 local out, groups, order = {}, {}, {}
-local n = (#ARGV - FIRST + 1) / WIDTH
-for i = 0, n - 1 do
-  local b = FIRST + i * WIDTH
-  local id, env, queue, ch, typ = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
-  local to, from, sess, lane = ARGV[b + 5], ARGV[b + 6], ARGV[b + 7], ARGV[b + 8]
-  local idem, camp, nb, exp = ARGV[b + 9], ARGV[b + 10], tonumber(ARGV[b + 11]), ARGV[b + 12]
+for i = 0, #jobs - 1 do
+  local j = jobs[i + 1]
+  local id, env, queue, ch, typ = j[1], j[2], j[3], j[4], j[5]
+  local to, from, sess, lane = j[6], j[7], j[8], j[9]
+  local idem, camp, nb, exp = j[10], j[11], tonumber(j[12]), j[13]
   local dup = false
   if idem ~= '' then
     if not redis.call('SET', P .. 'idem:' .. idem, id, 'NX', 'EX', IDEM_S) then
