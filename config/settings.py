@@ -130,6 +130,24 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=32, ge=1, le=512)
     broker_visibility_timeout_s: int = Field(default=900, ge=10)
 
+    # Global rate limits (held in Redis across every worker).
+    # A key's per-minute/per-hour quotas come from its entry (or WAAPI_PER_MINUTE/HOUR).
+    quota_headroom: float = Field(default=0.01, ge=0, lt=1)
+    number_per_second: float = Field(default=80.0, gt=0, le=10_000)
+    # Per-number throughput overrides, JSON: {"+15550000001": 200}.
+    number_limits: str | None = None
+    # Inbound traffic counts against Meta's per-number throughput: keep this share free.
+    number_headroom: float = Field(default=0.1, ge=0, lt=1)
+    # Pacing per (number, recipient): one message per interval after a small burst.
+    pair_interval_s: float = Field(default=6.0, ge=0, le=86_400)  # 0 turns it off
+    pair_burst: int = Field(default=3, ge=1, le=1000)
+    # Share of every key and number limit that bulk jobs may not use.
+    transactional_reserve: float = Field(default=0.1, ge=0, lt=1)
+    # A wait up to this long is slept in the worker; a longer one parks the job.
+    limiter_max_sleep_s: float = Field(default=2.0, ge=0, le=60)
+    # Jobs of a paused number (Meta 131048) look again this often until resumed.
+    pause_recheck_s: float = Field(default=60.0, ge=1, le=86_400)
+
     # Built by the validator below from either the simple variables or WAAPI_KEYS; private
     # so that no environment variable named KEYS can set it.
     _keys: tuple[ApiKeyConfig, ...] = PrivateAttr(default=())
@@ -148,6 +166,7 @@ class Settings(BaseSettings):
         if simple:
             keys = (self._single_key(),)
         _check_numbers_unique(keys)
+        self._check_number_limits()
         self._keys = keys
         return self
 
@@ -155,6 +174,23 @@ class Settings(BaseSettings):
     def keys(self) -> tuple[ApiKeyConfig, ...]:
         """Every configured gateway key; empty means no credentials (sandbox mode)."""
         return self._keys
+
+    def _check_number_limits(self) -> None:
+        if not self.number_limits:
+            return
+        try:
+            data = json.loads(self.number_limits)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"NUMBER_LIMITS: not valid JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise ValueError('NUMBER_LIMITS: must be a JSON object {"+1555...": per_second}')
+        for number, rate in data.items():
+            try:
+                normalize_e164(number)
+            except ValueError as exc:
+                raise ValueError(f"NUMBER_LIMITS: {number!r} {exc}") from None
+            if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+                raise ValueError(f"NUMBER_LIMITS: {number}: must be a positive number")
 
     def _single_key(self) -> ApiKeyConfig:
         if not self.waapi_api_key:
@@ -192,6 +228,13 @@ class Settings(BaseSettings):
     def from_numbers(self) -> tuple[str, ...]:
         """Every sending number of every key, in configuration order."""
         return tuple(number for key in self.keys for number in key.numbers)
+
+    @property
+    def number_rates(self) -> dict[str, float]:
+        """Messages per second allowed for each configured number (before headroom)."""
+        rates = {number: self.number_per_second for number in self.from_numbers}
+        rates.update(_number_limits(self.number_limits))
+        return rates
 
     def ambiguous_policy(self, lane: str) -> AmbiguousPolicy:
         """The configured policy for an ambiguous send in ``lane``."""
@@ -235,6 +278,13 @@ def _keys_from_json(raw: str) -> tuple[ApiKeyConfig, ...]:
     if len(set(names)) != len(names):
         raise ValueError("WAAPI_KEYS: key names must be unique")
     return tuple(keys)
+
+
+def _number_limits(raw: str | None) -> dict[str, float]:
+    if not raw:
+        return {}
+    data = json.loads(raw)
+    return {normalize_e164(number): float(rate) for number, rate in data.items()}
 
 
 def _check_numbers_unique(keys: tuple[ApiKeyConfig, ...]) -> None:

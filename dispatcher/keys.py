@@ -29,3 +29,21 @@ def wamid(message_id: str) -> str:
 
 def recent_for_number(number: str) -> str:
     return f"{PREFIX}recent:{number}"
+
+
+def rate(name: str) -> str:
+    """The GCRA state (theoretical arrival time) of one limit."""
+    return f"{PREFIX}rl:{name}"
+
+
+def cooldown(name: str) -> str:
+    return f"{PREFIX}cool:{name}"
+
+
+def paused(number: str) -> str:
+    return f"{PREFIX}paused:{number}"
+
+
+def parked(number: str) -> str:
+    """Jobs waiting for a paused number to be resumed."""
+    return f"{PREFIX}parked:{number}"

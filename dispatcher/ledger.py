@@ -149,6 +149,22 @@ class Ledger:
         )
         return int(result[0]) == 1
 
+    def release(
+        self, claim: Claim, delay_s: float, reason: str, *, park_for: str | None = None
+    ) -> bool:
+        """Give the claim back (no attempt spent): ``retry_wait`` for ``delay_s``.
+        ``park_for``: a paused number whose resume makes the job due at once."""
+        result = self.scripts.call(
+            "release",
+            _ms(self.clock),
+            claim.job_id,
+            claim.attempt,
+            int((self.clock() + delay_s) * 1000),
+            reason,
+            keys.parked(park_for) if park_for else "",
+        )
+        return int(result) == 1
+
     def tick(self, limit: int = 1000) -> TickResult:
         """Publish due retries and scheduled jobs, sweep stuck and lease-expired ones."""
         result = self.scripts.call(

@@ -12,33 +12,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 from pydantic import ValidationError
 
 from config import Settings
+from dispatcher import keys
 from dispatcher.envelope import JobEnvelope
-from dispatcher.errors import GatewayError, InvalidRequest
+from dispatcher.errors import Cooldown, GatewayError, InvalidRequest
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.ledger import Claim, Ledger
+from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
 from dispatcher.store import connect
 
 log = logging.getLogger("dispatcher.worker")
-
-
-class Limiter(Protocol):
-    """Admission before a send: seconds to wait (0 means go now)."""
-
-    def admit(self, envelope: JobEnvelope) -> float: ...
-
-
-class NoLimiter:
-    """Admits everything; the global limiter replaces it."""
-
-    def admit(self, envelope: JobEnvelope) -> float:
-        return 0.0
 
 
 class Clients:
@@ -80,8 +69,8 @@ class Worker:
         settings: Settings,
         ledger: Ledger,
         clients: Clients,
+        limiter: Limiter,
         *,
-        limiter: Limiter | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
         batch_threads: int | None = None,
@@ -89,7 +78,7 @@ class Worker:
         self.settings = settings
         self.ledger = ledger
         self.clients = clients
-        self.limiter = limiter or NoLimiter()
+        self.limiter = limiter
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
         self.sleep = sleep
         self._rng_lock = threading.Lock()
@@ -102,7 +91,12 @@ class Worker:
     def from_settings(cls, settings: Settings, concurrency: int | None = None) -> Worker:
         threads = concurrency or settings.worker_concurrency
         client = connect(settings.redis_url, max_connections=2 * threads + 8)
-        return cls(settings, Ledger(client, settings), Clients(settings, threads))
+        return cls(
+            settings,
+            Ledger(client, settings),
+            Clients(settings, threads),
+            Limiter(client, settings),
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -144,32 +138,68 @@ class Worker:
         except KeyError:
             message = f"no configured key is bound to {envelope.from_phone_no}"
             return self._finish(claim, "failed", error={"message": message})
-        wait_s = self.limiter.admit(envelope)
-        if wait_s > 0:
-            self.sleep(wait_s)
+        admission = self.limiter.admit(envelope)
+        if admission.status == "paused":
+            number = envelope.from_phone_no or ""
+            self.ledger.release(claim, self.settings.pause_recheck_s, "paused", park_for=number)
+            return "retry_wait"
+        if admission.status == "wait":
+            self.ledger.release(claim, admission.delay_s, "rate limited")
+            return "retry_wait"
+        if admission.delay_s > 0:
+            self.sleep(admission.delay_s)  # our reserved slot under every limit
         try:
             result = client.send(request)
         except GatewayError as error:
-            with self._rng_lock:
-                decision = decide(error, claim.attempt, envelope.lane, self.settings, self.rng)
-            next_ms = None
-            if decision.delay_s is not None:
-                next_ms = int((self.ledger.clock() + decision.delay_s) * 1000)
-            log.info(
-                "job %s attempt %d: %s -> %s",
-                envelope.id,
-                claim.attempt,
-                type(error).__name__,
-                decision.state,
-            )
-            return self._finish(
-                claim,
-                decision.state,
-                error=error_fields(error),
-                next_attempt_ms=next_ms,
-                ambiguous=decision.ambiguous,
-            )
+            return self._failed(envelope, claim, error)
         return self._finish(claim, "sent", wamid=result.message_id)
+
+    def _failed(self, envelope: JobEnvelope, claim: Claim, error: GatewayError) -> str:
+        with self._rng_lock:
+            decision = decide(error, claim.attempt, envelope.lane, self.settings, self.rng)
+        delay_s = decision.delay_s
+        self._cool_down(envelope, claim, error, delay_s)
+        if error.cooldown is Cooldown.PAUSE_NUMBER and decision.state == "retry_wait":
+            delay_s = self.settings.pause_recheck_s
+            self.ledger.client.sadd(keys.parked(envelope.from_phone_no or ""), envelope.id)
+        next_ms = None
+        if delay_s is not None:
+            next_ms = int((self.ledger.clock() + delay_s) * 1000)
+        log.info(
+            "job %s attempt %d: %s -> %s",
+            envelope.id,
+            claim.attempt,
+            type(error).__name__,
+            decision.state,
+        )
+        return self._finish(
+            claim,
+            decision.state,
+            error=error_fields(error),
+            next_attempt_ms=next_ms,
+            ambiguous=decision.ambiguous,
+        )
+
+    def _cool_down(
+        self, envelope: JobEnvelope, claim: Claim, error: GatewayError, delay_s: float | None
+    ) -> None:
+        """Share what the gateway said with every worker: cool the key, the number or the
+        recipient down, or pause the number (Meta's spam limit)."""
+        number = envelope.from_phone_no
+        seconds = error.retry_after_s or delay_s or self.settings.retry_base_delay_s
+        scope = error.cooldown
+        if scope is Cooldown.KEY and (name := self.limiter.key_name(envelope)) is not None:
+            self.limiter.cool_down(f"key:{name}", seconds)
+        elif scope is Cooldown.NUMBER and number is not None:
+            self.limiter.cool_down(f"num:{number}", seconds)
+        elif scope is Cooldown.RECIPIENT and number is not None:
+            self.limiter.cool_down(f"pair:{number}:{envelope.to}", float(4**claim.attempt))
+        elif (
+            scope is Cooldown.PAUSE_NUMBER
+            and number is not None
+            and self.limiter.pause(number, f"{error.code}: {error.message}")
+        ):
+            log.warning("number %s paused by the gateway: %s", number, error.message)
 
     def _finish(self, claim: Claim, state: str, **fields: Any) -> str:
         self.ledger.finish(claim.job_id, claim.attempt, state, **fields)

@@ -311,6 +311,7 @@ class Stack:
                 "JOB_LEASE_S": "4",
                 "QUEUED_STUCK_S": "6",
                 "BROKER_VISIBILITY_TIMEOUT_S": "30",
+                "PAIR_INTERVAL_S": "0",  # tests that want pacing per recipient set it
             }
         )
         self.env.update({k.upper(): str(v) for k, v in settings.items()})

@@ -1,0 +1,220 @@
+"""Global rate limits, held in Redis across every worker process and machine.
+
+Celery's ``rate_limit`` counts per worker process, and ``limits[redis]`` pins
+``redis<8``; so admission is our own: one Lua script (``lua/admit.lua``, GCRA with
+reservation) decides over every limit that applies to a job at once: the API key per
+minute and per hour, the sending number per second, and the (number, recipient) pair;
+bulk jobs also meet a smaller share of the key and number limits, so that the rest is
+always there for the transactional lane. Cooldowns (after a 429, 130429, 131056) and
+pauses (131048) are Redis keys every worker's admission reads.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal, cast
+
+import redis
+
+from config import ApiKeyConfig, Settings
+from dispatcher import keys
+from dispatcher.envelope import JobEnvelope
+from dispatcher.store import store_errors
+
+Status = Literal["ok", "wait", "paused"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One GCRA limit: ``rate`` events per ``period_s``, ``burst`` of them at once."""
+
+    name: str
+    rate: float
+    period_s: float
+    burst: int = 1
+
+    @property
+    def interval_ms(self) -> float:
+        return self.period_s * 1000.0 / self.rate
+
+    @property
+    def tolerance_ms(self) -> float:
+        return self.interval_ms * (self.burst - 1)
+
+
+@dataclass(frozen=True)
+class Admission:
+    """``ok``: go after ``delay_s`` (the slot is reserved); ``wait``: nothing was charged,
+    ask again after ``delay_s``; ``paused``: the sending number is paused."""
+
+    status: Status
+    delay_s: float
+
+
+@cache
+def _admit_source() -> str:
+    return (resources.files("dispatcher") / "lua" / "admit.lua").read_text()
+
+
+class Limiter:
+    """Admission for jobs, cooldowns and pauses. Thread-safe."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._admit = client.register_script(_admit_source())
+        self._key_of = {n: k.name for k in settings.keys for n in k.numbers}
+        self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
+        self._rates = settings.number_rates
+
+    # --- which limits apply ----------------------------------------------------------------
+
+    def key_name(self, envelope: JobEnvelope) -> str | None:
+        if envelope.from_phone_no is not None:
+            return self._key_of.get(envelope.from_phone_no)
+        return self._qr_key
+
+    def limits_for(self, envelope: JobEnvelope) -> list[Limit]:
+        """Every limit the job must pass, with names that are their Redis keys."""
+        s = self.settings
+        limits: list[Limit] = []
+        bulk_share = 1.0 - s.transactional_reserve
+        bulk = envelope.lane == "bulk"
+        key = self._key_config(envelope)
+        if key is not None:
+            quota_share = 1.0 - s.quota_headroom
+            for quota, period_s, label in (
+                (key.per_minute, 60.0, "m"),
+                (key.per_hour, 3600.0, "h"),
+            ):
+                if quota is None:
+                    continue
+                rate = quota * quota_share
+                limits.append(Limit(f"key:{key.name}:{label}", rate, period_s))
+                if bulk and s.transactional_reserve:
+                    limits.append(
+                        Limit(f"key:{key.name}:{label}:bulk", rate * bulk_share, period_s)
+                    )
+        number = envelope.from_phone_no
+        if number is not None:
+            rate = self._rates.get(number, s.number_per_second) * (1.0 - s.number_headroom)
+            burst = max(1, int(rate / 10))
+            limits.append(Limit(f"num:{number}", rate, 1.0, burst))
+            if bulk and s.transactional_reserve:
+                limits.append(Limit(f"num:{number}:bulk", rate * bulk_share, 1.0, burst))
+            if envelope.channel == "cloud" and s.pair_interval_s > 0:
+                limits.append(
+                    Limit(f"pair:{number}:{envelope.to}", 1.0, s.pair_interval_s, s.pair_burst)
+                )
+        return limits
+
+    def cooldowns_for(self, envelope: JobEnvelope) -> list[str]:
+        names = []
+        key_name = self.key_name(envelope)
+        if key_name is not None:
+            names.append(f"key:{key_name}")
+        if envelope.from_phone_no is not None:
+            names.append(f"num:{envelope.from_phone_no}")
+            names.append(f"pair:{envelope.from_phone_no}:{envelope.to}")
+        return names
+
+    def _key_config(self, envelope: JobEnvelope) -> ApiKeyConfig | None:
+        name = self.key_name(envelope)
+        return next((k for k in self.settings.keys if k.name == name), None)
+
+    # --- admission -----------------------------------------------------------------------
+
+    def admit(
+        self,
+        envelope: JobEnvelope,
+        *,
+        max_wait_s: float | None = None,
+        now_ms: float | None = None,
+    ) -> Admission:
+        """Reserve a slot under every limit, or say how long to wait (nothing charged)."""
+        limits = self.limits_for(envelope)
+        cooldowns = self.cooldowns_for(envelope)
+        paused = keys.paused(envelope.from_phone_no or "sessions")
+        wait_ms = self.settings.limiter_max_sleep_s if max_wait_s is None else max_wait_s
+        args: list[str | float | int] = [
+            len(limits),
+            len(cooldowns),
+            wait_ms * 1000.0,
+            "" if now_ms is None else now_ms,
+        ]
+        for limit in limits:
+            args.extend((limit.interval_ms, limit.tolerance_ms))
+        with store_errors():
+            status, delay = self._admit(
+                keys=[
+                    *(keys.rate(limit.name) for limit in limits),
+                    *(keys.cooldown(c) for c in cooldowns),
+                    paused,
+                ],
+                args=args,
+            )
+        return Admission(cast(Status, status.decode()), float(delay) / 1000.0)
+
+    # --- cooldowns and pauses -----------------------------------------------------------
+
+    def cool_down(self, name: str, seconds: float) -> None:
+        """Make every worker wait ``seconds`` before using ``name`` (``key:<name>``,
+        ``num:<number>``, ``pair:<number>:<to>``); a longer cooldown is never shortened."""
+        ms = max(1, math.ceil(seconds * 1000))
+        key = keys.cooldown(name)
+        with store_errors():
+            pipe = self.client.pipeline()
+            pipe.set(key, ms, px=ms, nx=True)  # a new cooldown
+            pipe.pexpire(key, ms, gt=True)  # or a longer one than there is
+            pipe.execute()
+
+    def pause(self, number: str, reason: str) -> bool:
+        """Pause a sending number until resumed; True if it was not paused already."""
+        with store_errors():
+            fresh = bool(
+                self.client.set(
+                    keys.paused(number), json.dumps({"reason": reason, "at": time.time()}), nx=True
+                )
+            )
+            if fresh:
+                self.client.xadd(
+                    keys.EVENTS,
+                    {"job": "", "state": "paused", "number": number, "alert": reason},
+                    maxlen=self.settings.events_maxlen,
+                    approximate=True,
+                )
+        return fresh
+
+    def resume(self, number: str) -> int:
+        """Resume a paused number; its parked jobs become due now. Returns how many."""
+        now_ms = int(time.time() * 1000)
+        with store_errors():
+            self.client.delete(keys.paused(number))
+            parked = cast(set[bytes], self.client.smembers(keys.parked(number)))
+            pipe = self.client.pipeline()
+            for job_id in parked:
+                pipe.zadd(keys.TIMERS, {job_id: now_ms}, xx=True)
+            pipe.delete(keys.parked(number))
+            pipe.xadd(
+                keys.EVENTS,
+                {"job": "", "state": "resumed", "number": number},
+                maxlen=self.settings.events_maxlen,
+                approximate=True,
+            )
+            pipe.execute()
+        return len(parked)
+
+    def paused(self) -> dict[str, dict[str, object]]:
+        """Paused numbers and why."""
+        out = {}
+        with store_errors():
+            for number in self.settings.from_numbers:
+                raw = cast(bytes | None, self.client.get(keys.paused(number)))
+                if raw is not None:
+                    out[number] = json.loads(raw)
+        return out

@@ -1,0 +1,14 @@
+-- Give a claim back without spending an attempt: the limiter said "not now".
+-- ARGV[4] = job id, ARGV[5] = attempt, ARGV[6] = next attempt (ms), ARGV[7] = reason,
+-- ARGV[8] = the number's parked-jobs set to join ('' for none: a paused number's jobs
+-- are made due again when it is resumed).
+local id, att, next_at, reason, parked = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local k = jkey(id)
+local f = redis.call('HMGET', k, 'state', 'att', 'from', 'lane', 'camp')
+if f[1] ~= 'sending' or tonumber(f[2]) ~= att then return 0 end
+redis.call('HSET', k, 'state', 'retry_wait', 't_retry_wait', NOW, 'att', att - 1,
+  'next_at', next_at, 'wait_reason', reason)
+redis.call('ZADD', P .. 'timers', next_at, id)
+if parked ~= '' then redis.call('SADD', parked, id) end
+event(id, 'retry_wait', f[3], {lane = f[4], camp = f[5], reason = reason})
+return 1
