@@ -140,3 +140,37 @@ def test_5000_jobs_through_a_tight_quota_lose_nothing_and_draw_no_429(make_stack
     per_recipient = collections.Counter(r["to"] for r in stack.sandbox.sent())
     assert len(per_recipient) == 5000 and set(per_recipient.values()) == {1}
     assert stack.sandbox.stats()["counters"].get("quota_429", 0) == 0
+
+
+def test_bulk_leaves_the_reserved_share_to_transactional_jobs(make_stack) -> None:  # type: ignore[no-untyped-def]
+    keys = [
+        {
+            "name": "tight",
+            "key": "waapi_sandbox",
+            "secret": "secr_sandbox",
+            "numbers": ["+15550000001", "+15550000002"],
+            "per_minute": 600,
+        }
+    ]  # 10/s
+    stack = make_stack(waapi_keys=json.dumps(keys), transactional_reserve=0.2)
+    with stack.dispatcher() as dispatcher:
+        bulk = [
+            dispatcher.send_template(f"+1556{n:07d}", FROM, "hello_world", "en", lane="bulk")
+            for n in range(300)
+        ]
+        stack.start_worker(threads=16)
+        stack.start_beat()
+        wait_until(lambda: len(stack.sandbox.sent()) >= 30, timeout_s=30)
+        otps = [
+            dispatcher.send_text(f"+1557{n:07d}", FROM, "code", lane="transactional")
+            for n in range(6)
+        ]
+        stack.wait_states(dispatcher, otps, timeout_s=30)
+        records = stack.sandbox.sent()
+        bulk_left = sum(1 for i in bulk if dispatcher.job(i).state != "sent")
+    otp_done = max(r["time"] for r in records if r["to"].startswith("+1557"))
+    otp_start = min(r["time"] for r in records if r["to"].startswith("+1557"))
+    # Bulk may use 80% of 9.9/s; the rest is there for the OTPs, which go within seconds
+    # while the bulk backlog is still far from drained.
+    assert bulk_left > 150
+    assert otp_done - otp_start < 5.0

@@ -1,0 +1,33 @@
+"""Naive Celery, for comparison: one task per message, ``requests`` in the task body.
+
+Used by the benchmarks with ``celery -A bench.naive_celery worker``; the broker is
+``NAIVE_BROKER`` and the gateway ``NAIVE_GATEWAY`` (the sandbox), with the demo key. The
+per-worker ``rate_limit`` is what Celery offers: ``NAIVE_RATE_LIMIT`` (e.g. ``1200/m``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import requests
+from celery import Celery
+
+app = Celery("naive", broker=os.environ.get("NAIVE_BROKER", "redis://127.0.0.1:6379/0"))
+app.conf.update(
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    worker_hijack_root_logger=False,
+)
+_session = requests.Session()
+_GATEWAY = os.environ.get("NAIVE_GATEWAY", "http://127.0.0.1:8099/api/v1/external")
+_HEADERS = {"X-API-Key": "waapi_sandbox", "X-API-Secret": "secr_sandbox"}
+
+
+@app.task(name="naive.send", rate_limit=os.environ.get("NAIVE_RATE_LIMIT") or None)
+def send(body: dict[str, Any]) -> int:
+    response = _session.post(
+        f"{_GATEWAY}/whatsapp-api/messages/template", json=body, headers=_HEADERS, timeout=(3, 20)
+    )
+    return response.status_code
