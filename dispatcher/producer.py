@@ -25,7 +25,7 @@ from dispatcher.ids import new_job_id
 from dispatcher.jobspec import parse_job
 from dispatcher.ledger import Clock, Ledger
 from dispatcher.queues import LANES, Lane
-from dispatcher.records import JobRecord
+from dispatcher.records import TERMINAL_STATES, JobRecord
 from dispatcher.store import connect
 
 Channel = Literal["cloud", "qr"]
@@ -462,16 +462,7 @@ class Dispatcher:
         self,
         job_id: str,
         *,
-        until: Iterable[str] = (
-            "sent",
-            "delivered",
-            "read",
-            "failed",
-            "dead",
-            "cancelled",
-            "expired",
-            "unknown",
-        ),
+        until: Iterable[str] = TERMINAL_STATES,
         timeout_s: float = 30.0,
         interval_s: float = 0.05,
     ) -> JobRecord | None:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import click
 
-from config import Settings
+from config import Settings, normalize_e164
 from dispatcher import keys
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.limiter import Limit, Limiter
@@ -122,17 +122,18 @@ def numbers() -> None:
     """Pause or resume sending numbers."""
 
 
+def _number(value: str) -> str:
+    try:
+        return normalize_e164(value)
+    except ValueError as exc:
+        fail(f"NUMBER {exc}", 2)
+
+
 @numbers.command()
 @click.argument("number")
 def resume(number: str) -> None:
     """Resume a paused number; its waiting jobs go now."""
-    from config import normalize_e164
-
-    limiter = _limiter()
-    try:
-        number = normalize_e164(number)
-    except ValueError as exc:
-        fail(f"NUMBER {exc}", 2)
+    limiter, number = _limiter(), _number(number)
     with store_errors():
         count = limiter.resume(number)
     click.echo(f"{number} resumed; {count} waiting jobs released")
@@ -143,13 +144,7 @@ def resume(number: str) -> None:
 @click.option("--reason", default="paused by hand", show_default=True)
 def pause(number: str, reason: str) -> None:
     """Pause a number: its jobs wait (nothing is lost) until it is resumed."""
-    from config import normalize_e164
-
-    limiter = _limiter()
-    try:
-        number = normalize_e164(number)
-    except ValueError as exc:
-        fail(f"NUMBER {exc}", 2)
+    limiter, number = _limiter(), _number(number)
     with store_errors():
         fresh = limiter.pause(number, reason)
     click.echo(f"{number} paused" if fresh else f"{number} was already paused")
