@@ -5,6 +5,7 @@ from config.settings import (
     DEFAULT_BASE_URL,
     ApiKeyConfig,
     ConfigError,
+    ProducerToken,
     Settings,
     load_settings,
 )
@@ -13,6 +14,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "ApiKeyConfig",
     "ConfigError",
+    "ProducerToken",
     "Settings",
     "load_settings",
     "normalize_e164",

@@ -8,6 +8,7 @@ are ``SecretStr`` and no message built here ever contains one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any, Literal, Self
 
@@ -85,6 +86,36 @@ class ApiKeyConfig(_Frozen):
         return value
 
 
+TokenScope = Literal["send", "read", "campaigns", "admin"]
+
+
+class ProducerToken(_Frozen):
+    """A bearer token of the HTTP ingress, held only as its SHA-256 (hex)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: tuple[TokenScope, ...] = Field(min_length=1)
+    numbers: tuple[str, ...] | None = None  # None: every number
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_plain_token(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "token" in data:
+            data = dict(data)
+            token = data.pop("token")
+            if not isinstance(token, str) or len(token) < 16:
+                raise ValueError("token must be a string of at least 16 characters")
+            if "sha256" in data:
+                raise ValueError("give token or sha256, not both")
+            data["sha256"] = hashlib.sha256(token.encode()).hexdigest()
+        return data
+
+    @field_validator("numbers")
+    @classmethod
+    def _e164(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(normalize_e164(n) for n in value)
+
+
 class Settings(BaseSettings):
     """Everything the dispatcher reads from its environment, parsed and checked once."""
 
@@ -148,9 +179,18 @@ class Settings(BaseSettings):
     # Jobs of a paused number (Meta 131048) look again this often until resumed.
     pause_recheck_s: float = Field(default=60.0, ge=1, le=86_400)
 
+    # The HTTP ingress and the webhook receiver.
+    # Producer tokens, JSON: [{"name", "token" | "sha256", "scopes", "numbers"?}].
+    dispatch_tokens: str | None = None
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    bulk_max_jobs: int = Field(default=1000, ge=1, le=100_000)
+    webhook_dedupe_s: int = Field(default=86_400, ge=60)
+    worker_seen_s: float = Field(default=30.0, ge=1)
+
     # Built by the validator below from either the simple variables or WAAPI_KEYS; private
     # so that no environment variable named KEYS can set it.
     _keys: tuple[ApiKeyConfig, ...] = PrivateAttr(default=())
+    _tokens: tuple[ProducerToken, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _build_keys(self) -> Self:
@@ -168,6 +208,7 @@ class Settings(BaseSettings):
         _check_numbers_unique(keys)
         self._check_number_limits()
         self._keys = keys
+        self._tokens = _tokens_from_json(self.dispatch_tokens) if self.dispatch_tokens else ()
         return self
 
     @property
@@ -218,6 +259,11 @@ class Settings(BaseSettings):
             return ApiKeyConfig(**fields)
         except ValidationError as exc:
             raise ValueError("; ".join(_problems(exc, _SIMPLE_KEY_VARS))) from None
+
+    @property
+    def tokens(self) -> tuple[ProducerToken, ...]:
+        """Producer tokens of the HTTP ingress (hashes only)."""
+        return self._tokens
 
     @property
     def has_credentials(self) -> bool:
@@ -280,6 +326,26 @@ def _keys_from_json(raw: str) -> tuple[ApiKeyConfig, ...]:
     return tuple(keys)
 
 
+def _tokens_from_json(raw: str) -> tuple[ProducerToken, ...]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"DISPATCH_TOKENS: not valid JSON ({exc.msg} at char {exc.pos})") from None
+    if not isinstance(data, list) or not data:
+        raise ValueError("DISPATCH_TOKENS: must be a non-empty JSON list of token objects")
+    tokens = []
+    for index, entry in enumerate(data):
+        try:
+            tokens.append(ProducerToken.model_validate(entry))
+        except ValidationError as exc:
+            raise ValueError(
+                "; ".join(_problems(exc, prefix=f"DISPATCH_TOKENS[{index}]"))
+            ) from None
+    if len({t.name for t in tokens}) != len(tokens):
+        raise ValueError("DISPATCH_TOKENS: token names must be unique")
+    return tuple(tokens)
+
+
 def _number_limits(raw: str | None) -> dict[str, float]:
     if not raw:
         return {}
@@ -308,7 +374,7 @@ def _problems(
         loc = [str(part) for part in error["loc"]]
         message = str(error["msg"]).removeprefix("Value error, ")
         if not loc:
-            lines.append(message)
+            lines.append(f"{prefix}: {message}" if prefix else message)
             continue
         head = loc[0]
         if names is not None:

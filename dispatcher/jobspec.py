@@ -6,6 +6,9 @@ The gateway's own body plus a few dispatcher fields::
      "channel": "cloud", "priority": "bulk", "idempotencyKey": "...",
      "notBefore": "2026-11-27T10:00:00Z", "expiresAt": "...", "campaignId": "...",
      "fallbackTemplate": {"name": "...", "language": "en"}}
+
+The combined send (``"type": "send"``) has a ``type`` of its own in the gateway body; in
+a job line it is written ``sendType``.
 """
 
 from __future__ import annotations
@@ -67,7 +70,14 @@ def parse_job(item: Any) -> JobSpec:
     message_type = item.get("type")
     if not isinstance(message_type, str) or not message_type:
         raise InvalidRequest([FieldProblem("type", "is required (text, template, ...)")])
-    given = {k: v for k, v in item.items() if k in OPTION_FIELDS and k != "type"}
-    options = parse(JobOptions, given) if given else _NO_OPTIONS
-    body = {k: v for k, v in item.items() if k not in OPTION_FIELDS}
+    options, body = split_options({k: v for k, v in item.items() if k != "type"})
+    if message_type == "send" and "sendType" in body:
+        body["type"] = body.pop("sendType")
     return JobSpec(options.channel, message_type, body, options)
+
+
+def split_options(item: Mapping[str, Any]) -> tuple[JobOptions, dict[str, Any]]:
+    """The dispatcher's options and the gateway body of a job object (no ``type`` key)."""
+    given = {k: v for k, v in item.items() if k in OPTION_FIELDS}
+    options = parse(JobOptions, given) if given else _NO_OPTIONS
+    return options, {k: v for k, v in item.items() if k not in OPTION_FIELDS}

@@ -47,3 +47,26 @@ def paused(number: str) -> str:
 def parked(number: str) -> str:
     """Jobs waiting for a paused number to be resumed."""
     return f"{PREFIX}parked:{number}"
+
+
+SUPPRESSED = PREFIX + "suppressed"  # hash recipient -> reason: bulk jobs skip them
+
+
+def window(number: str, customer: str) -> str:
+    """Set while the customer-service window is open (an inbound message, 24 h)."""
+    return f"{PREFIX}win:{number}:{customer}"
+
+
+def seen(number: str, customer: str) -> str:
+    """The customer wrote to this number at some time: an expired window is known closed."""
+    return f"{PREFIX}seen:{number}:{customer}"
+
+
+def closed(number: str, customer: str) -> str:
+    """The gateway said 131047 for this pair: closed until the customer writes."""
+    return f"{PREFIX}closed:{number}:{customer}"
+
+
+def delivery(delivery_id: str) -> str:
+    """A webhook delivery already processed (``X-WAAPI-Delivery``)."""
+    return f"{PREFIX}delivery:{delivery_id}"

@@ -38,6 +38,8 @@ class Claim:
     job_id: str
     attempt: int
     envelope_json: str
+    window: str = "unknown"  # the recipient's window as the webhooks told: open|closed|unknown
+    suppressed: str = ""  # why the recipient is on the suppression list, or ""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,9 @@ class Ledger:
             self.settings.retry_max_attempts,
         )
         if int(result[0]) == 1:
-            return Claim(job_id, int(result[1]), result[2].decode())
+            return Claim(
+                job_id, int(result[1]), result[2].decode(), result[3].decode(), result[4].decode()
+            )
         return str(result[1].decode())
 
     def finish(
@@ -127,9 +131,12 @@ class Ledger:
         error: dict[str, Any] | None = None,
         next_attempt_ms: int | None = None,
         ambiguous: bool = False,
+        fallback: bool = False,
     ) -> bool:
         """Record an attempt's outcome; False when the job had already moved on."""
         fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms}
+        if fallback:
+            fields["fallback"] = 1
         if error:
             fields.update(
                 err_status=error.get("status"),
@@ -165,6 +172,23 @@ class Ledger:
         )
         return int(result) == 1
 
+    def apply_status(
+        self, wamid: str, status: str, code: int | None = None, message: str = ""
+    ) -> tuple[str, str | None]:
+        """Apply a webhook's delivery status: (state now, job id), or ('parked', None)
+        when the wamid is not known yet (it is applied when the send is recorded)."""
+        result = self.scripts.call(
+            "status",
+            _ms(self.clock),
+            wamid,
+            status,
+            "" if code is None else code,
+            message[:500],
+            self.settings.job_retention_s,
+        )
+        job_id = result[1].decode()
+        return result[0].decode(), job_id or None
+
     def tick(self, limit: int = 1000) -> TickResult:
         """Publish due retries and scheduled jobs, sweep stuck and lease-expired ones."""
         result = self.scripts.call(
@@ -195,10 +219,18 @@ class Ledger:
         *,
         state: str | None = None,
         number: str | None = None,
+        campaign: str | None = None,
         limit: int = 50,
         before_ms: int | None = None,
+        numbers: tuple[str, ...] | None = None,
     ) -> list[JobRecord]:
-        """Newest first; ``before_ms`` continues a listing (the cursor)."""
+        """Newest first; ``before_ms`` continues a listing (the cursor); ``numbers``
+        keeps only jobs sent from those numbers."""
+        wanted = {
+            b"state": state.encode() if state else None,
+            b"camp": campaign.encode() if campaign else None,
+        }
+        allowed = None if numbers is None else {n.encode() for n in numbers}
         index = keys.recent_for_number(number) if number else keys.RECENT
         found: list[JobRecord] = []
         upper: str | int = "+inf" if before_ms is None else f"({before_ms}"
@@ -217,10 +249,13 @@ class Ledger:
                     pipe.hgetall(keys.job(job_id.decode()))
                 hashes = pipe.execute()
             for raw in hashes:
-                if raw and (state is None or raw.get(b"state", b"").decode() == state):
-                    found.append(JobRecord.from_hash(raw))
-                    if len(found) == limit:
-                        break
+                if not raw or any(v is not None and raw.get(k) != v for k, v in wanted.items()):
+                    continue
+                if allowed is not None and raw.get(b"from") not in allowed:
+                    continue
+                found.append(JobRecord.from_hash(raw))
+                if len(found) == limit:
+                    break
             upper = f"({int(page[-1][1])}"
         return found
 

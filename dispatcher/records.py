@@ -20,9 +20,10 @@ STATES = (
     "cancelled",
     "expired",
     "unknown",
+    "skipped",
 )
 TERMINAL_STATES = frozenset(
-    {"sent", "delivered", "read", "failed", "dead", "cancelled", "expired", "unknown"}
+    {"sent", "delivered", "read", "failed", "dead", "cancelled", "expired", "unknown", "skipped"}
 )
 
 
@@ -53,6 +54,8 @@ class JobRecord:
     times: dict[str, str]
     ambiguous: int
     next_attempt_at: str | None
+    fallback: bool = False
+    created_ms: int = 0
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -90,6 +93,8 @@ class JobRecord:
             times=times,
             ambiguous=int(h.get("ambiguous", "0")),
             next_attempt_at=_ms_to_iso(h.get("next_at")) if h["state"] == "retry_wait" else None,
+            fallback=h.get("fallback") == "1",
+            created_ms=int(h.get("created", "0")),
         )
 
     @property
@@ -117,4 +122,5 @@ class JobRecord:
             "times": self.times,
             "ambiguous": self.ambiguous,
             "nextAttemptAt": self.next_attempt_at,
+            "fallbackTemplate": self.fallback,
         }

@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from dispatcher import keys
 from dispatcher.store import store_errors
 
-NAMES = ("enqueue", "claim", "finish", "tick", "release")
+NAMES = ("enqueue", "claim", "finish", "tick", "release", "status")
 
 
 @cache

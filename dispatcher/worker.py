@@ -14,20 +14,40 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import redis
 import requests
 from pydantic import ValidationError
 
 from config import Settings
 from dispatcher import keys
 from dispatcher.envelope import JobEnvelope
-from dispatcher.errors import Cooldown, GatewayError, InvalidRequest
+from dispatcher.errors import Cooldown, GatewayError, InvalidRequest, OptedOut, OutsideWindow
 from dispatcher.gateway import WaapiClient, new_session
+from dispatcher.gateway.cloud import TemplateMessage
 from dispatcher.ledger import Claim, Ledger
 from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
 from dispatcher.store import connect
+from dispatcher.windows import Windows
 
 log = logging.getLogger("dispatcher.worker")
+
+
+def needs_window(envelope: JobEnvelope) -> bool:
+    """Free-form Cloud messages need the 24-hour window; templates (and QR) do not."""
+    if envelope.channel != "cloud" or envelope.type == "template":
+        return False
+    return not (envelope.type == "send" and envelope.payload.get("type") == "template")
+
+
+def fallback_request(envelope: JobEnvelope) -> TemplateMessage:
+    """The job's fallback template, to the same recipient from the same number."""
+    assert envelope.fallback_template is not None
+    return TemplateMessage(
+        to=envelope.to,
+        from_phone_no=envelope.from_phone_no,
+        **envelope.fallback_template.model_dump(exclude_none=True),
+    )
 
 
 class Clients:
@@ -79,6 +99,7 @@ class Worker:
         self.ledger = ledger
         self.clients = clients
         self.limiter = limiter
+        self.windows = Windows(ledger.client)
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
         self.sleep = sleep
         self._rng_lock = threading.Lock()
@@ -130,8 +151,24 @@ class Worker:
         return list(self._executor.map(self.handle, jobs))
 
     def _attempt(self, envelope: JobEnvelope, claim: Claim) -> str:
+        if claim.suppressed and envelope.lane == "bulk":
+            reason = f"skipped: the recipient is on the suppression list ({claim.suppressed})"
+            return self._finish(claim, "skipped", error={"code": 131050, "message": reason})
+        use_fallback = needs_window(envelope) and claim.window == "closed"
+        if use_fallback and envelope.fallback_template is None:
+            return self._finish(
+                claim,
+                "failed",
+                error={
+                    "code": 131047,
+                    "message": (
+                        "not sent: the customer-service window is closed (the customer has not "
+                        "written in 24 h); only a template can go: give a fallbackTemplate"
+                    ),
+                },
+            )
         try:
-            request = envelope.request()
+            request = fallback_request(envelope) if use_fallback else envelope.request()
             client = self.clients.for_envelope(envelope)
         except InvalidRequest as exc:
             return self._finish(claim, "failed", error={"message": str(exc)})
@@ -150,9 +187,21 @@ class Worker:
             self.sleep(admission.delay_s)  # our reserved slot under every limit
         try:
             result = client.send(request)
+        except OutsideWindow as error:
+            if envelope.from_phone_no is not None:
+                self.windows.gateway_said_closed(envelope.from_phone_no, envelope.to)
+            if envelope.fallback_template is not None and not use_fallback:
+                # Not an attempt: the next one sends the template (the window is now
+                # known closed), through admission like any other send.
+                self.ledger.release(claim, 0.0, "window closed: sending the fallback template")
+                return "retry_wait"
+            return self._failed(envelope, claim, error)
+        except OptedOut as error:
+            self.windows.suppress(envelope.to, "opted out (131050)")
+            return self._failed(envelope, claim, error)
         except GatewayError as error:
             return self._failed(envelope, claim, error)
-        return self._finish(claim, "sent", wamid=result.message_id)
+        return self._finish(claim, "sent", wamid=result.message_id, fallback=use_fallback)
 
     def _failed(self, envelope: JobEnvelope, claim: Claim, error: GatewayError) -> str:
         with self._rng_lock:
@@ -204,3 +253,14 @@ class Worker:
     def _finish(self, claim: Claim, state: str, **fields: Any) -> str:
         self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
         return state
+
+
+def heartbeat(client: redis.Redis, name: str, stop: threading.Event, every_s: float = 5.0) -> None:
+    """Say "this worker is alive" every few seconds until ``stop`` (``/readyz`` reads it)."""
+    while not stop.is_set():
+        try:
+            client.zadd(keys.WORKERS, {name: time.time()})
+            client.zremrangebyscore(keys.WORKERS, "-inf", time.time() - 3600)
+        except redis.RedisError as exc:
+            log.warning("heartbeat to Redis failed: %s", exc)
+        stop.wait(every_s)

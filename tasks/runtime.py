@@ -1,15 +1,20 @@
-"""One dispatcher Worker per worker process, built on first use from the app's settings."""
+"""One dispatcher Worker per worker process, built on first use from the app's settings,
+and the heartbeat that tells ``/readyz`` the worker is alive."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
-from dispatcher.worker import Worker
+from dispatcher.store import connect
+from dispatcher.worker import Worker, heartbeat
 
 _lock = threading.Lock()
 _worker: Worker | None = None
+_stop = threading.Event()
 
 
 def worker_for(app: Celery) -> Worker:
@@ -19,3 +24,18 @@ def worker_for(app: Celery) -> Worker:
             if _worker is None:
                 _worker = Worker.from_settings(app.conf.waapi_settings, app.conf.waapi_concurrency)
     return _worker
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    app = sender.app
+    client = connect(app.conf.waapi_settings.redis_url, max_connections=2)
+    name = getattr(sender, "hostname", "worker")
+    threading.Thread(
+        target=heartbeat, args=(client, name, _stop), daemon=True, name="waapi-heartbeat"
+    ).start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    _stop.set()

@@ -22,6 +22,31 @@ from pydantic import SecretStr
 from dispatcher.gateway import WaapiClient
 
 DATA = Path(__file__).parent / "data"
+# The sandbox's demo key as the dispatcher is configured with it in tests.
+SANDBOX_KEYS = [
+    {
+        "name": "sandbox",
+        "key": "waapi_sandbox",
+        "secret": "secr_sandbox",
+        "numbers": ["+15550000001", "+15550000002"],
+        "channels": ["cloud", "qr"],
+        "webhook_verify_token": "verify_sandbox",
+    }
+]
+# Producer tokens of the HTTP service in tests.
+TOKENS = [
+    {"name": "crm", "token": "tok_crm_0123456789abcdef", "scopes": ["send", "read"]},
+    {"name": "reader", "token": "tok_reader_0123456789ab", "scopes": ["read"]},
+    {
+        "name": "number2",
+        "token": "tok_number2_0123456789",
+        "scopes": ["send", "read"],
+        "numbers": ["+15550000002"],
+    },
+    {"name": "ops", "token": "tok_admin_0123456789abcd", "scopes": ["admin"]},
+    {"name": "sender", "token": "tok_sender_0123456789ab", "scopes": ["send"]},
+]
+BEARER = {t["name"]: {"Authorization": f"Bearer {t['token']}"} for t in TOKENS}
 KEYS = {
     "sandbox": ("waapi_sandbox", "secr_sandbox"),
     "readonly": ("waapi_readonly", "secr_readonly"),
@@ -258,19 +283,10 @@ def make_settings(
     """Settings for tests: the sandbox demo key on two numbers (+ a QR-capable third)."""
     from config import Settings
 
-    keys = [
-        {
-            "name": "sandbox",
-            "key": "waapi_sandbox",
-            "secret": "secr_sandbox",
-            "numbers": ["+15550000001", "+15550000002"],
-            "channels": ["cloud", "qr"],
-        },
-    ]
     values: dict[str, Any] = {
         "redis_url": redis_url,
         "waapi_base_url": base_url,
-        "waapi_keys": json.dumps(keys),
+        "waapi_keys": json.dumps(SANDBOX_KEYS),
         "retry_base_delay_s": 0.05,
         "retry_max_delay_s": 0.2,
     }
@@ -287,15 +303,6 @@ class Stack:
         self.redis = redis_server
         self.sandbox = sandbox
         self.workdir = workdir
-        keys = [
-            {
-                "name": "sandbox",
-                "key": "waapi_sandbox",
-                "secret": "secr_sandbox",
-                "numbers": ["+15550000001", "+15550000002"],
-                "channels": ["cloud", "qr"],
-            }
-        ]
         self.env = {
             k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))
         }
@@ -304,7 +311,7 @@ class Stack:
                 "PYTHONPATH": str(Path(__file__).parent.parent),
                 "REDIS_URL": redis_server.url,
                 "WAAPI_BASE_URL": sandbox.base_url,
-                "WAAPI_KEYS": json.dumps(keys),
+                "WAAPI_KEYS": json.dumps(SANDBOX_KEYS),
                 "WAAPI_READ_TIMEOUT_S": "5",
                 "RETRY_BASE_DELAY_S": "0.2",
                 "RETRY_MAX_DELAY_S": "1",
@@ -312,6 +319,7 @@ class Stack:
                 "QUEUED_STUCK_S": "6",
                 "BROKER_VISIBILITY_TIMEOUT_S": "30",
                 "PAIR_INTERVAL_S": "0",  # tests that want pacing per recipient set it
+                "DISPATCH_TOKENS": json.dumps(TOKENS),
             }
         )
         self.env.update({k.upper(): str(v) for k, v in settings.items()})
@@ -348,6 +356,21 @@ class Stack:
 
     def start_worker(self, *args: str, threads: int = 16) -> subprocess.Popen[bytes]:
         return self.start("worker", "-c", str(threads), "-l", "warning", *args, log="worker")
+
+    def start_serve(self) -> str:
+        """The HTTP service on a free port; returns its base URL once it answers."""
+        port = free_port()
+        self.start("serve", "--port", str(port), log="serve")
+        url = f"http://127.0.0.1:{port}"
+
+        def up() -> bool:
+            try:
+                return requests.get(url + "/healthz", timeout=1).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_until(up, timeout_s=20)
+        return url
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self.start(

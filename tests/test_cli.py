@@ -153,6 +153,8 @@ def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
             str(sandbox_port),
             "--redis-port",
             str(redis_port),
+            "--http-port",
+            str(free_port()),
             "--var-dir",
             str(tmp_path / "var"),
         ],
@@ -167,7 +169,10 @@ def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))
     reader.start()
     try:
-        wait_until(lambda: any("ready." in line for line in lines), timeout_s=30)
+        try:
+            wait_until(lambda: any("ready." in line for line in lines), timeout_s=30)
+        except AssertionError:
+            raise AssertionError("".join(lines)) from None
         assert port_open("127.0.0.1", redis_port) and port_open("127.0.0.1", sandbox_port)
         assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()
         # What `up` tells people to try works: a job goes through the running worker.
@@ -194,7 +199,8 @@ def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
             shown = run_cli("job", job_id, "--json", env=env, cwd=tmp_path)
             return str(json.loads(shown.stdout)["state"])
 
-        wait_until(lambda: state() == "sent", timeout_s=30, interval_s=0.3)
+        # Sent by the worker, then delivered and read by the sandbox's signed webhooks.
+        wait_until(lambda: state() == "read", timeout_s=30, interval_s=0.3)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

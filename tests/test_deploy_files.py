@@ -37,15 +37,15 @@ def check_command(argv: list[str]) -> None:
             assert word.split("=")[0] in known, f"{argv[1]} has no option {word}"
 
 
-@pytest.mark.parametrize("name", ["worker", "beat", "sandbox"])
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "sandbox"])
 def test_procfile_entries_resolve(name: str) -> None:
     check_command(procfile()[name])
 
 
 def test_compose_services_run_the_procfile_commands() -> None:
     services = compose()["services"]
-    assert {"redis", "worker", "beat", "sandbox"} <= set(services)
-    for name in ("worker", "beat", "sandbox"):
+    assert {"redis", "web", "worker", "beat", "sandbox"} <= set(services)
+    for name in ("web", "worker", "beat", "sandbox"):
         service = services[name]
         check_command(service["command"])
         assert service["build"]["context"] == "."
@@ -62,6 +62,6 @@ def test_compose_redis_keeps_what_it_is_given() -> None:
     assert "--appendfsync everysec" in command
     assert "--maxmemory-policy noeviction" in command
     assert redis["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
-    for name in ("worker", "beat"):
+    for name in ("web", "worker", "beat"):
         depends = compose()["services"][name]["depends_on"]
         assert depends["redis"]["condition"] == "service_healthy"

@@ -9,6 +9,7 @@ from dispatcher.cli.gateway_cmds import ping
 from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.limits_cmds import limits, numbers
 from dispatcher.cli.sandbox_cmd import sandbox
+from dispatcher.cli.serve_cmd import serve
 from dispatcher.cli.up import up
 from dispatcher.cli.worker_cmds import beat, worker
 
@@ -19,7 +20,20 @@ def main() -> None:
     """Send WhatsApp messages through WAAPI from Redis-backed Celery queues."""
 
 
-for command in (sandbox, ping, up, send, send_many, job, jobs, worker, beat, limits, numbers):
+for command in (
+    sandbox,
+    ping,
+    up,
+    send,
+    send_many,
+    job,
+    jobs,
+    worker,
+    beat,
+    limits,
+    numbers,
+    serve,
+):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -8,7 +8,9 @@ where things are and what to try; stops everything on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -81,8 +83,9 @@ def _ping_all(settings: Settings) -> None:
 @click.command()
 @click.option("--sandbox-port", default=8099, show_default=True, type=int)
 @click.option("--redis-port", default=6379, show_default=True, type=int)
+@click.option("--http-port", default=8080, show_default=True, type=int)
 @click.option("--var-dir", default="var", show_default=True, type=click.Path(path_type=Path))
-def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
+def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> None:
     """Run the dispatcher locally: Redis, the sandbox when no credentials are set, and more."""
     settings = settings_or_exit()
     supervisor = Supervisor()
@@ -98,9 +101,19 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
                 bold=True,
                 err=True,
             )
+            hook = f"http://127.0.0.1:{http_port}/v1/webhooks/waapi"
             supervisor.start(
                 "sandbox",
-                [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(sandbox_port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "dispatcher",
+                    "sandbox",
+                    "--port",
+                    str(sandbox_port),
+                    "--webhook-url",
+                    hook,
+                ],
             )
             supervisor.wait_port("sandbox", "127.0.0.1", sandbox_port)
             env.update(_sandbox_env(sandbox_port))
@@ -124,6 +137,16 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
         supervisor.start(
             "worker", [sys.executable, "-m", "dispatcher", "worker", "-l", "warning"], env
         )
+        token = None
+        if not effective.tokens:
+            token = "dev_" + secrets.token_urlsafe(24)
+            env["DISPATCH_TOKENS"] = json.dumps(
+                [{"name": "dev", "token": token, "scopes": ["admin"]}]
+            )
+        supervisor.start(
+            "web", [sys.executable, "-m", "dispatcher", "serve", "--port", str(http_port)], env
+        )
+        supervisor.wait_port("web", "127.0.0.1", http_port)
         schedule = var_dir / "celerybeat-schedule"
         supervisor.start(
             "beat",
@@ -141,6 +164,12 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
         )
         supervisor.wait_alive(("worker", "beat"), seconds=2.0)
         click.echo(f"redis:   {env.get('REDIS_URL')}")
+        click.echo(f"http:    http://127.0.0.1:{http_port} (docs: /docs)")
+        if token is not None:
+            click.echo(
+                f"token:   {token}  (a development token with every scope, made up "
+                "for this run: set DISPATCH_TOKENS for real ones)"
+            )
         click.echo(
             f"workers: every configured number ({', '.join(effective.from_numbers)}), "
             "beat ticking every second"
@@ -155,6 +184,11 @@ def up(sandbox_port: int, redis_port: int, var_dir: Path) -> None:
                 f"  waapi-dispatch send template --from {DEMO_NUMBERS[0]} --to +15551230001 "
                 "--name hello_world --language en\n"
                 "  waapi-dispatch job <the id it printed>\n"
+                f"  curl -s -X POST http://127.0.0.1:{http_port}/v1/whatsapp-api/messages/"
+                f"template -H 'Authorization: Bearer {token or '<your token>'}' "
+                "-H 'Content-Type: application/json' \\\n"
+                f'    -d \'{{"to": "+15551230002", "fromPhoneNo": "{DEMO_NUMBERS[0]}", '
+                '"name": "hello_world", "language": "en"}\'\n'
                 f"  curl -s {base}/_sandbox/sent\n"
             )
         click.echo("ready. Ctrl-C stops everything.", err=True)

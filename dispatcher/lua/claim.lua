@@ -1,12 +1,16 @@
 -- Claim a job for one attempt: queued|retry_wait -> sending, with a lease.
 -- ARGV[4] = job id, ARGV[5] = lease (ms), ARGV[6] = max attempts.
--- Returns {1, attempt, env} when this caller may send, or {0, reason}: the job's state
--- (a duplicate delivery), 'missing', 'early' (retry not yet due), 'scheduled'.
+-- Returns {1, attempt, env, window, suppressed} when this caller may send, or
+-- {0, reason}: the job's state (a duplicate delivery), 'missing', 'early' (retry not yet
+-- due), 'scheduled'. ``window`` is what the webhooks told us of the recipient's
+-- customer-service window: 'open', 'closed' or 'unknown'; ``suppressed`` is the reason
+-- the recipient is on the suppression list, or ''.
 local id = ARGV[4]
 local LEASE = tonumber(ARGV[5])
 local MAX_ATT = tonumber(ARGV[6])
 local k = jkey(id)
-local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane')
+local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane',
+  'to')
 local state = f[1]
 if not state then return {0, 'missing'} end
 if state ~= 'queued' and state ~= 'retry_wait' then return {0, state} end
@@ -28,4 +32,13 @@ end
 set_state(id, 'sending', {att = att, lease = NOW + LEASE})
 redis.call('ZADD', P .. 'timers', NOW + LEASE, id)
 event(id, 'sending', f[7], {attempt = att})
-return {1, att, f[6]}
+local pair = (f[7] or '') .. ':' .. f[9]
+local window = 'unknown'
+if redis.call('EXISTS', P .. 'win:' .. pair) == 1 then
+  window = 'open'
+elseif redis.call('EXISTS', P .. 'closed:' .. pair) == 1 or
+    redis.call('EXISTS', P .. 'seen:' .. pair) == 1 then
+  window = 'closed'
+end
+local suppressed = redis.call('HGET', P .. 'suppressed', f[9]) or ''
+return {1, att, f[6], window, suppressed}

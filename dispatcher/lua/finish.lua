@@ -24,7 +24,7 @@ if not (holder or late_sent) then
 end
 if late_sent and not holder then stat('late_sent') end
 local extra = {}
-for _, name in ipairs({'wamid', 'err_status', 'err_code', 'err_msg', 'next_at'}) do
+for _, name in ipairs({'wamid', 'err_status', 'err_code', 'err_msg', 'next_at', 'fallback'}) do
   if fields[name] ~= nil and fields[name] ~= cjson.null then extra[name] = fields[name] end
 end
 set_state(id, new, extra)
@@ -41,4 +41,5 @@ end
 if TERMINAL[new] then redis.call('EXPIRE', k, RETENTION) end
 event(id, new, f[3], {lane = f[4], camp = f[5], wamid = fields.wamid,
   code = fields.err_code, status = fields.err_status})
-return {1, new}
+if fields.wamid then drain_orphans(id, fields.wamid) end  -- statuses that came first
+return {1, redis.call('HGET', k, 'state')}

@@ -5,7 +5,8 @@ local P = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local MAXLEN = tonumber(ARGV[3])
 local TERMINAL = {sent = true, delivered = true, read = true, failed = true, dead = true,
-                  cancelled = true, expired = true, unknown = true}
+                  cancelled = true, expired = true, unknown = true, skipped = true}
+local RANK = {sent = 1, delivered = 2, read = 3}
 
 local function jkey(id) return P .. 'job:' .. id end
 
@@ -55,4 +56,40 @@ local function set_state(id, state, extra_fields)
     end
   end
   redis.call('HSET', unpack(args))
+end
+
+-- A delivery status from the gateway's webhook: sent -> delivered -> read, or failed;
+-- never backwards (a late 'delivered' does not overwrite 'read').
+local function apply_status(id, status, code, message)
+  local k = jkey(id)
+  local f = redis.call('HMGET', k, 'state', 'from', 'lane', 'camp', 'wamid', 'to')
+  local cur = f[1]
+  if not cur then return 'missing' end
+  if status == 'failed' then
+    if cur ~= 'sent' and cur ~= 'delivered' then return cur end
+    set_state(id, 'failed', {err_code = code or '', err_msg = message or '', err_status = ''})
+    if tostring(code) == '131050' then
+      redis.call('HSET', P .. 'suppressed', f[6], 'opted out (131050)')
+    end
+  else
+    local rank, current = RANK[status], RANK[cur]
+    if not rank or not current then return cur end
+    if rank <= current then
+      -- Late (a 'delivered' after 'read'): keep the state, note when it happened.
+      redis.call('HSETNX', k, 't_' .. status, NOW)
+      return cur
+    end
+    set_state(id, status)
+  end
+  event(id, status, f[2], {lane = f[3], camp = f[4], wamid = f[5], code = code})
+  return status
+end
+
+local function drain_orphans(id, wamid)
+  local key = P .. 'orphan:' .. wamid
+  for _, raw in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    local s = cjson.decode(raw)
+    apply_status(id, s.status, s.code, s.message)
+  end
+  redis.call('DEL', key)
 end

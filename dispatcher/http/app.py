@@ -1,0 +1,61 @@
+"""The HTTP service: enqueue in the gateway's shapes, look jobs up, receive webhooks.
+
+``create_app(settings)`` builds it; ``app_from_env()`` is the uvicorn factory that
+reads settings from the environment (``waapi-dispatch serve``).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from config import Settings, load_settings
+from dispatcher.errors import StoreUnavailable
+from dispatcher.http import ingress, lookup, webhook_routes
+from dispatcher.http.auth import Authenticator
+from dispatcher.http.body_limit import BodyLimitMiddleware
+from dispatcher.http.responses import ApiError
+from dispatcher.producer import Dispatcher
+from dispatcher.webhooks import WebhookReceiver
+
+
+def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> FastAPI:
+    dispatcher = dispatcher or Dispatcher(settings)
+    auth = Authenticator(settings.tokens)
+    app = FastAPI(
+        title="waapi-dispatcher",
+        summary="Queue WhatsApp sends through WAAPI: the gateway's request shapes, with "
+        "queueing, global rate limits, retries and a ledger of outcomes.",
+        version="0.1.0",
+    )
+    app.include_router(ingress.router(dispatcher, auth))
+    app.include_router(lookup.router(dispatcher, auth))
+    app.include_router(webhook_routes.router(WebhookReceiver(settings, dispatcher.ledger)))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:])} {e['msg']}" for e in exc.errors()
+        )
+        return JSONResponse({"success": False, "error": f"(#100) {problems}"}, status_code=400)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse(
+            {"success": False, "message": "queue unavailable, retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory: the entry point that reads the environment."""
+    return create_app(load_settings())

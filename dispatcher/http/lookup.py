@@ -1,0 +1,92 @@
+"""Job lookup and health endpoints."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from config import ProducerToken, normalize_e164
+from dispatcher import keys
+from dispatcher.http.auth import Authenticator, check_number
+from dispatcher.http.responses import ApiError, ok
+from dispatcher.producer import Dispatcher
+from dispatcher.records import STATES
+
+
+def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
+    api = APIRouter()
+    reader = Depends(auth.require("read"))
+
+    @api.get("/v1/jobs/{job_id}", tags=["jobs"], summary="One job: state, wamid, error, times")
+    async def job(job_id: str, token: ProducerToken = reader) -> JSONResponse:
+        record = await run_in_threadpool(dispatcher.job, job_id)
+        if record is None:
+            raise ApiError(404, error="Job not found")
+        check_number(token, record.from_phone_no)
+        return ok(record.to_dict())
+
+    @api.get("/v1/jobs", tags=["jobs"], summary="Recent jobs, newest first")
+    async def jobs(
+        state: str | None = None,
+        number: str | None = None,
+        campaign: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        token: ProducerToken = reader,
+    ) -> JSONResponse:
+        if state is not None and state not in STATES:
+            raise ApiError(400, error=f"(#100) state must be one of {', '.join(STATES)}")
+        if not 1 <= limit <= 1000:
+            raise ApiError(400, error="(#100) limit must be between 1 and 1000")
+        if number is not None:
+            try:
+                number = normalize_e164(number)
+            except ValueError as exc:
+                raise ApiError(400, error=f"(#100) number {exc}") from None
+            check_number(token, number)
+        before = None
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise ApiError(400, error="(#100) cursor must be the nextCursor of a page")
+            before = int(cursor)
+        records = await run_in_threadpool(
+            dispatcher.ledger.list,
+            state=state,
+            number=number,
+            campaign=campaign,
+            limit=limit,
+            before_ms=before,
+            numbers=token.numbers,
+        )
+        data = [r.to_dict() for r in records]
+        next_cursor = records[-1].created_ms if len(records) == limit else None
+        return ok(data, nextCursor=None if next_cursor is None else str(next_cursor))
+
+    @api.get("/healthz", tags=["health"], summary="The process is alive")
+    async def healthz() -> dict[str, Any]:
+        return {"ok": True}
+
+    @api.get("/readyz", tags=["health"], summary="Redis reachable and workers seen recently")
+    async def readyz() -> JSONResponse:
+        def check() -> tuple[bool, int]:
+            client = dispatcher.ledger.client
+            client.ping()
+            since = time.time() - dispatcher.settings.worker_seen_s
+            return True, int(client.zcount(keys.WORKERS, since, "+inf"))
+
+        try:
+            redis_ok, workers = await run_in_threadpool(check)
+        except Exception as exc:
+            return JSONResponse(
+                {"ok": False, "redis": False, "error": type(exc).__name__}, status_code=503
+            )
+        ready = redis_ok and workers > 0
+        return JSONResponse(
+            {"ok": ready, "redis": redis_ok, "workers": workers}, status_code=200 if ready else 503
+        )
+
+    return api

@@ -1,0 +1,426 @@
+"""The HTTP service (uvicorn on loopback) with real workers and the sandbox posting real
+signed webhooks: enqueue in the gateway's shapes, look jobs up, and a delivery ledger
+that only moves forward whatever order and how often the webhooks come."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+
+from dispatcher.producer import Dispatcher
+from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, wait_until
+
+FROM = "+15550000001"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = Path(tmp_path_factory.mktemp("http"))
+    redis_server = RedisProcess.start(work / "redis")
+    sandbox = SandboxProcess.start("--seed", "5")
+    stack = Stack(redis_server, sandbox, work)
+    stack.url = stack.start_serve()  # type: ignore[attr-defined]
+    stack.start_worker(threads=8)
+    stack.start_beat()
+    yield stack
+    stack.stop()
+    sandbox.stop()
+    redis_server.stop()
+
+
+@pytest.fixture
+def url(stack: Stack) -> str:
+    stack.sandbox.reset()
+    stack.sandbox.webhooks(url=stack.url + "/v1/webhooks/waapi")  # type: ignore[attr-defined]
+    return str(stack.url)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def dispatcher(stack: Stack) -> Iterator[Dispatcher]:
+    with stack.dispatcher() as dispatcher:
+        yield dispatcher
+
+
+def post(url: str, path: str, body: Any, token: str = "crm", **kw: Any) -> requests.Response:
+    return requests.post(url + path, json=body, headers=BEARER[token], timeout=10, **kw)
+
+
+def hello(to: str, **extra: Any) -> dict[str, Any]:
+    return {"to": to, "fromPhoneNo": FROM, "name": "hello_world", "language": "en", **extra}
+
+
+def job_count(dispatcher: Dispatcher) -> int:
+    return int(dispatcher.ledger.client.zcard("waapi:recent"))
+
+
+# --- enqueue ------------------------------------------------------------------------------
+
+
+def test_enqueue_answers_202_and_the_job_reaches_read(
+    stack: Stack, url: str, dispatcher: Dispatcher
+) -> None:
+    answer = post(url, "/v1/whatsapp-api/messages/template", hello("+15553330001"))
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["success"] is True and body["data"]["status"] == "queued"
+    job_id = body["data"]["jobId"]
+    wait_until(lambda: dispatcher.job(job_id).state == "read", timeout_s=30)
+    looked_up = requests.get(f"{url}/v1/jobs/{job_id}", headers=BEARER["crm"], timeout=5).json()
+    assert looked_up["data"]["state"] == "read"
+    assert set(looked_up["data"]["times"]) >= {"queued", "sending", "sent", "delivered", "read"}
+
+
+def test_a_repeated_idempotency_key_returns_the_first_job(url: str, dispatcher: Dispatcher) -> None:
+    first = post(
+        url, "/v1/whatsapp-api/messages/template", hello("+15553330002", idempotencyKey="order-77")
+    )
+    again = post(
+        url, "/v1/whatsapp-api/messages/template", hello("+15553330002", idempotencyKey="order-77")
+    )
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["data"]["jobId"] == first.json()["data"]["jobId"]
+    assert again.json()["data"]["duplicate"] is True
+
+
+def test_invalid_bodies_are_refused_in_the_gateways_format_and_queue_nothing(
+    url: str, dispatcher: Dispatcher
+) -> None:
+    before = job_count(dispatcher)
+    cases = [
+        (
+            "/v1/whatsapp-api/messages/buttons",
+            {
+                "to": "+15553330003",
+                "fromPhoneNo": FROM,
+                "bodyText": "b",
+                "buttons": [{"id": str(i), "title": "t"} for i in range(4)],
+            },
+            "(#100) buttons must be 1-3 items",
+        ),
+        (
+            "/v1/whatsapp-api/messages/text",
+            {"to": "12", "fromPhoneNo": FROM, "body": "x"},
+            "(#100) to must be an E.164 number",
+        ),
+        (
+            "/v1/whatsapp-api/messages/text",
+            {"to": "+15553330003", "fromPhoneNo": "+15550000009", "body": "x"},
+            "fromPhoneNo is not a number of any configured key",
+        ),
+        (
+            "/v1/whatsapp-api/messages/template",
+            hello("+15553330003", priority="urgent"),
+            "priority must be one of",
+        ),
+        (
+            "/v1/whatsapp-api/messages/template",
+            hello("+15553330003", expiresAt="tomorrow"),
+            "expiresAt must be an ISO 8601 date-time",
+        ),
+        (
+            "/v1/whatsapp-qr/messages/location",
+            {"to": "+15553330003", "sessionId": "s", "latitude": 100, "longitude": 0},
+            "latitude must be at most 90",
+        ),
+    ]
+    for path, body, message in cases:
+        answer = post(url, path, body)
+        assert answer.status_code == 400, (path, answer.text)
+        assert answer.json()["success"] is False
+        assert message in answer.json()["error"]
+    not_json = requests.post(
+        url + "/v1/whatsapp-api/messages/text", data=b"{not json", headers=BEARER["crm"], timeout=5
+    )
+    assert not_json.status_code == 400 and "valid JSON" in not_json.json()["error"]
+    assert job_count(dispatcher) == before
+
+
+def test_oversized_bodies_are_refused_with_413(url: str) -> None:
+    big = {"to": "+15553330004", "fromPhoneNo": FROM, "body": "x" * 2_000_000}
+    answer = post(url, "/v1/whatsapp-api/messages/text", big)
+    assert answer.status_code == 413
+    assert "larger than" in answer.json()["error"]
+
+
+def test_bulk_answers_each_job(url: str, dispatcher: Dispatcher) -> None:
+    jobs = [{"type": "template", **hello(f"+1555444{n:04d}")} for n in range(5)]
+    jobs.insert(2, {"type": "text", "to": "+15554440100", "fromPhoneNo": FROM})
+    jobs.append(
+        {
+            "type": "send",
+            "sendType": "template",
+            "to": "+15554440101",
+            "fromPhoneNo": FROM,
+            "payload": {"name": "hello_world", "language": "en"},
+            "contact": {"first_name": "Ann"},
+        }
+    )
+    answer = post(url, "/v1/messages/bulk", {"jobs": jobs})
+    assert answer.status_code == 200
+    data = answer.json()["data"]
+    assert len(data) == 7
+    assert "body is required" in data[2]["error"]
+    ids = [d["jobId"] for i, d in enumerate(data) if i != 2]
+    states = {dispatcher.job(i).state for i in ids}  # type: ignore[union-attr]
+    assert states <= {"queued", "sending", "sent", "delivered", "read"}
+    assert dispatcher.job(ids[-1]).type == "send"  # type: ignore[union-attr]
+    too_many = post(url, "/v1/messages/bulk", {"jobs": [jobs[0]] * 1001})
+    assert too_many.status_code == 400 and "at most 1000" in too_many.json()["error"]
+
+
+def test_listing_filters_and_pages(url: str, dispatcher: Dispatcher) -> None:
+    for n in range(3):
+        post(
+            url,
+            "/v1/whatsapp-api/messages/template",
+            {**hello(f"+1555555{n:04d}"), "fromPhoneNo": "+15550000002"},
+        )
+    page = requests.get(
+        url + "/v1/jobs",
+        params={"number": "+15550000002", "limit": 2},
+        headers=BEARER["crm"],
+        timeout=5,
+    ).json()
+    assert len(page["data"]) == 2 and page["nextCursor"]
+    rest = requests.get(
+        url + "/v1/jobs",
+        params={"number": "+15550000002", "limit": 2, "cursor": page["nextCursor"]},
+        headers=BEARER["crm"],
+        timeout=5,
+    ).json()
+    ids = [j["id"] for j in page["data"] + rest["data"]]
+    assert len(ids) == len(set(ids)) >= 3
+    assert all(j["fromPhoneNo"] == "+15550000002" for j in page["data"] + rest["data"])
+    bad = requests.get(url + "/v1/jobs", params={"state": "lost"}, headers=BEARER["crm"], timeout=5)
+    assert bad.status_code == 400
+
+
+def test_health_readiness_and_docs(url: str) -> None:
+    assert requests.get(url + "/healthz", timeout=5).json() == {"ok": True}
+    ready = requests.get(url + "/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.json()["workers"] >= 1
+    assert requests.get(url + "/docs", timeout=5).status_code == 200
+    spec = requests.get(url + "/openapi.json", timeout=5).json()
+    assert "/v1/whatsapp-api/messages/template" in spec["paths"]
+    assert "/v1/webhooks/waapi" in spec["paths"]
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {"duplicate_rate": 1.0},
+        {"reorder": True, "step_ms": 5},
+        {"before_response": True},
+        {"duplicate_rate": 1.0, "reorder": True, "step_ms": 5},
+    ],
+)
+def test_statuses_end_in_read_however_they_arrive(
+    url: str, dispatcher: Dispatcher, stack: Stack, mode: dict[str, Any]
+) -> None:
+    stack.sandbox.webhooks(**mode)
+    ids = [
+        post(url, "/v1/whatsapp-api/messages/template", hello(f"+1555666{n:04d}")).json()["data"][
+            "jobId"
+        ]
+        for n in range(8)
+    ]
+    wait_until(lambda: all(dispatcher.job(i).state == "read" for i in ids), timeout_s=40)
+    for job_id in ids:
+        times = dispatcher.job(job_id).times  # type: ignore[union-attr]
+        assert {"sent", "delivered", "read"} <= set(times)
+
+
+def test_a_failed_status_carries_metas_code(url: str, dispatcher: Dispatcher, stack: Stack) -> None:
+    stack.sandbox.webhooks(failed_recipients=["+15556660099"])
+    job_id = post(url, "/v1/whatsapp-api/messages/template", hello("+15556660099")).json()["data"][
+        "jobId"
+    ]
+    wait_until(lambda: dispatcher.job(job_id).state == "failed", timeout_s=30)
+    error = dispatcher.job(job_id).error  # type: ignore[union-attr]
+    assert error is not None and error["code"] == 131026
+
+
+def signed(body: bytes, token: str = "verify_sandbox") -> str:
+    return "sha256=" + hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+
+
+def status_body(wamid: str, status: str) -> bytes:
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "1",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": FROM, "phone_number_id": "1"},
+                            "statuses": [
+                                {
+                                    "id": wamid,
+                                    "status": status,
+                                    "timestamp": "1",
+                                    "recipient_id": "15556660100",
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    return json.dumps(payload).encode()
+
+
+def test_bad_signatures_change_nothing(url: str, dispatcher: Dispatcher, stack: Stack) -> None:
+    stack.sandbox.webhooks(statuses=["sent"])
+    job_id = post(url, "/v1/whatsapp-api/messages/template", hello("+15556660100")).json()["data"][
+        "jobId"
+    ]
+    wait_until(lambda: dispatcher.job(job_id).state == "sent", timeout_s=30)
+    wamid = dispatcher.job(job_id).wamid  # type: ignore[union-attr]
+    body = status_body(str(wamid), "read")
+    hook = url + "/v1/webhooks/waapi"
+    for headers in (
+        {},
+        {"X-Hub-Signature-256": "sha256=" + "0" * 64},
+        {"X-Hub-Signature-256": signed(body, "not_the_token")},
+        {"X-Hub-Signature-256": signed(body + b" ")},
+    ):  # altered after signing
+        answer = requests.post(
+            hook, data=body, headers={**headers, "X-WAAPI-Delivery": "d1"}, timeout=5
+        )
+        assert answer.status_code == 401
+    assert dispatcher.job(job_id).state == "sent"
+    good = {"X-Hub-Signature-256": signed(body), "X-WAAPI-Delivery": "d1"}
+    assert requests.post(hook, data=body, headers=good, timeout=5).json()["statuses"] == {"read": 1}
+    assert dispatcher.job(job_id).state == "read"
+    replay = requests.post(hook, data=body, headers=good, timeout=5).json()
+    assert replay == {"ok": True, "duplicate": True}
+    late = status_body(str(wamid), "delivered")
+    answer = requests.post(
+        hook,
+        data=late,
+        headers={"X-Hub-Signature-256": signed(late), "X-WAAPI-Delivery": "d2"},
+        timeout=5,
+    )
+    assert answer.json()["statuses"] == {"read": 1}  # a late delivered does not go back
+    assert dispatcher.job(job_id).state == "read"
+
+
+def test_a_status_before_the_send_is_recorded_waits_for_it(
+    url: str, dispatcher: Dispatcher
+) -> None:
+    body = status_body("wamid.EARLY", "delivered")
+    hook = url + "/v1/webhooks/waapi"
+    parked = requests.post(
+        hook, data=body, headers={"X-Hub-Signature-256": signed(body)}, timeout=5
+    ).json()
+    assert parked["statuses"] == {"parked": 1}
+    # Play the worker by hand: record the job without a queue message, so none of the
+    # running workers takes it, then claim it and record the gateway's answer.
+    envelope = dispatcher.prepare("cloud", "template", hello("+15556660101"))
+    dispatcher.ledger.enqueue([envelope], mode="none")
+    claim = dispatcher.ledger.claim(envelope.id)
+    assert not isinstance(claim, str)
+    dispatcher.ledger.finish(envelope.id, claim.attempt, "sent", wamid="wamid.EARLY")
+    record = dispatcher.job(envelope.id)
+    assert record is not None and record.state == "delivered"
+    assert {"sent", "delivered"} <= set(record.times)
+
+
+def test_inbound_messages_open_the_window_and_reach_the_stream(
+    url: str, dispatcher: Dispatcher, stack: Stack
+) -> None:
+    client: redis.Redis = dispatcher.ledger.client
+    last = client.xrevrange("waapi:events", count=1)
+    since = last[0][0] if last else "0"
+    stack.sandbox.inbound(
+        "+15557770001", FROM, text=None, buttonId="track", buttonTitle="Track", contextId="wamid.X"
+    )
+    wait_until(lambda: client.exists("waapi:win:+15550000001:+15557770001"), timeout_s=10)
+    events = [
+        {k.decode(): v.decode() for k, v in f.items()}
+        for _, f in client.xrange("waapi:events", min=since)
+    ]
+    inbound = [e for e in events if e["state"] == "inbound"]
+    assert inbound[-1]["reply_id"] == "track" and inbound[-1]["context"] == "wamid.X"
+    assert inbound[-1]["from"] == "+15557770001"
+
+
+# --- window-aware sending -----------------------------------------------------------------
+
+
+def test_known_closed_window_fails_fast_or_sends_the_fallback(
+    url: str, dispatcher: Dispatcher, stack: Stack
+) -> None:
+    customer = "+15558880001"
+    stack.sandbox.inbound(customer, FROM)
+    client: redis.Redis = dispatcher.ledger.client
+    wait_until(lambda: client.exists(f"waapi:win:{FROM}:{customer}"), timeout_s=10)
+    client.delete(f"waapi:win:{FROM}:{customer}")  # 24 hours later
+    requests_before = stack.sandbox.stats()["counters"].get("requests", 0)
+    text = post(
+        url,
+        "/v1/whatsapp-api/messages/text",
+        {"to": customer, "fromPhoneNo": FROM, "body": "hello"},
+    ).json()["data"]["jobId"]
+    wait_until(lambda: dispatcher.job(text).state == "failed", timeout_s=30)
+    assert dispatcher.job(text).error["code"] == 131047  # type: ignore[index,union-attr]
+    assert stack.sandbox.stats()["counters"].get("requests", 0) == requests_before
+    with_fallback = post(
+        url,
+        "/v1/whatsapp-api/messages/text",
+        {
+            "to": customer,
+            "fromPhoneNo": FROM,
+            "body": "hello",
+            "fallbackTemplate": {"name": "hello_world", "language": "en"},
+        },
+    ).json()["data"]["jobId"]
+    wait_until(
+        lambda: dispatcher.job(with_fallback).state in ("sent", "delivered", "read"), timeout_s=30
+    )
+    assert dispatcher.job(with_fallback).fallback  # type: ignore[union-attr]
+    assert stack.sandbox.sent()[-1]["type"] == "template"
+
+
+def test_gateway_131047_sends_the_fallback_and_131050_suppresses_bulk(
+    url: str, dispatcher: Dispatcher, stack: Stack
+) -> None:
+    fresh = "+15558880002"  # never wrote: the gateway says the window is closed
+    job_id = post(
+        url,
+        "/v1/whatsapp-api/messages/text",
+        {
+            "to": fresh,
+            "fromPhoneNo": FROM,
+            "body": "hello",
+            "fallbackTemplate": {"name": "hello_world", "language": "en"},
+        },
+    ).json()["data"]["jobId"]
+    wait_until(lambda: dispatcher.job(job_id).state in ("sent", "delivered", "read"), timeout_s=30)
+    record = dispatcher.job(job_id)
+    assert record is not None and record.fallback and record.attempts == 1
+    opted_out = "+15558880003"
+    stack.sandbox.faults(recipient_errors={opted_out: 131050})
+    first = post(url, "/v1/whatsapp-api/messages/template", hello(opted_out)).json()
+    wait_until(lambda: dispatcher.job(first["data"]["jobId"]).state == "failed", timeout_s=30)
+    later = post(
+        url, "/v1/whatsapp-api/messages/template", hello(opted_out, priority="bulk")
+    ).json()["data"]["jobId"]
+    wait_until(lambda: dispatcher.job(later).state == "skipped", timeout_s=30)
+    assert "suppression list" in dispatcher.job(later).error["message"]  # type: ignore[index,union-attr]
+    stack.sandbox.faults(recipient_errors={})
