@@ -56,6 +56,8 @@ test: install lint typecheck contracts pytest
 bench: install
 	$(BIN)/python bench/sandbox_rps.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/webhooks.py
+	$(BIN)/python bench/rate_limits.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
