@@ -26,17 +26,39 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import RedisProcess, SandboxProcess, Stack  # noqa: E402
+from tests.support import RedisProcess, SandboxProcess, Stack
 
 FROM = "+15550000001"
 
 
 def delivery(wamid: str, status: str) -> bytes:
-    return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
-        {"field": "messages", "value": {"messaging_product": "whatsapp",
-         "metadata": {"display_phone_number": FROM, "phone_number_id": "1"},
-         "statuses": [{"id": wamid, "status": status, "timestamp": "1",
-                       "recipient_id": "15551230001"}]}}]}]}).encode()
+    return json.dumps(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "1",
+                    "changes": [
+                        {
+                            "field": "messages",
+                            "value": {
+                                "messaging_product": "whatsapp",
+                                "metadata": {"display_phone_number": FROM, "phone_number_id": "1"},
+                                "statuses": [
+                                    {
+                                        "id": wamid,
+                                        "status": status,
+                                        "timestamp": "1",
+                                        "recipient_id": "15551230001",
+                                    }
+                                ],
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
 def main() -> None:
@@ -53,9 +75,16 @@ def main() -> None:
         with stack.dispatcher() as dispatcher:
             wamids = []
             for n in range(args.jobs):
-                envelope = dispatcher.prepare("cloud", "template", {
-                    "to": f"+1555{n:07d}", "fromPhoneNo": FROM, "name": "hello_world",
-                    "language": "en"})
+                envelope = dispatcher.prepare(
+                    "cloud",
+                    "template",
+                    {
+                        "to": f"+1555{n:07d}",
+                        "fromPhoneNo": FROM,
+                        "name": "hello_world",
+                        "language": "en",
+                    },
+                )
                 dispatcher.ledger.enqueue([envelope], mode="none")
                 claim = dispatcher.ledger.claim(envelope.id)
                 assert not isinstance(claim, str)
@@ -65,10 +94,12 @@ def main() -> None:
             for wamid in wamids:
                 for status in ("delivered", "read"):
                     body = delivery(wamid, status)
-                    headers = {"X-Hub-Signature-256": "sha256=" + hmac.new(
-                        b"verify_sandbox", body, hashlib.sha256).hexdigest(),
+                    headers = {
+                        "X-Hub-Signature-256": "sha256="
+                        + hmac.new(b"verify_sandbox", body, hashlib.sha256).hexdigest(),
                         "X-WAAPI-Delivery": uuid.uuid4().hex,
-                        "Content-Type": "application/json"}
+                        "Content-Type": "application/json",
+                    }
                     posts.extend([(body, headers), (body, headers)])  # each delivered twice
             sessions: dict[int, requests.Session] = {}
 
@@ -90,15 +121,20 @@ def main() -> None:
         stack.stop()
         sandbox.stop()
         redis_server.stop()
-    print(json.dumps({  # noqa: T201
-        "deliveries": len(latencies),
-        "clients": args.clients,
-        "per_s": round(len(latencies) / elapsed),
-        "p50_ms": round(statistics.median(latencies) * 1000, 1),
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
-        "max_ms": round(latencies[-1] * 1000, 1),
-        "job_states": sorted(states),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "deliveries": len(latencies),
+                "clients": args.clients,
+                "per_s": round(len(latencies) / elapsed),
+                "p50_ms": round(statistics.median(latencies) * 1000, 1),
+                "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
+                "max_ms": round(latencies[-1] * 1000, 1),
+                "job_states": sorted(states),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ class JobEnvelope(BaseModel):
     not_before: AwareDatetime | None = None
     expires_at: AwareDatetime | None = None
     fallback_template: TemplatePayload | None = None
+    campaign_rate: float | None = Field(default=None, gt=0)  # the campaign's throttle, per s
 
     def body(self) -> dict[str, Any]:
         """The gateway request body this job sends."""

@@ -55,8 +55,8 @@ class TickResult:
         return self.published + self.republished + self.resent + self.held + self.dropped
 
 
-def job_fields(envelope: JobEnvelope) -> tuple[str | int, ...]:
-    """The 13 values the enqueue script stores for one job, in its ARGV order."""
+def job_fields(envelope: JobEnvelope, run: int | None = None) -> tuple[str | int, ...]:
+    """The 14 values the enqueue script stores for one job, in its order."""
     return (
         envelope.id,
         envelope.to_json(),
@@ -71,6 +71,7 @@ def job_fields(envelope: JobEnvelope) -> tuple[str | int, ...]:
         envelope.campaign_id or "",
         int(envelope.not_before.timestamp() * 1000) if envelope.not_before else 0,
         int(envelope.expires_at.timestamp() * 1000) if envelope.expires_at else 0,
+        "" if run is None else str(run),
     )
 
 
@@ -85,12 +86,18 @@ class Ledger:
 
     # --- writing -----------------------------------------------------------------------
 
-    def enqueue(self, envelopes: Sequence[JobEnvelope], mode: PublishMode = "each") -> list[str]:
+    def enqueue(
+        self,
+        envelopes: Sequence[JobEnvelope],
+        mode: PublishMode = "each",
+        run: int | None = None,
+    ) -> list[str]:
         """Record and publish jobs atomically; returns each job's id, or for a repeated
-        idempotency key the first job's id prefixed ``dup:``."""
+        idempotency key (or an id already recorded) the first job's id prefixed ``dup:``.
+        ``run``: the campaign run the jobs belong to (its funnel counts them)."""
         if not envelopes:
             return []
-        return self.enqueue_fields([job_fields(e) for e in envelopes], mode)
+        return self.enqueue_fields([job_fields(e, run) for e in envelopes], mode)
 
     def enqueue_fields(
         self, jobs: Sequence[Sequence[str | int]], mode: PublishMode, batch_size: int = 100

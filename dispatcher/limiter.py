@@ -107,6 +107,8 @@ class Limiter:
             limits.append(Limit(f"num:{number}", rate, 1.0, burst))
             if bulk and s.transactional_reserve:
                 limits.append(Limit(f"num:{number}:bulk", rate * bulk_share, 1.0, burst))
+            if envelope.campaign_id and envelope.campaign_rate:
+                limits.append(Limit(f"camp:{envelope.campaign_id}", envelope.campaign_rate, 1.0))
             if envelope.channel == "cloud" and s.pair_interval_s > 0:
                 limits.append(
                     Limit(f"pair:{number}:{envelope.to}", 1.0, s.pair_interval_s, s.pair_burst)

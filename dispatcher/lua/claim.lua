@@ -10,7 +10,7 @@ local LEASE = tonumber(ARGV[5])
 local MAX_ATT = tonumber(ARGV[6])
 local k = jkey(id)
 local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane',
-  'to')
+  'to', 'camp')
 local state = f[1]
 if not state then return {0, 'missing'} end
 if state ~= 'queued' and state ~= 'retry_wait' then return {0, state} end
@@ -21,6 +21,22 @@ if tonumber(f[3] or 0) > 0 and tonumber(f[3]) <= NOW then
   redis.call('ZREM', P .. 'timers', id)
   event(id, 'expired', f[7])
   return {0, 'expired'}
+end
+if f[10] and f[10] ~= '' then
+  -- A campaign's jobs obey it even when already queued: cancelled ones are cancelled,
+  -- paused ones are held (not an attempt) until the campaign resumes.
+  local camp_state = redis.call('HGET', P .. 'camp:' .. f[10], 'state')
+  if camp_state == 'cancelled' then
+    set_state(id, 'cancelled')
+    redis.call('ZREM', P .. 'timers', id)
+    event(id, 'cancelled', f[7], {camp = f[10]})
+    return {0, 'cancelled'}
+  elseif camp_state == 'paused' then
+    set_state(id, 'retry_wait', {next_at = NOW + 3600000, wait_reason = 'campaign paused'})
+    redis.call('ZADD', P .. 'timers', NOW + 3600000, id)
+    redis.call('SADD', P .. 'camp:' .. f[10] .. ':held', id)
+    return {0, 'held'}
+  end
 end
 local att = tonumber(f[2] or 0) + 1
 if att > MAX_ATT then

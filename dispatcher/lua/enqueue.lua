@@ -2,9 +2,9 @@
 -- all in one atomic step (a job is either queued with its message or not at all).
 -- ARGV[4] = idempotency window (s), ARGV[5] = 'each' | 'batch' | 'none' (adopt: record
 -- only, the message already exists), ARGV[6] = stuck threshold (ms), ARGV[7] = jobs per
--- batch message (mode 'batch'), ARGV[8] = JSON list of jobs, each a list of 13 values:
+-- batch message (mode 'batch'), ARGV[8] = JSON list of jobs, each a list of 14 values:
 -- id, env, queue, channel, type, to, from, session, lane, idempotency key, campaign,
--- not before (ms, 0 = none), expires at (ms, 0 = none).
+-- not before (ms, 0 = none), expires at (ms, 0 = none), campaign run ('' = none).
 -- Returns one entry per job: the job id, or 'dup:<first job id>' for a repeated key.
 local IDEM_S = tonumber(ARGV[4])
 local MODE = ARGV[5]
@@ -17,7 +17,7 @@ for i = 0, #jobs - 1 do
   local j = jobs[i + 1]
   local id, env, queue, ch, typ = j[1], j[2], j[3], j[4], j[5]
   local to, from, sess, lane = j[6], j[7], j[8], j[9]
-  local idem, camp, nb, exp = j[10], j[11], tonumber(j[12]), j[13]
+  local idem, camp, nb, exp, crun = j[10], j[11], tonumber(j[12]), j[13], j[14]
   local dup = false
   if idem ~= '' then
     if not redis.call('SET', P .. 'idem:' .. idem, id, 'NX', 'EX', IDEM_S) then
@@ -32,7 +32,8 @@ for i = 0, #jobs - 1 do
     redis.call('HSET', P .. 'job:' .. id, 'id', id, 'state', state, 't_' .. state, NOW,
       'created', NOW, 'ch', ch, 'type', typ, 'to', to, 'from', from, 'sess', sess,
       'lane', lane, 'idem', idem, 'camp', camp, 'nb', nb, 'exp', exp, 'att', 0,
-      'queue', queue, 'env', env)
+      'queue', queue, 'env', env, 'crun', crun)
+    if camp ~= '' then redis.call('HINCRBY', funnel_key(camp, crun), state, 1) end
     redis.call('ZADD', TIMERS, (state == 'scheduled') and nb or (NOW + STUCK), id)
     redis.call('ZADD', RECENT, NOW, id)
     if from ~= '' then redis.call('ZADD', RECENT .. ':' .. from, NOW, id) end

@@ -48,7 +48,20 @@ local function publish_batch(ids, queue, envs)
   redis.call('LPUSH', queue, message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body))
 end
 
+-- A campaign run's funnel: one counter per state, moved with every change of its jobs.
+local function funnel_key(camp, run) return P .. 'camp:' .. camp .. ':f:' .. run end
+
 local function set_state(id, state, extra_fields)
+  local before = redis.call('HMGET', jkey(id), 'state', 'camp', 'crun')
+  if before[2] and before[2] ~= '' then
+    local fk = funnel_key(before[2], before[3] or '0')
+    if before[1] then redis.call('HINCRBY', fk, before[1], -1) end
+    redis.call('HINCRBY', fk, state, 1)
+    if state == 'failed' and extra_fields and extra_fields.err_code and
+        extra_fields.err_code ~= '' then
+      redis.call('HINCRBY', fk, 'failed:' .. extra_fields.err_code, 1)
+    end
+  end
   local args = {jkey(id), 'state', state, 't_' .. state, NOW}
   if extra_fields then
     for k, v in pairs(extra_fields) do

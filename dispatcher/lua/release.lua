@@ -6,8 +6,7 @@ local id, att, next_at, reason, parked = ARGV[4], tonumber(ARGV[5]), tonumber(AR
 local k = jkey(id)
 local f = redis.call('HMGET', k, 'state', 'att', 'from', 'lane', 'camp')
 if f[1] ~= 'sending' or tonumber(f[2]) ~= att then return 0 end
-redis.call('HSET', k, 'state', 'retry_wait', 't_retry_wait', NOW, 'att', att - 1,
-  'next_at', next_at, 'wait_reason', reason)
+set_state(id, 'retry_wait', {att = att - 1, next_at = next_at, wait_reason = reason})
 redis.call('ZADD', P .. 'timers', next_at, id)
 if parked ~= '' then redis.call('SADD', parked, id) end
 event(id, 'retry_wait', f[3], {lane = f[4], camp = f[5], reason = reason})

@@ -1,0 +1,386 @@
+"""Campaigns in Redis: created with their audience, launched once per due run by beat's
+tick, fanned out in chunks through the bulk lane with only ``queueAhead`` jobs in flight,
+paused, resumed and cancelled down to jobs already queued (the claim reads the campaign's
+state), and counted in a funnel per run.
+
+A job's id is derived from (campaign, run, recipient), so fanning a chunk out twice
+(a crash between enqueuing it and moving the cursor) queues nobody twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from dispatcher import keys
+from dispatcher.campaigns.audience import Refused
+from dispatcher.campaigns.model import CampaignSpec, render
+from dispatcher.envelope import JobEnvelope
+from dispatcher.errors import FieldProblem, InvalidRequest
+from dispatcher.ids import derived_job_id, new_job_id
+from dispatcher.producer import Dispatcher
+from dispatcher.store import store_errors
+
+log = logging.getLogger("dispatcher.campaigns")
+
+IN_FLIGHT = ("scheduled", "queued", "sending", "retry_wait")
+UPLOAD_CHUNK = 5000
+
+
+def _key(campaign_id: str, part: str = "") -> str:
+    return f"{keys.PREFIX}camp:{campaign_id}{':' + part if part else ''}"
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+@dataclass
+class Created:
+    campaign_id: str
+    recipients: int
+    refused: list[Refused] = field(default_factory=list)
+    next_run: datetime | None = None
+
+
+class Campaigns:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.client = dispatcher.ledger.client
+        self.scripts = dispatcher.ledger.scripts
+
+    # --- creating --------------------------------------------------------------------------
+
+    def create(
+        self,
+        spec: CampaignSpec,
+        audience: Iterable[tuple[int, dict[str, Any]] | Refused],
+        now: datetime | None = None,
+    ) -> Created:
+        """Store the campaign and its audience; it launches when its schedule says."""
+        now = now or datetime.now(UTC)
+        unknown = [n for n in spec.numbers if n not in self.dispatcher.settings.from_numbers]
+        if unknown:
+            raise InvalidRequest(
+                [
+                    FieldProblem(
+                        "fromPhoneNos",
+                        f"{', '.join(unknown)} is not a number of any configured key",
+                    )
+                ]
+            )
+        campaign_id = "c" + new_job_id()[:23]
+        key = _key(campaign_id)
+        created = Created(campaign_id, 0)
+        with store_errors():
+            self.client.hset(
+                key,
+                mapping={
+                    "id": campaign_id,
+                    "def": spec.model_dump_json(by_alias=True),
+                    "state": "uploading",
+                    "run": 0,
+                    "cursor": 0,
+                    "total": 0,
+                    "created": _ms(now),
+                },
+            )
+            batch: list[str] = []
+            for row in audience:
+                if isinstance(row, Refused):
+                    created.refused.append(row)
+                    continue
+                batch.append(json.dumps(row[1], separators=(",", ":")))
+                if len(batch) >= UPLOAD_CHUNK:
+                    self.client.rpush(_key(campaign_id, "aud"), *batch)
+                    created.recipients += len(batch)
+                    batch = []
+            if batch:
+                self.client.rpush(_key(campaign_id, "aud"), *batch)
+                created.recipients += len(batch)
+            created.next_run = spec.schedule.next_run(now)
+            state = "scheduled" if created.next_run is not None else "done"
+            next_ms = _ms(created.next_run) if created.next_run else 0
+            pipe = self.client.pipeline()
+            pipe.hset(
+                key, mapping={"state": state, "total": created.recipients, "next_run": next_ms}
+            )
+            pipe.zadd(keys.PREFIX + "campaigns", {campaign_id: _ms(now)})
+            if created.next_run is not None:
+                pipe.zadd(keys.PREFIX + "campaigns:due", {campaign_id: next_ms})
+            pipe.execute()
+        return created
+
+    # --- reading -------------------------------------------------------------------------
+
+    def spec(self, campaign_id: str) -> CampaignSpec:
+        with store_errors():
+            raw = cast(bytes | None, self.client.hget(_key(campaign_id), "def"))
+        if raw is None:
+            raise KeyError(campaign_id)
+        return CampaignSpec.model_validate_json(raw)
+
+    def get(self, campaign_id: str) -> dict[str, Any] | None:
+        with store_errors():
+            raw = cast(dict[bytes, bytes], self.client.hgetall(_key(campaign_id)))
+        if not raw:
+            return None
+        h = {k.decode(): v.decode() for k, v in raw.items()}
+        run = int(h.get("run", "0"))
+        spec = json.loads(h["def"])
+        funnel = self.funnel(campaign_id, run) if run else {}
+        next_run = int(h.get("next_run") or 0)
+        return {
+            "id": campaign_id,
+            "name": spec["name"],
+            "state": h["state"],
+            "reason": h.get("reason") or None,
+            "run": run,
+            "recipients": int(h["total"]),
+            "fannedOut": int(h.get("cursor", "0")),
+            "nextRun": datetime.fromtimestamp(next_run / 1000, UTC).isoformat()
+            if next_run
+            else None,
+            "funnel": funnel,
+            "spec": spec,
+        }
+
+    def funnel(self, campaign_id: str, run: int) -> dict[str, int]:
+        with store_errors():
+            raw = cast(dict[bytes, bytes], self.client.hgetall(_key(campaign_id, f"f:{run}")))
+        return {k.decode(): int(v) for k, v in raw.items() if int(v)}
+
+    def recent(self) -> list[dict[str, Any]]:
+        with store_errors():
+            ids = cast(list[bytes], self.client.zrevrange(keys.PREFIX + "campaigns", 0, 199))
+        return [c for c in (self.get(i.decode()) for i in ids) if c is not None]
+
+    def report(self, campaign_id: str, run: int | None = None) -> Iterator[dict[str, Any]]:
+        """One row per recipient of a run: to, job id, state, wamid, error."""
+        info = self.get(campaign_id)
+        if info is None:
+            raise KeyError(campaign_id)
+        run = run or info["run"]
+        start = 0
+        while True:
+            with store_errors():
+                rows = cast(
+                    list[bytes], self.client.lrange(_key(campaign_id, "aud"), start, start + 999)
+                )
+                if not rows:
+                    return
+                pipe = self.client.pipeline(transaction=False)
+                tos = [json.loads(r)["to"] for r in rows]
+                for to in tos:
+                    pipe.hmget(
+                        keys.job(derived_job_id(campaign_id, str(run), to)),
+                        "state",
+                        "wamid",
+                        "err_code",
+                        "err_msg",
+                    )
+                found = pipe.execute()
+            for to, (state, wamid, code, message) in zip(tos, found, strict=True):
+                yield {
+                    "to": to,
+                    "jobId": derived_job_id(campaign_id, str(run), to),
+                    "state": state.decode() if state else "pending",
+                    "wamid": wamid.decode() if wamid else "",
+                    "errorCode": code.decode() if code else "",
+                    "error": message.decode() if message else "",
+                }
+            start += len(rows)
+
+    # --- control ---------------------------------------------------------------------------
+
+    def pause(self, campaign_id: str, reason: str = "paused by hand") -> bool:
+        """Stop sending within a tick: queued jobs are held at their claim, not lost."""
+        with store_errors():
+            state = cast(bytes | None, self.client.hget(_key(campaign_id), "state"))
+            if state not in (b"running", b"scheduled"):
+                return False
+            self.client.hset(_key(campaign_id), mapping={"state": "paused", "reason": reason})
+        return True
+
+    def resume(self, campaign_id: str) -> bool:
+        with store_errors():
+            raw = cast(list[bytes | None], self.client.hmget(_key(campaign_id), "state", "run"))
+            if raw[0] != b"paused":
+                return False
+            state = "running" if int(raw[1] or 0) else "scheduled"
+            self.client.hset(_key(campaign_id), mapping={"state": state, "reason": ""})
+            self._release_held(campaign_id)
+        return True
+
+    def cancel(self, campaign_id: str) -> bool:
+        """What is not sent yet ends ``cancelled`` (queued jobs at their claim)."""
+        with store_errors():
+            state = cast(bytes | None, self.client.hget(_key(campaign_id), "state"))
+            if state in (None, b"cancelled", b"done"):
+                return False
+            self.client.hset(_key(campaign_id), "state", "cancelled")
+            self.client.zrem(keys.PREFIX + "campaigns:due", campaign_id)
+            self._release_held(campaign_id)
+        return True
+
+    def pause_for_number(self, number: str, reason: str) -> list[str]:
+        """Pause the running campaigns that send from ``number`` (Meta's spam limit)."""
+        paused = []
+        with store_errors():
+            running = cast(set[bytes], self.client.smembers(keys.PREFIX + "campaigns:running"))
+        for raw in running:
+            campaign_id = raw.decode()
+            if number in self.spec(campaign_id).numbers and self.pause(campaign_id, reason):
+                paused.append(campaign_id)
+        return paused
+
+    def _release_held(self, campaign_id: str) -> None:
+        held = cast(set[bytes], self.client.smembers(_key(campaign_id, "held")))
+        now_ms = int(time.time() * 1000)
+        pipe = self.client.pipeline()
+        for job_id in held:
+            pipe.zadd(keys.TIMERS, {job_id: now_ms}, xx=True)
+        pipe.delete(_key(campaign_id, "held"))
+        pipe.execute()
+
+    # --- the tick --------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """Launch due runs; fan running ones out; finish runs that are done."""
+        now = now or datetime.now(UTC)
+        done = {"launched": 0, "queued": 0}
+        with store_errors():
+            due = cast(
+                list[tuple[bytes, float]],
+                self.client.zrangebyscore(
+                    keys.PREFIX + "campaigns:due", "-inf", _ms(now), withscores=True
+                ),
+            )
+        for raw, score in due:
+            campaign_id = raw.decode()
+            spec = self.spec(campaign_id)
+            following = spec.schedule.next_run(now)
+            run = self.scripts.call(
+                "camp_launch", _ms(now), campaign_id, int(score), _ms(following) if following else 0
+            )
+            done["launched"] += int(run) > 0
+        with store_errors():
+            running = cast(set[bytes], self.client.smembers(keys.PREFIX + "campaigns:running"))
+        for raw in running:
+            done["queued"] += self._advance(raw.decode(), now)
+        return done
+
+    def _advance(self, campaign_id: str, now: datetime) -> int:
+        key = _key(campaign_id)
+        with store_errors():
+            raw = cast(
+                list[bytes | None],
+                self.client.hmget(key, "state", "run", "cursor", "total", "reason"),
+            )
+        state = (raw[0] or b"").decode()
+        run, cursor, total = int(raw[1] or 0), int(raw[2] or 0), int(raw[3] or 0)
+        spec = self.spec(campaign_id)
+        if state == "cancelled":
+            return self._finish_run(campaign_id, spec, run, cursor, total, now, cancelled=True)
+        if spec.expires_at is not None and now >= spec.expires_at:
+            self.cancel(campaign_id)
+            return 0
+        inside = spec.window is None or spec.window.contains(now, spec.schedule.timezone)
+        if state == "running" and not inside:
+            self.pause(campaign_id, "outside the send window")
+            return 0
+        if state == "paused":
+            if inside and (raw[4] or b"").decode() == "outside the send window":
+                self.resume(campaign_id)
+            return 0
+        if state != "running":
+            return 0
+        funnel = self.funnel(campaign_id, run)
+        in_flight = sum(funnel.get(s, 0) for s in IN_FLIGHT)
+        room = spec.queue_ahead - in_flight
+        if cursor >= total:
+            if in_flight == 0:
+                self._finish_run(campaign_id, spec, run, cursor, total, now)
+            return 0
+        if room <= 0:
+            return 0
+        with store_errors():
+            rows = cast(
+                list[bytes], self.client.lrange(_key(campaign_id, "aud"), cursor, cursor + room - 1)
+            )
+        envelopes, invalid = [], 0
+        for offset, raw_row in enumerate(rows):
+            envelope = self._envelope(campaign_id, spec, run, cursor + offset, json.loads(raw_row))
+            if envelope is None:
+                invalid += 1
+            else:
+                envelopes.append(envelope)
+        self.dispatcher.ledger.enqueue(envelopes, mode="batch", run=run)
+        with store_errors():
+            pipe = self.client.pipeline()
+            pipe.hset(key, "cursor", cursor + len(rows))
+            if invalid:
+                pipe.hincrby(_key(campaign_id, f"f:{run}"), "invalid", invalid)
+            pipe.execute()
+        return len(envelopes)
+
+    def _envelope(
+        self, campaign_id: str, spec: CampaignSpec, run: int, index: int, row: dict[str, Any]
+    ) -> JobEnvelope | None:
+        number = spec.numbers[index % len(spec.numbers)]
+        try:
+            body = render(spec.message.body, row)
+            envelope = self.dispatcher.prepare(
+                spec.message.channel,
+                spec.message.type,
+                {**body, "to": row["to"], "fromPhoneNo": number},
+                lane="bulk",
+                campaign_id=campaign_id,
+                expires_at=spec.expires_at,
+                job_id=derived_job_id(campaign_id, str(run), row["to"]),
+            )
+        except (InvalidRequest, KeyError) as exc:
+            log.info("campaign %s row %d refused: %s", campaign_id, index, exc)
+            return None
+        if spec.throttle_per_s:
+            envelope = envelope.model_copy(update={"campaign_rate": spec.throttle_per_s})
+        return envelope
+
+    def _finish_run(
+        self,
+        campaign_id: str,
+        spec: CampaignSpec,
+        run: int,
+        cursor: int,
+        total: int,
+        now: datetime,
+        cancelled: bool = False,
+    ) -> int:
+        key = _key(campaign_id)
+        with store_errors():
+            pipe = self.client.pipeline()
+            pipe.srem(keys.PREFIX + "campaigns:running", campaign_id)
+            if cancelled:
+                if total > cursor:
+                    pipe.hincrby(_key(campaign_id, f"f:{run}"), "cancelled", total - cursor)
+                pipe.hset(key, "cursor", total)
+            else:
+                following = spec.schedule.next_run(now)
+                if following is None:
+                    pipe.hset(key, "state", "done")
+                else:
+                    pipe.hset(key, mapping={"state": "scheduled", "next_run": _ms(following)})
+                    pipe.zadd(keys.PREFIX + "campaigns:due", {campaign_id: _ms(following)})
+            pipe.xadd(
+                keys.EVENTS,
+                {"job": "", "state": "campaign_finished", "camp": campaign_id, "run": run},
+                maxlen=self.dispatcher.settings.events_maxlen,
+                approximate=True,
+            )
+            pipe.execute()
+        return 0
