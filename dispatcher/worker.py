@@ -100,6 +100,8 @@ class Worker:
         self.clients = clients
         self.limiter = limiter
         self.windows = Windows(ledger.client)
+        # Called when the gateway pauses a number (131048): campaigns stop using it.
+        self.on_number_paused: Callable[[str, str], object] | None = None
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
         self.sleep = sleep
         self._rng_lock = threading.Lock()
@@ -249,6 +251,8 @@ class Worker:
             and self.limiter.pause(number, f"{error.code}: {error.message}")
         ):
             log.warning("number %s paused by the gateway: %s", number, error.message)
+            if self.on_number_paused is not None:
+                self.on_number_paused(number, f"number paused: {error.code} {error.message}")
 
     def _finish(self, claim: Claim, state: str, **fields: Any) -> str:
         self.ledger.finish(claim.job_id, claim.attempt, state, **fields)

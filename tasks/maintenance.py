@@ -1,13 +1,13 @@
-"""The beat-driven pump and sweeper: one tick publishes due retries and scheduled jobs
-and resolves stuck or lease-expired ones. Two beats ticking at once are harmless: each
-tick is one atomic script over due timers."""
+"""The beat-driven tick: the pump and sweeper (due retries and scheduled jobs, stuck and
+lease-expired ones) and the campaigns (launch due runs, fan out running ones). Two beats
+ticking at once are harmless: each step is an atomic script or idempotent."""
 
 from __future__ import annotations
 
 import time
 
 from tasks.app import TICK_INTERVAL_S, app
-from tasks.runtime import worker_for
+from tasks.runtime import campaigns_for, worker_for
 
 TICK_BATCH = 1000
 
@@ -21,4 +21,6 @@ def tick() -> int:
         result = ledger.tick(TICK_BATCH)
         handled += result.total
         if result.total < TICK_BATCH or time.monotonic() > deadline:
-            return handled
+            break
+    campaigns = campaigns_for(app).tick()
+    return handled + campaigns["queued"]

@@ -9,6 +9,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
+from dispatcher.campaigns import Campaigns
+from dispatcher.producer import Dispatcher
 from dispatcher.store import connect
 from dispatcher.worker import Worker, heartbeat
 
@@ -22,8 +24,24 @@ def worker_for(app: Celery) -> Worker:
     if _worker is None:
         with _lock:
             if _worker is None:
-                _worker = Worker.from_settings(app.conf.waapi_settings, app.conf.waapi_concurrency)
+                worker = Worker.from_settings(app.conf.waapi_settings, app.conf.waapi_concurrency)
+                campaigns = Campaigns(Dispatcher(worker.settings, worker.ledger.client))
+                worker.on_number_paused = campaigns.pause_for_number
+                _worker = worker
     return _worker
+
+
+_campaigns: Campaigns | None = None
+
+
+def campaigns_for(app: Celery) -> Campaigns:
+    global _campaigns
+    if _campaigns is None:
+        with _lock:
+            if _campaigns is None:
+                worker = worker_for(app)
+                _campaigns = Campaigns(Dispatcher(worker.settings, worker.ledger.client))
+    return _campaigns
 
 
 @worker_ready.connect

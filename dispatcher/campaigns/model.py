@@ -53,6 +53,15 @@ class Schedule(_Model):
             raise ValueError("schedule needs exactly one of at or cron")
         return self
 
+    def first_run(self, now: datetime) -> datetime:
+        """When a new campaign first runs: its time (at once if that has passed), or the
+        cron's next match."""
+        if self.at is not None:
+            return self.at
+        run = self.next_run(now)
+        assert run is not None
+        return run
+
     def next_run(self, after: datetime) -> datetime | None:
         """The first run strictly after ``after`` (None: a one-off already past)."""
         if self.at is not None:

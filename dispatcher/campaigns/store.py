@@ -103,16 +103,15 @@ class Campaigns:
             if batch:
                 self.client.rpush(_key(campaign_id, "aud"), *batch)
                 created.recipients += len(batch)
-            created.next_run = spec.schedule.next_run(now)
-            state = "scheduled" if created.next_run is not None else "done"
-            next_ms = _ms(created.next_run) if created.next_run else 0
+            created.next_run = spec.schedule.first_run(now)
+            state = "scheduled"
+            next_ms = _ms(created.next_run)
             pipe = self.client.pipeline()
             pipe.hset(
                 key, mapping={"state": state, "total": created.recipients, "next_run": next_ms}
             )
             pipe.zadd(keys.PREFIX + "campaigns", {campaign_id: _ms(now)})
-            if created.next_run is not None:
-                pipe.zadd(keys.PREFIX + "campaigns:due", {campaign_id: next_ms})
+            pipe.zadd(keys.PREFIX + "campaigns:due", {campaign_id: next_ms})
             pipe.execute()
         return created
 
