@@ -83,7 +83,7 @@ def test_audience_rows_are_checked_and_streamed() -> None:
     assert [(r.line, r.reason.split(" (")[0]) for r in refused] == [
         (3, "to must be an E.164 number")
     ]
-    assert list(rows(io.StringIO("name\nx\n"), "csv"))[0].reason == (  # type: ignore[union-attr]
+    assert next(rows(io.StringIO("name\nx\n"), "csv")).reason == (  # type: ignore[union-attr]
         "a CSV audience needs a 'to' column"
     )
 
