@@ -45,6 +45,7 @@ TOKENS = [
     },
     {"name": "ops", "token": "tok_admin_0123456789abcd", "scopes": ["admin"]},
     {"name": "sender", "token": "tok_sender_0123456789ab", "scopes": ["send"]},
+    {"name": "marketing", "token": "tok_marketing_01234567", "scopes": ["campaigns"]},
 ]
 BEARER = {t["name"]: {"Authorization": f"Bearer {t['token']}"} for t in TOKENS}
 KEYS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from dispatcher.cli.campaign_cmds import campaign
 from dispatcher.cli.gateway_cmds import ping
 from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.limits_cmds import limits, numbers
@@ -32,6 +33,7 @@ for command in (
     beat,
     limits,
     numbers,
+    campaign,
     serve,
 ):
     main.add_command(command)

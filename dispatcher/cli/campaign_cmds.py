@@ -1,0 +1,222 @@
+"""``waapi-dispatch campaign ...``: create, list, show, pause, resume, cancel, report, watch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from dispatcher.campaigns import Campaigns, CampaignSpec, rows
+from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.errors import InvalidRequest
+from dispatcher.gateway.validation import problems_of
+from dispatcher.producer import Dispatcher
+
+IN_FLIGHT = ("scheduled", "queued", "sending", "retry_wait")
+SENT = ("sent", "delivered", "read")
+
+
+def _campaigns() -> Campaigns:
+    settings = settings_or_exit()
+    if not settings.has_credentials:
+        fail(
+            "no gateway credentials: set WAAPI_API_KEY, WAAPI_API_SECRET and "
+            "WAAPI_FROM_NUMBERS (or run `waapi-dispatch up`)"
+        )
+    return Campaigns(Dispatcher.from_settings(settings))
+
+
+def _get(campaigns: Campaigns, campaign_id: str) -> dict[str, Any]:
+    info = campaigns.get(campaign_id)
+    if info is None:
+        fail(f"no campaign {campaign_id}")
+    return info
+
+
+def _summary(info: dict[str, Any]) -> str:
+    funnel = info["funnel"]
+    sent = sum(funnel.get(s, 0) for s in SENT)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(funnel.items()))
+    return (
+        f"{info['id']}  {info['state']:<10} {info['name']!r}  run {info['run']}  "
+        f"sent {sent}/{info['recipients']}" + (f"  [{counts}]" if counts else "")
+    )
+
+
+@click.group()
+def campaign() -> None:
+    """Scheduled broadcast campaigns."""
+
+
+@campaign.command()
+@click.argument("spec_file", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--audience",
+    "audience_file",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="CSV with a 'to' column, or JSONL with 'to' per line.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
+    """Create a campaign from a JSON spec and an audience file."""
+    try:
+        spec = CampaignSpec.model_validate_json(spec_file.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        fail("; ".join(str(p) for p in problems_of(exc)), 2)
+    fmt = "csv" if audience_file.suffix.lower() == ".csv" else "jsonl"
+    campaigns = _campaigns()
+    started = time.perf_counter()
+    try:
+        with audience_file.open(encoding="utf-8", newline="") as stream:
+            created = campaigns.create(spec, rows(stream, fmt))
+    except InvalidRequest as exc:
+        fail(str(exc), 2)
+    result = {
+        "campaignId": created.campaign_id,
+        "recipients": created.recipients,
+        "refused": [{"line": r.line, "reason": r.reason} for r in created.refused],
+        "nextRun": created.next_run.isoformat() if created.next_run else None,
+        "uploadSeconds": round(time.perf_counter() - started, 2),
+    }
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(
+        f"{created.campaign_id}: {created.recipients} recipients, first run "
+        f"{result['nextRun']}, uploaded in {result['uploadSeconds']} s"
+    )
+    for refused in created.refused[:20]:
+        click.echo(f"line {refused.line}: {refused.reason}", err=True)
+    if len(created.refused) > 20:
+        click.echo(f"... and {len(created.refused) - 20} more refused lines", err=True)
+
+
+@campaign.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_(as_json: bool) -> None:
+    """Campaigns, newest first."""
+    found = _campaigns().recent()
+    if as_json:
+        click.echo(json.dumps([{k: v for k, v in c.items() if k != "spec"} for c in found]))
+        return
+    for info in found:
+        click.echo(_summary(info))
+
+
+@campaign.command()
+@click.argument("campaign_id")
+@click.option("--json", "as_json", is_flag=True)
+def show(campaign_id: str, as_json: bool) -> None:
+    """A campaign: state, schedule, funnel."""
+    info = _get(_campaigns(), campaign_id)
+    if as_json:
+        click.echo(json.dumps(info))
+        return
+    click.echo(_summary(info))
+    click.echo(f"  next run   {info['nextRun']}")
+    click.echo(f"  fanned out {info['fannedOut']} of {info['recipients']}")
+    if info["reason"]:
+        click.echo(f"  reason     {info['reason']}")
+
+
+def _control(action: str, campaign_id: str) -> None:
+    campaigns = _campaigns()
+    _get(campaigns, campaign_id)
+    done = getattr(campaigns, action)(campaign_id)
+    click.echo(f"{campaign_id} {action}d" if done else f"{campaign_id}: nothing to {action}")
+    if not done:
+        raise SystemExit(1)
+
+
+@campaign.command()
+@click.argument("campaign_id")
+def pause(campaign_id: str) -> None:
+    """Stop sending within a second; queued jobs wait, nothing is lost."""
+    _control("pause", campaign_id)
+
+
+@campaign.command()
+@click.argument("campaign_id")
+def resume(campaign_id: str) -> None:
+    """Continue from where it stopped."""
+    _control("resume", campaign_id)
+
+
+@campaign.command()
+@click.argument("campaign_id")
+def cancel(campaign_id: str) -> None:
+    """Mark what is not sent yet 'cancelled'."""
+    _control("cancel", campaign_id)
+
+
+@campaign.command()
+@click.argument("campaign_id")
+@click.option("--csv", "as_csv", is_flag=True, help="One row per recipient, as CSV.")
+@click.option("--json", "as_json", is_flag=True)
+def report(campaign_id: str, as_csv: bool, as_json: bool) -> None:
+    """The funnel, or one row per recipient (--csv)."""
+    campaigns = _campaigns()
+    info = _get(campaigns, campaign_id)
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, ["to", "jobId", "state", "wamid", "errorCode", "error"])
+        writer.writeheader()
+        for row in campaigns.report(campaign_id):
+            writer.writerow(row)
+        return
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "id": campaign_id,
+                    "run": info["run"],
+                    "recipients": info["recipients"],
+                    "funnel": info["funnel"],
+                }
+            )
+        )
+        return
+    click.echo(_summary(info))
+
+
+@campaign.command()
+@click.argument("campaign_id")
+@click.option("--interval", default=1.0, show_default=True, type=float)
+def watch(campaign_id: str, interval: float) -> None:
+    """A live progress bar with the send rate and an estimated finish."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    campaigns = _campaigns()
+    info = _get(campaigns, campaign_id)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.fields[rate]:.1f}/s"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[detail]}"),
+    ) as progress:
+        task = progress.add_task(info["name"], total=info["recipients"], rate=0.0, detail="")
+        last, last_t = 0, time.monotonic()
+        while True:
+            info = _get(campaigns, campaign_id)
+            funnel = info["funnel"]
+            settled = sum(v for k, v in funnel.items() if ":" not in k and k not in IN_FLIGHT)
+            now = time.monotonic()
+            rate = (settled - last) / max(now - last_t, 1e-6)
+            last, last_t = settled, now
+            detail = f"{info['state']} " + " ".join(
+                f"{k}={v}" for k, v in sorted(funnel.items()) if ":" not in k
+            )
+            progress.update(task, completed=settled, rate=rate, detail=detail)
+            if info["state"] in ("done", "cancelled") or (
+                info["state"] == "scheduled" and info["run"] > 0 and settled
+            ):
+                break
+            time.sleep(interval)

@@ -1,0 +1,138 @@
+"""``/v1/campaigns``: create with an inline audience, list, show, control, report."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from config import ProducerToken, normalize_e164
+from dispatcher.campaigns import Campaigns, CampaignSpec, Refused
+from dispatcher.campaigns.audience import rows
+from dispatcher.errors import InvalidRequest
+from dispatcher.gateway.validation import problems_of
+from dispatcher.http.auth import Authenticator, check_number
+from dispatcher.http.ingress import json_object
+from dispatcher.http.responses import ApiError, invalid, ok
+
+
+def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
+    api = APIRouter(tags=["campaigns"])
+    manager = Depends(auth.require("campaigns"))
+
+    def found(campaign_id: str, token: ProducerToken) -> dict[str, Any]:
+        info = campaigns.get(campaign_id)
+        if info is None:
+            raise ApiError(404, error="Campaign not found")
+        for number in info["spec"]["fromPhoneNos"]:
+            check_number(token, number)
+        return info
+
+    @api.post(
+        "/v1/campaigns",
+        status_code=201,
+        summary="Create a campaign",
+        description='`{"campaign": <spec>, "audience": [{"to", ...variables}]}`, or '
+        '`"audienceCsv": "to,name\\n..."` for a CSV audience.',
+    )
+    async def create(request: Request, token: ProducerToken = manager) -> JSONResponse:
+        body = await json_object(request)
+        try:
+            spec = CampaignSpec.model_validate(body.get("campaign"))
+        except ValidationError as exc:
+            problems = "; ".join(str(p) for p in problems_of(exc, "campaign"))
+            raise ApiError(400, error=f"(#100) {problems}") from None
+        for number in spec.numbers:
+            check_number(token, number)
+        audience: Iterator[tuple[int, dict[str, Any]] | Refused]
+        if isinstance(body.get("audienceCsv"), str):
+            audience = rows(io.StringIO(body["audienceCsv"]), "csv")
+        elif isinstance(body.get("audience"), list):
+            audience = _inline(body["audience"])
+        else:
+            raise ApiError(
+                400,
+                error="(#100) audience must be a list of recipients (or audienceCsv a CSV text)",
+            )
+        try:
+            created = await run_in_threadpool(campaigns.create, spec, audience)
+        except InvalidRequest as exc:
+            raise invalid(exc) from None
+        return ok(
+            {
+                "campaignId": created.campaign_id,
+                "recipients": created.recipients,
+                "refused": [{"line": r.line, "reason": r.reason} for r in created.refused],
+                "nextRun": created.next_run.isoformat() if created.next_run else None,
+            },
+            201,
+        )
+
+    @api.get("/v1/campaigns", summary="Campaigns, newest first")
+    async def listing(token: ProducerToken = manager) -> JSONResponse:
+        found_all = await run_in_threadpool(campaigns.recent)
+        allowed = [
+            c
+            for c in found_all
+            if token.numbers is None or set(c["spec"]["fromPhoneNos"]) <= set(token.numbers)
+        ]
+        return ok(allowed)
+
+    @api.get("/v1/campaigns/{campaign_id}", summary="A campaign and its funnel")
+    async def show(campaign_id: str, token: ProducerToken = manager) -> JSONResponse:
+        return ok(await run_in_threadpool(found, campaign_id, token))
+
+    for action in ("pause", "resume", "cancel"):
+
+        async def control(
+            campaign_id: str, token: ProducerToken = manager, action: str = action
+        ) -> JSONResponse:
+            await run_in_threadpool(found, campaign_id, token)
+            done = await run_in_threadpool(getattr(campaigns, action), campaign_id)
+            if not done:
+                raise ApiError(409, error=f"campaign cannot {action} in its current state")
+            return ok(await run_in_threadpool(campaigns.get, campaign_id))
+
+        api.add_api_route(
+            f"/v1/campaigns/{{campaign_id}}/{action}",
+            control,
+            methods=["POST"],
+            summary=f"{action.capitalize()} a campaign",
+        )
+
+    @api.get("/v1/campaigns/{campaign_id}/report", summary="One CSV row per recipient")
+    async def report(campaign_id: str, token: ProducerToken = manager) -> StreamingResponse:
+        await run_in_threadpool(found, campaign_id, token)
+
+        def lines() -> Iterator[str]:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, ["to", "jobId", "state", "wamid", "errorCode", "error"])
+            writer.writeheader()
+            for row in campaigns.report(campaign_id):
+                writer.writerow(row)
+                if buffer.tell() > 65536:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+            yield buffer.getvalue()
+
+        return StreamingResponse(lines(), media_type="text/csv")
+
+    return api
+
+
+def _inline(items: list[Any]) -> Iterator[tuple[int, dict[str, Any]] | Refused]:
+    for index, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("to"), str):
+            yield Refused(index, "a recipient needs 'to'")
+            continue
+        try:
+            yield index, {**item, "to": normalize_e164(item["to"])}
+        except ValueError as exc:
+            yield Refused(index, f"to {exc}")

@@ -1,0 +1,146 @@
+"""Campaigns through the CLI and the HTTP service (scope ``campaigns``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
+
+SPEC = {
+    "name": "Winter sale",
+    "fromPhoneNos": ["+15550000001"],
+    "message": {"type": "template", "body": {"name": "hello_world", "language": "en"}},
+    "schedule": {"at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+}
+
+
+@pytest.fixture
+def env(redis_url: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
+    return {
+        **base,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+        "REDIS_URL": redis_url,
+        "WAAPI_API_KEY": "waapi_sandbox",
+        "WAAPI_API_SECRET": "secr_sandbox",
+        "WAAPI_FROM_NUMBERS": "+15550000001,+15550000002",
+    }
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_campaign_commands(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
+    (tmp_path / "audience.csv").write_text("to,name\n+15551230001,Ann\nnope,Bob\n+15551230002,Cy\n")
+    created = cli(
+        env, "campaign", "create", "spec.json", "--audience", "audience.csv", "--json", cwd=tmp_path
+    )
+    assert created.returncode == 0, created.stderr
+    result = json.loads(created.stdout)
+    assert result["recipients"] == 2
+    assert result["refused"][0]["line"] == 3
+    campaign_id = result["campaignId"]
+    shown = json.loads(cli(env, "campaign", "show", campaign_id, "--json", cwd=tmp_path).stdout)
+    assert (shown["state"], shown["recipients"], shown["name"]) == ("scheduled", 2, "Winter sale")
+    listed = json.loads(cli(env, "campaign", "list", "--json", cwd=tmp_path).stdout)
+    assert [c["id"] for c in listed] == [campaign_id]
+    assert cli(env, "campaign", "pause", campaign_id, cwd=tmp_path).returncode == 0
+    assert (
+        json.loads(cli(env, "campaign", "show", campaign_id, "--json", cwd=tmp_path).stdout)[
+            "state"
+        ]
+        == "paused"
+    )
+    assert cli(env, "campaign", "resume", campaign_id, cwd=tmp_path).returncode == 0
+    assert cli(env, "campaign", "cancel", campaign_id, cwd=tmp_path).returncode == 0
+    assert cli(env, "campaign", "cancel", campaign_id, cwd=tmp_path).returncode == 1
+    report = cli(env, "campaign", "report", campaign_id, "--csv", cwd=tmp_path).stdout
+    table = list(csv.DictReader(io.StringIO(report)))
+    assert [r["to"] for r in table] == ["+15551230001", "+15551230002"]
+    bad = cli(env, "campaign", "create", "audience.csv", "--audience", "audience.csv", cwd=tmp_path)
+    assert bad.returncode == 2
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = Path(tmp_path_factory.mktemp("camp-http"))
+    redis_server = RedisProcess.start(work / "redis")
+    sandbox = SandboxProcess.start()
+    stack = Stack(redis_server, sandbox, work)
+    yield stack.start_serve()
+    stack.stop()
+    sandbox.stop()
+    redis_server.stop()
+
+
+def test_campaigns_over_http(http: str) -> None:
+    body = {"campaign": SPEC, "audience": [{"to": "+15551230001"}, {"to": "x"}]}
+    for token, status in (("crm", 403), ("number2", 403)):
+        assert (
+            requests.post(
+                http + "/v1/campaigns", json=body, headers=BEARER[token], timeout=10
+            ).status_code
+            == status
+        )
+    assert requests.post(http + "/v1/campaigns", json=body, timeout=10).status_code == 401
+    created = requests.post(
+        http + "/v1/campaigns", json=body, headers=BEARER["marketing"], timeout=10
+    )
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["recipients"] == 1 and data["refused"][0]["line"] == 2
+    campaign_id = data["campaignId"]
+    shown = requests.get(
+        f"{http}/v1/campaigns/{campaign_id}", headers=BEARER["marketing"], timeout=10
+    ).json()["data"]
+    assert shown["state"] == "scheduled"
+    paused = requests.post(
+        f"{http}/v1/campaigns/{campaign_id}/pause", headers=BEARER["marketing"], timeout=10
+    )
+    assert paused.json()["data"]["state"] == "paused"
+    again = requests.post(
+        f"{http}/v1/campaigns/{campaign_id}/pause", headers=BEARER["marketing"], timeout=10
+    )
+    assert again.status_code == 409
+    report = requests.get(
+        f"{http}/v1/campaigns/{campaign_id}/report", headers=BEARER["marketing"], timeout=10
+    )
+    assert report.headers["content-type"].startswith("text/csv")
+    assert "+15551230001" in report.text
+    csv_body = {"campaign": SPEC, "audienceCsv": "to\n+15551230003\n"}
+    assert (
+        requests.post(
+            http + "/v1/campaigns", json=csv_body, headers=BEARER["ops"], timeout=10
+        ).json()["data"]["recipients"]
+        == 1
+    )
+    bad = requests.post(
+        http + "/v1/campaigns",
+        json={"campaign": {**SPEC, "schedule": {}}, "audience": []},
+        headers=BEARER["marketing"],
+        timeout=10,
+    )
+    assert bad.status_code == 400 and "exactly one of at or cron" in bad.json()["error"]
+    missing = requests.get(http + "/v1/campaigns/nope", headers=BEARER["marketing"], timeout=10)
+    assert missing.status_code == 404
