@@ -30,6 +30,7 @@ log = logging.getLogger("dispatcher.campaigns")
 
 IN_FLIGHT = ("scheduled", "queued", "sending", "retry_wait")
 UPLOAD_CHUNK = 5000
+FAN_OUT_CHUNK = 1000
 
 
 def _key(campaign_id: str, part: str = "") -> str:
@@ -306,27 +307,36 @@ class Campaigns:
             if in_flight == 0:
                 self._finish_run(campaign_id, spec, run, cursor, total, now)
             return 0
-        if room <= 0:
-            return 0
-        with store_errors():
-            rows = cast(
-                list[bytes], self.client.lrange(_key(campaign_id, "aud"), cursor, cursor + room - 1)
-            )
-        envelopes, invalid = [], 0
-        for offset, raw_row in enumerate(rows):
-            envelope = self._envelope(campaign_id, spec, run, cursor + offset, json.loads(raw_row))
-            if envelope is None:
-                invalid += 1
-            else:
-                envelopes.append(envelope)
-        self.dispatcher.ledger.enqueue(envelopes, mode="batch", run=run)
-        with store_errors():
-            pipe = self.client.pipeline()
-            pipe.hset(key, "cursor", cursor + len(rows))
-            if invalid:
-                pipe.hincrby(_key(campaign_id, f"f:{run}"), "invalid", invalid)
-            pipe.execute()
-        return len(envelopes)
+        queued = 0
+        while room > 0 and cursor < total:  # chunk by chunk: memory follows the chunk
+            take = min(room, FAN_OUT_CHUNK)
+            with store_errors():
+                rows = cast(
+                    list[bytes],
+                    self.client.lrange(_key(campaign_id, "aud"), cursor, cursor + take - 1),
+                )
+            if not rows:
+                break
+            envelopes, invalid = [], 0
+            for offset, raw_row in enumerate(rows):
+                envelope = self._envelope(
+                    campaign_id, spec, run, cursor + offset, json.loads(raw_row)
+                )
+                if envelope is None:
+                    invalid += 1
+                else:
+                    envelopes.append(envelope)
+            self.dispatcher.ledger.enqueue(envelopes, mode="batch", run=run)
+            cursor += len(rows)
+            with store_errors():
+                pipe = self.client.pipeline()
+                pipe.hset(key, "cursor", cursor)
+                if invalid:
+                    pipe.hincrby(_key(campaign_id, f"f:{run}"), "invalid", invalid)
+                pipe.execute()
+            queued += len(envelopes)
+            room -= len(rows)
+        return queued
 
     def _envelope(
         self, campaign_id: str, spec: CampaignSpec, run: int, index: int, row: dict[str, Any]

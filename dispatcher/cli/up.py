@@ -56,6 +56,9 @@ def _redis_argv(port: int, data_dir: Path) -> list[str]:
         "everysec",
         "--maxmemory-policy",
         "noeviction",
+        # Job records hold their envelope (a few hundred bytes): keep them compact.
+        "--hash-max-listpack-value",
+        "1024",
         "--save",
         "",
         "--daemonize",
