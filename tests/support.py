@@ -373,14 +373,14 @@ class Stack:
         wait_until(up, timeout_s=20)
         return url
 
-    def start_beat(self) -> subprocess.Popen[bytes]:
+    def start_beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
         return self.start(
             "beat",
             "-l",
             "warning",
             "--schedule-file",
-            str(self.workdir / "beat-schedule"),
-            log="beat",
+            str(self.workdir / f"{name}-schedule"),
+            log=name,
         )
 
     def stop(self) -> None:

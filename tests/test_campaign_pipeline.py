@@ -92,7 +92,8 @@ def test_10000_recipients_each_exactly_once_with_a_bounded_queue(stack: Stack) -
     try:
         for _ in range(2):
             stack.start_worker(threads=16)
-        stack.start_beat()
+        stack.start_beat("beat-a")
+        stack.start_beat("beat-b")  # two beats at once: the campaign still runs once
         wait_until(lambda: finished(campaigns, campaign_id), timeout_s=150, interval_s=0.5)
     finally:
         stop.set()
@@ -105,6 +106,11 @@ def test_10000_recipients_each_exactly_once_with_a_bounded_queue(stack: Stack) -
     assert sum(v for k, v in funnel.items() if ":" not in k) == 10_000
     assert funnel.get("sent", 0) + funnel.get("delivered", 0) + funnel.get("read", 0) == 10_000
     assert 0 < peak <= 400
+    client = campaigns.client
+    started = [
+        f for _, f in client.xrange("waapi:events") if f.get(b"state") == b"campaign_started"
+    ]
+    assert len(started) == 1 and info["run"] == 1
     print(f"\n10,000 recipients: peak in flight {peak} (bound 400), funnel {funnel}")
 
 
