@@ -144,3 +144,15 @@ def test_campaigns_over_http(http: str) -> None:
     assert bad.status_code == 400 and "exactly one of at or cron" in bad.json()["error"]
     missing = requests.get(http + "/v1/campaigns/nope", headers=BEARER["marketing"], timeout=10)
     assert missing.status_code == 404
+
+
+def test_watch_shows_the_progress_of_a_campaign(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "spec.json").write_text(json.dumps(SPEC))
+    (tmp_path / "audience.jsonl").write_text('{"to": "+15551230001"}\n')
+    created = json.loads(cli(env, "campaign", "create", "spec.json", "--audience",
+                             "audience.jsonl", "--json", cwd=tmp_path).stdout)
+    assert cli(env, "campaign", "cancel", created["campaignId"], cwd=tmp_path).returncode == 0
+    watched = cli(env, "campaign", "watch", created["campaignId"], "--interval", "0.1",
+                  cwd=tmp_path)
+    assert watched.returncode == 0, watched.stderr
+    assert "Winter sale" in watched.stdout and "cancelled" in watched.stdout

@@ -156,3 +156,17 @@ def test_pause_during_fan_out_sends_nothing_until_resumed(stack: Stack) -> None:
     wait_until(lambda: finished(campaigns, campaign_id), timeout_s=60, interval_s=0.5)
     assert len({r["to"] for r in stack.sandbox.sent()}) == 600
     assert len(stack.sandbox.sent()) == 600
+
+
+def test_a_spam_limit_pauses_the_campaign_and_a_throttle_paces_it(stack: Stack) -> None:
+    campaigns, campaign_id = create(stack, 40, throttlePerSecond=10)
+    stack.start_worker(threads=8)
+    stack.start_beat()
+    wait_until(lambda: finished(campaigns, campaign_id), timeout_s=60, interval_s=0.5)
+    times = sorted(r["time"] for r in stack.sandbox.sent())
+    assert len(times) == 40 and times[-1] - times[0] >= 3.5  # 10/s: about 4 s for 40
+    flagged, second = create(stack, 30, fromPhoneNos=["+15550000001"])
+    stack.sandbox.faults(recipient_errors={"+15550000000": 131048})  # its first recipient
+    wait_until(lambda: (flagged.get(second) or {}).get("state") == "paused", timeout_s=30)
+    info = flagged.get(second)
+    assert info is not None and info["reason"].startswith("number paused")

@@ -204,3 +204,43 @@ def test_a_cron_campaign_runs_again_and_waits_outside_its_window(
     )
     campaigns.tick(datetime(2026, 3, 30, 7, 15, tzinfo=UTC))  # back inside the next day
     assert campaigns.get(created.campaign_id)["state"] == "running"  # type: ignore[index]
+
+
+def test_expired_campaigns_cancel_what_is_left(campaigns: Campaigns) -> None:
+    created = campaigns.create(spec(expiresAt=(T0 + timedelta(minutes=5)).isoformat()),
+                               rows(io.StringIO(audience(80)), "jsonl"),
+                               now=T0 - timedelta(hours=1))
+    campaigns.tick(T0)
+    campaigns.tick(T0 + timedelta(minutes=6))
+    info = campaigns.get(created.campaign_id)
+    assert info is not None and info["state"] == "cancelled"
+
+
+def test_a_paused_number_pauses_its_running_campaigns(campaigns: Campaigns) -> None:
+    one = campaigns.create(spec(fromPhoneNos=["+15550000001"]),
+                           rows(io.StringIO(audience(5)), "jsonl"), now=T0 - timedelta(hours=1))
+    other = campaigns.create(spec(fromPhoneNos=["+15550000002"]),
+                             rows(io.StringIO(audience(5)), "jsonl"),
+                             now=T0 - timedelta(hours=1))
+    campaigns.tick(T0)
+    assert campaigns.pause_for_number("+15550000001", "number paused: 131048") == [
+        one.campaign_id]
+    assert campaigns.get(one.campaign_id)["state"] == "paused"  # type: ignore[index]
+    assert campaigns.get(other.campaign_id)["state"] == "running"  # type: ignore[index]
+
+
+def test_a_campaign_throttle_is_a_limit_on_its_jobs(
+    campaigns: Campaigns, dispatcher: Dispatcher
+) -> None:
+    from dispatcher.envelope import JobEnvelope
+    from dispatcher.limiter import Limiter
+
+    created = campaigns.create(spec(throttlePerSecond=5), rows(io.StringIO(audience(3)), "jsonl"),
+                               now=T0 - timedelta(hours=1))
+    campaigns.tick(T0)
+    [record] = dispatcher.ledger.list(campaign=created.campaign_id, limit=1)
+    raw = dispatcher.ledger.client.hget(f"waapi:job:{record.id}", "env")
+    envelope = JobEnvelope.model_validate_json(raw)
+    limits = {lim.name: lim for lim in Limiter(dispatcher.ledger.client,
+                                               dispatcher.settings).limits_for(envelope)}
+    assert limits[f"camp:{created.campaign_id}"].rate == 5
