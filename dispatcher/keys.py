@@ -70,3 +70,8 @@ def closed(number: str, customer: str) -> str:
 def delivery(delivery_id: str) -> str:
     """A webhook delivery already processed (``X-WAAPI-Delivery``)."""
     return f"{PREFIX}delivery:{delivery_id}"
+
+
+def campaign(campaign_id: str, part: str = "") -> str:
+    """A campaign's hash, or one of its parts (``aud``, ``held``, ``f:<run>``)."""
+    return f"{PREFIX}camp:{campaign_id}{':' + part if part else ''}"

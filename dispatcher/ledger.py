@@ -164,10 +164,17 @@ class Ledger:
         return int(result[0]) == 1
 
     def release(
-        self, claim: Claim, delay_s: float, reason: str, *, park_for: str | None = None
+        self,
+        claim: Claim,
+        delay_s: float,
+        reason: str,
+        *,
+        park_for: str | None = None,
+        park_set: str | None = None,
     ) -> bool:
         """Give the claim back (no attempt spent): ``retry_wait`` for ``delay_s``.
-        ``park_for``: a paused number whose resume makes the job due at once."""
+        ``park_for``: a paused number whose resume makes the job due at once;
+        ``park_set``: another set of waiting jobs (a paused campaign's)."""
         result = self.scripts.call(
             "release",
             _ms(self.clock),
@@ -175,7 +182,7 @@ class Ledger:
             claim.attempt,
             int((self.clock() + delay_s) * 1000),
             reason,
-            keys.parked(park_for) if park_for else "",
+            park_set or (keys.parked(park_for) if park_for else ""),
         )
         return int(result) == 1
 

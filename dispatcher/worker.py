@@ -187,6 +187,8 @@ class Worker:
             return "retry_wait"
         if admission.delay_s > 0:
             self.sleep(admission.delay_s)  # our reserved slot under every limit
+            if envelope.campaign_id and self._campaign_stopped(envelope, claim):
+                return "retry_wait"
         try:
             result = client.send(request)
         except OutsideWindow as error:
@@ -204,6 +206,21 @@ class Worker:
         except GatewayError as error:
             return self._failed(envelope, claim, error)
         return self._finish(claim, "sent", wamid=result.message_id, fallback=use_fallback)
+
+    def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:
+        """A campaign paused or cancelled while this job slept for its slot: hold it
+        (released on resume, where the claim cancels it if the campaign was cancelled)."""
+        assert envelope.campaign_id is not None
+        state = self.ledger.client.hget(keys.campaign(envelope.campaign_id), "state")
+        if state not in (b"paused", b"cancelled"):
+            return False
+        self.ledger.release(
+            claim,
+            0.0 if state == b"cancelled" else 3600.0,
+            "campaign paused",
+            park_set=keys.campaign(envelope.campaign_id, "held"),
+        )
+        return True
 
     def _failed(self, envelope: JobEnvelope, claim: Claim, error: GatewayError) -> str:
         with self._rng_lock:

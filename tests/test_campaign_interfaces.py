@@ -149,10 +149,21 @@ def test_campaigns_over_http(http: str) -> None:
 def test_watch_shows_the_progress_of_a_campaign(env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(SPEC))
     (tmp_path / "audience.jsonl").write_text('{"to": "+15551230001"}\n')
-    created = json.loads(cli(env, "campaign", "create", "spec.json", "--audience",
-                             "audience.jsonl", "--json", cwd=tmp_path).stdout)
+    created = json.loads(
+        cli(
+            env,
+            "campaign",
+            "create",
+            "spec.json",
+            "--audience",
+            "audience.jsonl",
+            "--json",
+            cwd=tmp_path,
+        ).stdout
+    )
     assert cli(env, "campaign", "cancel", created["campaignId"], cwd=tmp_path).returncode == 0
-    watched = cli(env, "campaign", "watch", created["campaignId"], "--interval", "0.1",
-                  cwd=tmp_path)
+    watched = cli(
+        env, "campaign", "watch", created["campaignId"], "--interval", "0.1", cwd=tmp_path
+    )
     assert watched.returncode == 0, watched.stderr
     assert "Winter sale" in watched.stdout and "cancelled" in watched.stdout

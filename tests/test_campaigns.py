@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
+from dispatcher.envelope import JobEnvelope
 from dispatcher.ledger import Claim
 from dispatcher.producer import Dispatcher
 from tests.support import make_settings
@@ -207,9 +208,11 @@ def test_a_cron_campaign_runs_again_and_waits_outside_its_window(
 
 
 def test_expired_campaigns_cancel_what_is_left(campaigns: Campaigns) -> None:
-    created = campaigns.create(spec(expiresAt=(T0 + timedelta(minutes=5)).isoformat()),
-                               rows(io.StringIO(audience(80)), "jsonl"),
-                               now=T0 - timedelta(hours=1))
+    created = campaigns.create(
+        spec(expiresAt=(T0 + timedelta(minutes=5)).isoformat()),
+        rows(io.StringIO(audience(80)), "jsonl"),
+        now=T0 - timedelta(hours=1),
+    )
     campaigns.tick(T0)
     campaigns.tick(T0 + timedelta(minutes=6))
     info = campaigns.get(created.campaign_id)
@@ -217,14 +220,18 @@ def test_expired_campaigns_cancel_what_is_left(campaigns: Campaigns) -> None:
 
 
 def test_a_paused_number_pauses_its_running_campaigns(campaigns: Campaigns) -> None:
-    one = campaigns.create(spec(fromPhoneNos=["+15550000001"]),
-                           rows(io.StringIO(audience(5)), "jsonl"), now=T0 - timedelta(hours=1))
-    other = campaigns.create(spec(fromPhoneNos=["+15550000002"]),
-                             rows(io.StringIO(audience(5)), "jsonl"),
-                             now=T0 - timedelta(hours=1))
+    one = campaigns.create(
+        spec(fromPhoneNos=["+15550000001"]),
+        rows(io.StringIO(audience(5)), "jsonl"),
+        now=T0 - timedelta(hours=1),
+    )
+    other = campaigns.create(
+        spec(fromPhoneNos=["+15550000002"]),
+        rows(io.StringIO(audience(5)), "jsonl"),
+        now=T0 - timedelta(hours=1),
+    )
     campaigns.tick(T0)
-    assert campaigns.pause_for_number("+15550000001", "number paused: 131048") == [
-        one.campaign_id]
+    assert campaigns.pause_for_number("+15550000001", "number paused: 131048") == [one.campaign_id]
     assert campaigns.get(one.campaign_id)["state"] == "paused"  # type: ignore[index]
     assert campaigns.get(other.campaign_id)["state"] == "running"  # type: ignore[index]
 
@@ -235,12 +242,57 @@ def test_a_campaign_throttle_is_a_limit_on_its_jobs(
     from dispatcher.envelope import JobEnvelope
     from dispatcher.limiter import Limiter
 
-    created = campaigns.create(spec(throttlePerSecond=5), rows(io.StringIO(audience(3)), "jsonl"),
-                               now=T0 - timedelta(hours=1))
+    created = campaigns.create(
+        spec(throttlePerSecond=5),
+        rows(io.StringIO(audience(3)), "jsonl"),
+        now=T0 - timedelta(hours=1),
+    )
     campaigns.tick(T0)
     [record] = dispatcher.ledger.list(campaign=created.campaign_id, limit=1)
     raw = dispatcher.ledger.client.hget(f"waapi:job:{record.id}", "env")
     envelope = JobEnvelope.model_validate_json(raw)
-    limits = {lim.name: lim for lim in Limiter(dispatcher.ledger.client,
-                                               dispatcher.settings).limits_for(envelope)}
+    limits = {
+        lim.name: lim
+        for lim in Limiter(dispatcher.ledger.client, dispatcher.settings).limits_for(envelope)
+    }
     assert limits[f"camp:{created.campaign_id}"].rate == 5
+
+
+def test_a_job_sleeping_for_its_slot_is_held_when_the_campaign_pauses(
+    campaigns: Campaigns, dispatcher: Dispatcher
+) -> None:
+    from dispatcher.limiter import Limiter
+    from dispatcher.worker import Clients, Worker
+
+    created = campaigns.create(
+        spec(throttlePerSecond=1),
+        rows(io.StringIO(audience(2)), "jsonl"),
+        now=T0 - timedelta(hours=1),
+    )
+    campaigns.tick(T0)
+    naps: list[float] = []
+
+    def nap(seconds: float) -> None:  # the campaign is paused while the worker waits
+        naps.append(seconds)
+        campaigns.pause(created.campaign_id)
+
+    settings = dispatcher.settings
+    worker = Worker(
+        settings,
+        dispatcher.ledger,
+        Clients(settings, 2),
+        Limiter(dispatcher.ledger.client, settings),
+        sleep=nap,
+    )
+    client = dispatcher.ledger.client
+    first, second = (
+        json.loads(client.hget(f"waapi:job:{r.id}", "env"))
+        for r in sorted(dispatcher.ledger.list(campaign=created.campaign_id), key=lambda r: r.id)
+    )
+    client.hset(f"waapi:camp:{created.campaign_id}", "state", "running")
+    # Take the first slot of the campaign's 1/s throttle, so the second job has to wait.
+    Limiter(client, settings).admit(JobEnvelope.model_validate(first))
+    assert worker.handle(second) == "retry_wait"
+    assert naps and 0 < naps[0] <= 1.0
+    assert client.sismember(f"waapi:camp:{created.campaign_id}:held", second["id"])
+    assert dispatcher.job(second["id"]).attempts == 0  # type: ignore[union-attr]

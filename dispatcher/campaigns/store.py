@@ -33,8 +33,7 @@ UPLOAD_CHUNK = 5000
 FAN_OUT_CHUNK = 1000
 
 
-def _key(campaign_id: str, part: str = "") -> str:
-    return f"{keys.PREFIX}camp:{campaign_id}{':' + part if part else ''}"
+_key = keys.campaign
 
 
 def _ms(moment: datetime) -> int:

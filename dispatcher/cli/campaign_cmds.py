@@ -194,6 +194,7 @@ def watch(campaign_id: str, interval: float) -> None:
 
     campaigns = _campaigns()
     info = _get(campaigns, campaign_id)
+    cap = _rate_cap(campaigns, campaigns.spec(campaign_id))
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
