@@ -49,6 +49,16 @@ def _summary(info: dict[str, Any]) -> str:
     )
 
 
+def _rate_cap(campaigns: Campaigns, spec: CampaignSpec) -> float:
+    """The fastest the campaign can go under the live limits: its throttle, and its
+    numbers' throughput as the bulk lane may use it."""
+    settings = campaigns.dispatcher.settings
+    share = (1 - settings.number_headroom) * (1 - settings.transactional_reserve)
+    rates = settings.number_rates
+    cap = sum(rates.get(n, settings.number_per_second) * share for n in spec.numbers)
+    return min(cap, spec.throttle_per_s or cap)
+
+
 @click.group()
 def campaign() -> None:
     """Scheduled broadcast campaigns."""
@@ -212,7 +222,11 @@ def watch(campaign_id: str, interval: float) -> None:
             now = time.monotonic()
             rate = (settled - last) / max(now - last_t, 1e-6)
             last, last_t = settled, now
-            detail = f"{info['state']} " + " ".join(
+            left = info["recipients"] - settled
+            eta = ""
+            if left and info["state"] == "running":
+                eta = f"done in ~{left / cap / 60:.1f} min at the limits ({cap:.0f}/s) "
+            detail = f"{info['state']} {eta}" + " ".join(
                 f"{k}={v}" for k, v in sorted(funnel.items()) if ":" not in k
             )
             progress.update(task, completed=settled, rate=rate, detail=detail)
