@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     ambiguous_bulk: AmbiguousPolicy = "hold"
 
     job_lease_s: float = Field(default=60.0, ge=1, le=3600)
+    # An ambiguous bulk send held as `unknown` is resolved by the gateway's webhook (a
+    # status for a wamid nobody owns, same number and recipient); when none came within
+    # this long, it was not sent and goes again. 0: unknown jobs stay unknown.
+    unknown_recheck_s: float = Field(default=300.0, ge=0, le=86_400)
     queued_stuck_s: float = Field(default=900.0, ge=1, le=86400)
     job_retention_s: int = Field(default=7 * 86400, ge=60)
     idempotency_window_s: int = Field(default=86400, ge=1)

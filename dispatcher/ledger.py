@@ -83,6 +83,9 @@ class Ledger:
         self.settings = settings
         self.clock = clock
         self.scripts = Scripts(client, settings.events_maxlen)
+        # Unknown jobs wait this long for their webhook, when webhooks come at all.
+        webhooks = any(key.webhook_verify_token is not None for key in settings.keys)
+        self._recheck_ms = int(settings.unknown_recheck_s * 1000) if webhooks else 0
 
     # --- writing -----------------------------------------------------------------------
 
@@ -160,6 +163,7 @@ class Ledger:
             state,
             json.dumps({k: v for k, v in fields.items() if v is not None}),
             self.settings.job_retention_s,
+            self._recheck_ms,
         )
         return int(result[0]) == 1
 
@@ -187,7 +191,13 @@ class Ledger:
         return int(result) == 1
 
     def apply_status(
-        self, wamid: str, status: str, code: int | None = None, message: str = ""
+        self,
+        wamid: str,
+        status: str,
+        code: int | None = None,
+        message: str = "",
+        number: str | None = None,
+        recipient: str | None = None,
     ) -> tuple[str, str | None]:
         """Apply a webhook's delivery status: (state now, job id), or ('parked', None)
         when the wamid is not known yet (it is applied when the send is recorded)."""
@@ -199,6 +209,8 @@ class Ledger:
             "" if code is None else code,
             message[:500],
             self.settings.job_retention_s,
+            number or "",
+            recipient or "",
         )
         job_id = result[1].decode()
         return result[0].decode(), job_id or None
@@ -213,6 +225,7 @@ class Ledger:
             self.settings.job_retention_s,
             self.settings.ambiguous_transactional,
             self.settings.ambiguous_bulk,
+            self._recheck_ms,
         )
         return TickResult(*(int(n) for n in result))
 

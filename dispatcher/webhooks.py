@@ -82,12 +82,12 @@ class WebhookReceiver:
         applied = Applied()
         for our_number, value in _changes(payload):
             for status in value.get("statuses") or []:
-                self._status(status, applied)
+                self._status(our_number, status, applied)
             for message in value.get("messages") or []:
                 self._inbound(our_number, message, value, applied)
         return applied
 
-    def _status(self, status: dict[str, Any], applied: Applied) -> None:
+    def _status(self, our_number: str | None, status: dict[str, Any], applied: Applied) -> None:
         wamid, state = status.get("id"), status.get("status")
         if not isinstance(wamid, str) or state not in ("sent", "delivered", "read", "failed"):
             return
@@ -97,11 +97,19 @@ class WebhookReceiver:
             code = errors[0].get("code")
             details = (errors[0].get("error_data") or {}).get("details")
             message = str(details or errors[0].get("title") or "")
+        recipient = None
+        if isinstance(status.get("recipient_id"), str):
+            try:
+                recipient = normalize_e164(status["recipient_id"])
+            except ValueError:
+                recipient = None
         result, _ = self.ledger.apply_status(
             wamid,
             state,
             int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
             message,
+            number=our_number,
+            recipient=recipient,
         )
         applied.statuses[result] = applied.statuses.get(result, 0) + 1
 

@@ -224,3 +224,65 @@ def test_listing_by_state_and_number(
     assert [r.id for r in dispatcher.jobs(state="sent")] == [a]
     assert [r.id for r in dispatcher.jobs(number="+15550000002")] == [b]
     assert dispatcher.jobs(state="failed") == []
+
+
+@pytest.fixture
+def held(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
+) -> str:
+    """A bulk job whose worker died mid-send: held as unknown."""
+    job_id = hello(dispatcher, lane="bulk")
+    redis_client.delete(QUEUE_BULK)
+    assert isinstance(ledger.claim(job_id), Claim)
+    clock.advance(31)
+    assert ledger.tick().held == 1
+    assert ledger.get(job_id).state == "unknown"  # type: ignore[union-attr]
+    return job_id
+
+
+def test_a_webhook_for_an_unowned_wamid_resolves_the_unknown_job(ledger: Ledger, held: str) -> None:
+    state, job_id = ledger.apply_status("wamid.AFTER", "delivered", number=FROM, recipient=TO)
+    assert (state, job_id) == ("delivered", held)
+    record = ledger.get(held)
+    assert record is not None and (record.state, record.wamid) == ("delivered", "wamid.AFTER")
+    assert ledger.by_wamid("wamid.AFTER") == record
+    assert ledger.stats()["reconciled"] == 1
+
+
+def test_a_webhook_that_came_first_resolves_the_job_when_it_is_held(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher, lane="bulk")
+    assert isinstance(ledger.claim(job_id), Claim)
+    assert ledger.apply_status("wamid.EARLY", "sent", number=FROM, recipient=TO) == ("parked", None)
+    clock.advance(31)
+    ledger.tick()
+    record = ledger.get(job_id)
+    assert record is not None and (record.state, record.wamid) == ("sent", "wamid.EARLY")
+
+
+def test_no_webhook_means_not_sent_and_it_goes_again(
+    ledger: Ledger, held: str, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    clock.advance(299)
+    assert ledger.tick().resent == 0
+    clock.advance(2)  # UNKNOWN_RECHECK_S (300 s) after it was held
+    assert ledger.tick().resent == 1
+    assert ledger.get(held).state == "queued"  # type: ignore[union-attr]
+    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_BULK)] == [held]
+
+
+def test_a_wamid_another_job_owns_does_not_resolve_the_unknown_one(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock
+) -> None:
+    other = hello(dispatcher, lane="bulk")
+    claim = ledger.claim(other)
+    assert isinstance(claim, Claim)
+    ledger.apply_status("wamid.OTHER", "sent", number=FROM, recipient=TO)  # came first
+    ledger.finish(other, claim.attempt, "sent", wamid="wamid.OTHER")  # then its owner
+    clock.advance(0.001)
+    job_id = hello(dispatcher, lane="bulk")
+    assert isinstance(ledger.claim(job_id), Claim)
+    clock.advance(31)
+    ledger.tick()
+    assert ledger.get(job_id).state == "unknown"  # type: ignore[union-attr]

@@ -1,7 +1,8 @@
 -- Record the outcome of an attempt; states only move forward.
 -- ARGV[4] = job id, ARGV[5] = attempt, ARGV[6] = new state (sent | retry_wait | failed |
 -- dead | unknown), ARGV[7] = JSON {wamid, err_status, err_code, err_msg, next_at,
--- ambiguous}, ARGV[8] = retention (s) applied once the job is settled.
+-- ambiguous}, ARGV[8] = retention (s) applied once the job is settled, ARGV[9] = how long
+-- an unknown job waits for its webhook (ms, 0 = no webhooks).
 -- The attempt that holds the lease wins. A 'sent' from an attempt that lost its lease
 -- is still recorded (the message did go out) unless the job has already moved past it.
 -- Returns {1, state} when applied, {0, current state} when not.
@@ -38,6 +39,7 @@ if new == 'retry_wait' then
 else
   redis.call('ZREM', P .. 'timers', id)
 end
+if new == 'unknown' then hold_unknown(id, tonumber(ARGV[9])) end
 if TERMINAL[new] then redis.call('EXPIRE', k, RETENTION) end
 event(id, new, f[3], {lane = f[4], camp = f[5], wamid = fields.wamid,
   code = fields.err_code, status = fields.err_status})

@@ -106,3 +106,33 @@ local function drain_orphans(id, wamid)
   end
   redis.call('DEL', key)
 end
+
+-- Reconciling ambiguous sends with the gateway's webhooks. A job held as 'unknown' (its
+-- request may or may not have reached the gateway) is resolved as sent when a status
+-- arrives for a wamid nobody owns, from the same number to the same recipient.
+local function resolve_sent(id, wamid)
+  redis.call('HSET', jkey(id), 'wamid', wamid)
+  redis.call('SET', P .. 'wamid:' .. wamid, id, 'EX', 30 * 86400)
+  set_state(id, 'sent', {err_msg = 'ambiguous send confirmed by the gateway webhook'})
+  stat('reconciled')
+  local f = redis.call('HMGET', jkey(id), 'from', 'lane', 'camp')
+  event(id, 'sent', f[1], {lane = f[2], camp = f[3], wamid = wamid, reconciled = 1})
+  drain_orphans(id, wamid)
+end
+
+-- Hold a job as unknown: resolve it at once if its webhook already came, else remember
+-- it by (number, recipient) and, with recheck_ms > 0, look again then (no webhook by
+-- then: it was not sent, and the tick sends it).
+local function hold_unknown(id, recheck_ms)
+  local f = redis.call('HMGET', jkey(id), 'from', 'to')
+  local pair = (f[1] or '') .. ':' .. (f[2] or '')
+  local orphan = redis.call('GET', P .. 'opair:' .. pair)
+  if orphan and redis.call('EXISTS', P .. 'wamid:' .. orphan) == 0 then
+    redis.call('DEL', P .. 'opair:' .. pair)
+    resolve_sent(id, orphan)
+    return true
+  end
+  redis.call('SET', P .. 'upair:' .. pair, id, 'EX', 86400)
+  if recheck_ms > 0 then redis.call('ZADD', P .. 'timers', NOW + recheck_ms, id) end
+  return false
+end

@@ -2,10 +2,25 @@
 -- wamid the ledger does not know yet (it can arrive before the send's answer is stored)
 -- is parked and applied by finish.lua when the wamid is recorded.
 -- ARGV[4] = wamid, ARGV[5] = status (sent|delivered|read|failed), ARGV[6] = Meta code
--- ('' if none), ARGV[7] = message, ARGV[8] = how long a parked status is kept (s).
+-- ('' if none), ARGV[7] = message, ARGV[8] = how long a parked status is kept (s),
+-- ARGV[9] = our number and ARGV[10] = the recipient, both E.164 ('' if unknown).
 -- Returns {applied state or current state, job id or ''}; 'parked' when parked.
 local wamid, status, code, message = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local number, recipient = ARGV[9], ARGV[10]
 local id = redis.call('GET', P .. 'wamid:' .. wamid)
+if not id and number ~= '' then
+  -- Nobody owns this wamid yet. A job of the same number and recipient held as
+  -- 'unknown' was sent after all: this is its status.
+  local pair = number .. ':' .. recipient
+  local held = redis.call('GET', P .. 'upair:' .. pair)
+  if held and redis.call('HGET', jkey(held), 'state') == 'unknown' then
+    redis.call('DEL', P .. 'upair:' .. pair)
+    redis.call('ZREM', P .. 'timers', held)
+    resolve_sent(held, wamid)
+    return {apply_status(held, status, code ~= '' and code or nil, message), held}
+  end
+  redis.call('SET', P .. 'opair:' .. pair, wamid, 'EX', 86400)
+end
 if not id then
   local key = P .. 'orphan:' .. wamid
   redis.call('RPUSH', key, cjson.encode({status = status, code = code, message = message}))

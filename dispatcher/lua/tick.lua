@@ -3,11 +3,14 @@
 --   queued for longer than stuck   -> message published again (the claim drops extras)
 --   sending with an expired lease  -> ambiguous: per lane, resend (queued + published)
 --                                     or hold as 'unknown'
+--   unknown, no webhook came       -> it was not sent: queued + published
 -- ARGV[4] = max jobs, ARGV[5] = stuck threshold (ms), ARGV[6] = retention (s),
--- ARGV[7] = policy for transactional, ARGV[8] = policy for bulk.
+-- ARGV[7] = policy for transactional, ARGV[8] = policy for bulk, ARGV[9] = how long an
+-- unknown job waits for its webhook (ms, 0 = no webhooks: it stays unknown).
 -- Returns {published, republished, resent, held, dropped}.
 local LIMIT, STUCK, RETENTION = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local POLICY = {transactional = ARGV[7], bulk = ARGV[8]}
+local RECHECK = tonumber(ARGV[9])
 local due = redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', NOW, 'LIMIT', 0, LIMIT)
 local published, republished, resent, held, dropped = 0, 0, 0, 0, 0
 for _, id in ipairs(due) do
@@ -37,10 +40,19 @@ for _, id in ipairs(due) do
     else
       set_state(id, 'unknown', {err_msg = 'lease expired mid-send: may or may not have been sent'})
       redis.call('ZREM', P .. 'timers', id)
-      redis.call('EXPIRE', k, RETENTION)
       event(id, 'unknown', f[4], {lane = f[5], camp = f[6], ambiguous = 1})
+      hold_unknown(id, RECHECK)
       held = held + 1
     end
+  elseif state == 'unknown' and RECHECK > 0 then
+    local to = redis.call('HGET', k, 'to')
+    redis.call('DEL', P .. 'upair:' .. (f[4] or '') .. ':' .. (to or ''))
+    set_state(id, 'queued', {err_msg = 'no webhook came for the ambiguous send: sent again'})
+    redis.call('ZADD', P .. 'timers', NOW + STUCK, id)
+    publish_one(id, f[2], f[3])
+    event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
+    stat('unconfirmed_resent')
+    resent = resent + 1
   else
     redis.call('ZREM', P .. 'timers', id)
     dropped = dropped + 1
