@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -311,43 +311,35 @@ _SIMPLE_KEY_VARS = {
 }
 
 
-def _keys_from_json(raw: str) -> tuple[ApiKeyConfig, ...]:
+M = TypeVar("M", bound=BaseModel)
+
+
+def _named_list_from_json(raw: str, variable: str, model: type[M]) -> tuple[M, ...]:
+    """A JSON list of ``model`` objects with unique ``name``s, read from ``variable``."""
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"WAAPI_KEYS: not valid JSON ({exc.msg} at char {exc.pos})") from None
+        raise ValueError(f"{variable}: not valid JSON ({exc.msg} at char {exc.pos})") from None
     if not isinstance(data, list) or not data:
-        raise ValueError("WAAPI_KEYS: must be a non-empty JSON list of key objects")
-    keys = []
+        raise ValueError(f"{variable}: must be a non-empty JSON list of objects")
+    items = []
     for index, entry in enumerate(data):
         try:
-            keys.append(ApiKeyConfig.model_validate(entry))
+            items.append(model.model_validate(entry))
         except ValidationError as exc:
-            raise ValueError("; ".join(_problems(exc, prefix=f"WAAPI_KEYS[{index}]"))) from None
-    names = [key.name for key in keys]
+            raise ValueError("; ".join(_problems(exc, prefix=f"{variable}[{index}]"))) from None
+    names = [getattr(item, "name", None) for item in items]
     if len(set(names)) != len(names):
-        raise ValueError("WAAPI_KEYS: key names must be unique")
-    return tuple(keys)
+        raise ValueError(f"{variable}: names must be unique")
+    return tuple(items)
+
+
+def _keys_from_json(raw: str) -> tuple[ApiKeyConfig, ...]:
+    return _named_list_from_json(raw, "WAAPI_KEYS", ApiKeyConfig)
 
 
 def _tokens_from_json(raw: str) -> tuple[ProducerToken, ...]:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"DISPATCH_TOKENS: not valid JSON ({exc.msg} at char {exc.pos})") from None
-    if not isinstance(data, list) or not data:
-        raise ValueError("DISPATCH_TOKENS: must be a non-empty JSON list of token objects")
-    tokens = []
-    for index, entry in enumerate(data):
-        try:
-            tokens.append(ProducerToken.model_validate(entry))
-        except ValidationError as exc:
-            raise ValueError(
-                "; ".join(_problems(exc, prefix=f"DISPATCH_TOKENS[{index}]"))
-            ) from None
-    if len({t.name for t in tokens}) != len(tokens):
-        raise ValueError("DISPATCH_TOKENS: token names must be unique")
-    return tuple(tokens)
+    return _named_list_from_json(raw, "DISPATCH_TOKENS", ProducerToken)
 
 
 def _number_limits(raw: str | None) -> dict[str, float]:

@@ -56,6 +56,34 @@ KEYS = {
 }
 
 
+def clean_env(**values: str) -> dict[str, str]:
+    """This environment without the machine's gateway or Redis settings, plus ``values``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
+    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
+    env.update(values)
+    return env
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """``waapi-dispatch ARGS`` in a subprocess, as a person types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -304,9 +332,7 @@ class Stack:
         self.redis = redis_server
         self.sandbox = sandbox
         self.workdir = workdir
-        self.env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))
-        }
+        self.env = clean_env()
         self.env.update(
             {
                 "PYTHONPATH": str(Path(__file__).parent.parent),

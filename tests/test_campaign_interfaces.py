@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
+from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, clean_env, run_cli
 
 SPEC = {
     "name": "Winter sale",
@@ -27,27 +25,16 @@ SPEC = {
 
 @pytest.fixture
 def env(redis_url: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
-    return {
-        **base,
-        "PYTHONPATH": str(Path(__file__).parent.parent),
-        "REDIS_URL": redis_url,
-        "WAAPI_API_KEY": "waapi_sandbox",
-        "WAAPI_API_SECRET": "secr_sandbox",
-        "WAAPI_FROM_NUMBERS": "+15550000001,+15550000002",
-    }
+    return clean_env(
+        REDIS_URL=redis_url,
+        WAAPI_API_KEY="waapi_sandbox",
+        WAAPI_API_SECRET="secr_sandbox",
+        WAAPI_FROM_NUMBERS="+15550000001,+15550000002",
+    )
 
 
 def cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, env=env, cwd=cwd)
 
 
 def test_campaign_commands(env: dict[str, str], tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,29 +12,14 @@ from pathlib import Path
 import pytest
 
 from dispatcher.cli.supervise import port_open
-from tests.support import SandboxProcess, free_port, wait_until
-
-
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+from tests.support import SandboxProcess, free_port, run_cli, wait_until
+from tests.support import clean_env as support_clean_env
 
 
 @pytest.fixture
-def clean_env(tmp_path: Path) -> dict[str, str]:
-    """The environment without any gateway or Redis settings, run from an empty folder."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
-    env["PYTHONPATH"] = str(Path(__file__).parent.parent)
-    return env
+def clean_env() -> dict[str, str]:
+    """The environment without any gateway or Redis settings."""
+    return support_clean_env()
 
 
 def test_ping_prints_vendor_and_key_name(

@@ -3,43 +3,31 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import clean_env, run_cli
 
 FROM = "+15550000001"
 
 
 @pytest.fixture
-def env(redis_url: str, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}
-    return {
-        **base,
-        "PYTHONPATH": str(Path(__file__).parent.parent),
-        "REDIS_URL": redis_url,
-        "WAAPI_API_KEY": "waapi_sandbox",
-        "WAAPI_API_SECRET": "secr_sandbox",
-        "WAAPI_FROM_NUMBERS": "+15550000001,+15550000002",
-        "WAAPI_CHANNELS": "cloud,qr",
-    }
+def env(redis_url: str) -> dict[str, str]:
+    return clean_env(
+        REDIS_URL=redis_url,
+        WAAPI_API_KEY="waapi_sandbox",
+        WAAPI_API_SECRET="secr_sandbox",
+        WAAPI_FROM_NUMBERS="+15550000001,+15550000002",
+        WAAPI_CHANNELS="cloud,qr",
+    )
 
 
 def cli(
     env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=cwd,
-    )
+    return run_cli(*args, env=env, stdin=stdin, cwd=cwd)
 
 
 def test_send_prints_the_job_id_and_job_shows_it(env: dict[str, str], tmp_path: Path) -> None:
