@@ -153,6 +153,10 @@ class Settings(BaseSettings):
     ambiguous_bulk: AmbiguousPolicy = "hold"
 
     job_lease_s: float = Field(default=60.0, ge=1, le=3600)
+    # A job without expiresAt expires this long after it was queued (0: never), per lane:
+    # it becomes `expired` rather than being sent late.
+    max_age_transactional_s: float = Field(default=86_400.0, ge=0)
+    max_age_bulk_s: float = Field(default=0.0, ge=0)
     # An ambiguous bulk send held as `unknown` is resolved by the gateway's webhook (a
     # status for a wamid nobody owns, same number and recipient); when none came within
     # this long, it was not sent and goes again. 0: unknown jobs stay unknown.

@@ -13,6 +13,7 @@ TIMERS = PREFIX + "timers"  # zset job id -> when the sweeper must look at it (m
 RECENT = PREFIX + "recent"  # zset job id -> created (ms): listing, newest first
 STATS = PREFIX + "stats"  # hash of counters (ambiguous sends, republished, ...)
 WORKERS = PREFIX + "workers"  # zset worker name -> last seen (ms)
+DEAD = PREFIX + "dead"  # zset job id -> when it died (ms): the dead letters
 
 
 def job(job_id: str) -> str:

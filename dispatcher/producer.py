@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
@@ -109,6 +109,13 @@ class Dispatcher:
             problems.append(FieldProblem("expiresAt", "must be in the future"))
         if problems:
             raise InvalidRequest(problems)
+        max_age_s = (
+            self.settings.max_age_transactional_s
+            if lane == "transactional"
+            else self.settings.max_age_bulk_s
+        )
+        if expires_at is None and max_age_s > 0:
+            expires_at = datetime.fromtimestamp(now + max_age_s, UTC)
         return envelope_for(
             job_id or new_job_id(int(now * 1000)),
             request,

@@ -56,6 +56,8 @@ class JobRecord:
     next_attempt_at: str | None
     fallback: bool = False
     created_ms: int = 0
+    replay_of: str | None = None
+    replayed_as: str | None = None
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -95,6 +97,8 @@ class JobRecord:
             next_attempt_at=_ms_to_iso(h.get("next_at")) if h["state"] == "retry_wait" else None,
             fallback=h.get("fallback") == "1",
             created_ms=int(h.get("created", "0")),
+            replay_of=h.get("replay_of") or None,
+            replayed_as=h.get("replayed_as") or None,
         )
 
     @property
@@ -123,4 +127,6 @@ class JobRecord:
             "ambiguous": self.ambiguous,
             "nextAttemptAt": self.next_attempt_at,
             "fallbackTemplate": self.fallback,
+            "replayOf": self.replay_of,
+            "replayedAs": self.replayed_as,
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from dispatcher.cli.campaign_cmds import campaign
+from dispatcher.cli.dlq_cmds import dlq
 from dispatcher.cli.gateway_cmds import ping
 from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.limits_cmds import limits, numbers
@@ -34,6 +35,7 @@ for command in (
     limits,
     numbers,
     campaign,
+    dlq,
     serve,
 ):
     main.add_command(command)

@@ -62,6 +62,7 @@ local function set_state(id, state, extra_fields)
       redis.call('HINCRBY', fk, 'failed:' .. extra_fields.err_code, 1)
     end
   end
+  if state == 'dead' then redis.call('ZADD', P .. 'dead', NOW, id) end
   local args = {jkey(id), 'state', state, 't_' .. state, NOW}
   if extra_fields then
     for k, v in pairs(extra_fields) do
