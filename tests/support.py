@@ -20,6 +20,7 @@ import requests
 from pydantic import SecretStr
 
 from dispatcher.gateway import WaapiClient
+from dispatcher.records import TERMINAL_STATES
 
 DATA = Path(__file__).parent / "data"
 # The sandbox's demo key as the dispatcher is configured with it in tests.
@@ -430,7 +431,7 @@ class Stack:
         dispatcher: Any,
         job_ids: Sequence[str],
         timeout_s: float = 60.0,
-        settled: tuple[str, ...] = ("sent", "failed", "dead", "unknown", "expired", "cancelled"),
+        settled: frozenset[str] = TERMINAL_STATES,
     ) -> dict[str, str]:
         """Wait until every job is in a settled state; return id -> state."""
         states: dict[str, str] = {}
