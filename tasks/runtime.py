@@ -1,5 +1,5 @@
-"""One dispatcher Worker per worker process, built on first use from the app's settings,
-and the heartbeat that tells ``/readyz`` the worker is alive."""
+"""One dispatcher Worker (and its Campaigns) per worker process, built on first use from
+the app's settings, and the heartbeat that tells ``/readyz`` the worker is alive."""
 
 from __future__ import annotations
 
@@ -15,33 +15,28 @@ from dispatcher.store import connect
 from dispatcher.worker import Worker, heartbeat
 
 _lock = threading.Lock()
-_worker: Worker | None = None
+_runtime: tuple[Worker, Campaigns] | None = None
 _stop = threading.Event()
 
 
-def worker_for(app: Celery) -> Worker:
-    global _worker
-    if _worker is None:
+def _build(app: Celery) -> tuple[Worker, Campaigns]:
+    global _runtime
+    if _runtime is None:
         with _lock:
-            if _worker is None:
+            if _runtime is None:
                 worker = Worker.from_settings(app.conf.waapi_settings, app.conf.waapi_concurrency)
                 campaigns = Campaigns(Dispatcher(worker.settings, worker.ledger.client))
                 worker.on_number_paused = campaigns.pause_for_number
-                _worker = worker
-    return _worker
+                _runtime = (worker, campaigns)
+    return _runtime
 
 
-_campaigns: Campaigns | None = None
+def worker_for(app: Celery) -> Worker:
+    return _build(app)[0]
 
 
 def campaigns_for(app: Celery) -> Campaigns:
-    global _campaigns
-    if _campaigns is None:
-        with _lock:
-            if _campaigns is None:
-                worker = worker_for(app)
-                _campaigns = Campaigns(Dispatcher(worker.settings, worker.ledger.client))
-    return _campaigns
+    return _build(app)[1]
 
 
 @worker_ready.connect
