@@ -107,7 +107,7 @@ def worker(
 )
 @click.option("--loglevel", "-l", default="info", show_default=True)
 def beat(schedule_file: Path, loglevel: str) -> None:
-    """Run Celery beat: the pump and sweeper tick every second (campaigns later)."""
+    """Run Celery beat: every second, the pump, the sweeper and the campaigns tick."""
     settings_or_exit()
     schedule_file.parent.mkdir(parents=True, exist_ok=True)
     argv = [
