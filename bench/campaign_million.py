@@ -18,16 +18,15 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis
 
-from dispatcher.campaigns import Campaigns, CampaignSpec, rows
+from dispatcher.campaigns import Campaigns, rows
 from dispatcher.producer import Dispatcher
-from tests.support import RedisProcess, make_settings
+from tests.support import RedisProcess, campaign_spec, make_settings
 
 
 def rss_mb() -> float:
@@ -49,36 +48,13 @@ def main() -> None:
     audience = work / "audience.jsonl"
     with audience.open("w") as out:
         for i in range(args.recipients):
-            out.write(f'{{"to":"+1{2000000000 + i}","name":"N{i}"}}\n')
+            out.write(f'{{"to":"+1{2000000000 + i}","name":"N{i}","awb":{i}}}\n')
     extra = ("--hash-max-listpack-value", str(args.listpack_value)) if args.listpack_value else ()
     server = RedisProcess.start(work / "redis", *extra)
     client = redis.Redis.from_url(server.url)
     dispatcher = Dispatcher(make_settings(server.url, number_per_second=5000), client)
     campaigns = Campaigns(dispatcher)
-    spec = CampaignSpec.model_validate(
-        {
-            "name": "million",
-            "fromPhoneNos": ["+15550000001", "+15550000002"],
-            "message": {
-                "type": "template",
-                "body": {
-                    "name": "order_shipped",
-                    "language": "en",
-                    "components": [
-                        {
-                            "type": "body",
-                            "parameters": [
-                                {"type": "text", "text": "{{name}}"},
-                                {"type": "text", "text": "x"},
-                            ],
-                        }
-                    ],
-                },
-            },
-            "schedule": {"at": datetime.now(UTC).isoformat()},
-            "queueAhead": args.fan_out,
-        }
-    )
+    spec = campaign_spec(name="million", queueAhead=args.fan_out)
     try:
         memory_before = client.info("memory")["used_memory"]
         rss_before = rss_mb()

@@ -26,39 +26,14 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dispatcher.sandbox.webhooks import status_payload
 from tests.support import RedisProcess, SandboxProcess, Stack
 
 FROM = "+15550000001"
 
 
 def delivery(wamid: str, status: str) -> bytes:
-    return json.dumps(
-        {
-            "object": "whatsapp_business_account",
-            "entry": [
-                {
-                    "id": "1",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {"display_phone_number": FROM, "phone_number_id": "1"},
-                                "statuses": [
-                                    {
-                                        "id": wamid,
-                                        "status": status,
-                                        "timestamp": "1",
-                                        "recipient_id": "15551230001",
-                                    }
-                                ],
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    return json.dumps(status_payload(FROM, wamid, "+15551230001", status)).encode()
 
 
 def main() -> None:

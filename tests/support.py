@@ -57,6 +57,32 @@ KEYS = {
 }
 
 
+def campaign_spec(**fields: Any) -> Any:
+    """A campaign of ``order_shipped`` with two variables per recipient (``name``,
+    ``awb``), on both demo numbers, due now unless ``schedule`` says otherwise."""
+    from datetime import UTC, datetime
+
+    from dispatcher.campaigns import CampaignSpec
+
+    parameters = [{"type": "text", "text": "{{name}}"}, {"type": "text", "text": "{{awb}}"}]
+    return CampaignSpec.model_validate(
+        {
+            "name": "promo",
+            "fromPhoneNos": ["+15550000001", "+15550000002"],
+            "message": {
+                "type": "template",
+                "body": {
+                    "name": "order_shipped",
+                    "language": "en",
+                    "components": [{"type": "body", "parameters": parameters}],
+                },
+            },
+            "schedule": {"at": datetime.now(UTC).isoformat()},
+            **fields,
+        }
+    )
+
+
 def clean_env(**values: str) -> dict[str, str]:
     """This environment without the machine's gateway or Redis settings, plus ``values``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAAPI_", "REDIS_", "RETRY_"))}

@@ -10,14 +10,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from dispatcher.campaigns import Campaigns, CampaignSpec, rows
-from tests.support import RedisProcess, SandboxProcess, Stack, wait_until
+from dispatcher.campaigns import Campaigns, rows
+from tests.support import RedisProcess, SandboxProcess, Stack, campaign_spec, wait_until
 
 
 @pytest.fixture
@@ -32,32 +31,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def create(stack: Stack, recipients: int, **extra: Any) -> tuple[Campaigns, str]:
-    spec = CampaignSpec.model_validate(
-        {
-            "name": "promo",
-            "fromPhoneNos": ["+15550000001", "+15550000002"],
-            "message": {
-                "type": "template",
-                "body": {
-                    "name": "order_shipped",
-                    "language": "en",
-                    "components": [
-                        {
-                            "type": "body",
-                            "parameters": [
-                                {"type": "text", "text": "{{name}}"},
-                                {"type": "text", "text": "x"},
-                            ],
-                        }
-                    ],
-                },
-            },
-            "schedule": {"at": datetime.now(UTC).isoformat()},
-            **extra,
-        }
-    )
+    spec = campaign_spec(**extra)
     lines = "".join(
-        json.dumps({"to": f"+1555{i:07d}", "name": f"N{i}"}) + "\n" for i in range(recipients)
+        json.dumps({"to": f"+1555{i:07d}", "name": f"N{i}", "awb": i}) + "\n"
+        for i in range(recipients)
     )
     campaigns = Campaigns(stack.dispatcher())
     created = campaigns.create(spec, rows(io.StringIO(lines), "jsonl"))

@@ -17,7 +17,7 @@ from dispatcher.campaigns import Campaigns, CampaignSpec, rows
 from dispatcher.envelope import JobEnvelope
 from dispatcher.ledger import Claim
 from dispatcher.producer import Dispatcher
-from tests.support import make_settings
+from tests.support import campaign_spec, make_settings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -33,31 +33,8 @@ def campaigns(dispatcher: Dispatcher) -> Campaigns:
 
 
 def spec(**extra: Any) -> CampaignSpec:
-    return CampaignSpec.model_validate(
-        {
-            "name": "December promo",
-            "fromPhoneNos": ["+15550000001", "+15550000002"],
-            "message": {
-                "type": "template",
-                "body": {
-                    "name": "order_shipped",
-                    "language": "en",
-                    "components": [
-                        {
-                            "type": "body",
-                            "parameters": [
-                                {"type": "text", "text": "{{name}}"},
-                                {"type": "text", "text": "{{awb}}"},
-                            ],
-                        }
-                    ],
-                },
-            },
-            "schedule": {"at": T0.isoformat()},
-            "queueAhead": 50,
-            **extra,
-        }
-    )
+    fields = {"name": "December promo", "schedule": {"at": T0.isoformat()}, "queueAhead": 50}
+    return campaign_spec(**{**fields, **extra})  # type: ignore[no-any-return]
 
 
 def audience(n: int) -> str:

@@ -16,6 +16,7 @@ import redis
 import requests
 
 from dispatcher.producer import Dispatcher
+from dispatcher.sandbox.webhooks import status_payload
 from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, wait_until
 
 FROM = "+15550000001"
@@ -256,32 +257,7 @@ def signed(body: bytes, token: str = "verify_sandbox") -> str:
 
 
 def status_body(wamid: str, status: str) -> bytes:
-    payload = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": "1",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": FROM, "phone_number_id": "1"},
-                            "statuses": [
-                                {
-                                    "id": wamid,
-                                    "status": status,
-                                    "timestamp": "1",
-                                    "recipient_id": "15556660100",
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
-    return json.dumps(payload).encode()
+    return json.dumps(status_payload(FROM, wamid, "+15556660100", status)).encode()
 
 
 def test_bad_signatures_change_nothing(url: str, dispatcher: Dispatcher, stack: Stack) -> None:
