@@ -69,6 +69,7 @@ class Limiter:
         self.settings = settings
         self._admit = client.register_script(_admit_source())
         self._key_of = {n: k.name for k in settings.keys for n in k.numbers}
+        self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._rates = settings.number_rates
 
@@ -127,7 +128,7 @@ class Limiter:
 
     def _key_config(self, envelope: JobEnvelope) -> ApiKeyConfig | None:
         name = self.key_name(envelope)
-        return next((k for k in self.settings.keys if k.name == name), None)
+        return None if name is None else self._key_by_name.get(name)
 
     # --- admission -----------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dispatcher.campaigns import Campaigns, rows
+from dispatcher.campaigns.store import IN_FLIGHT
 from tests.support import RedisProcess, SandboxProcess, Stack, campaign_spec, wait_until
 
 
@@ -60,7 +61,7 @@ def test_10000_recipients_each_exactly_once_with_a_bounded_queue(stack: Stack) -
                 funnel = info["funnel"]
                 peak = max(
                     peak,
-                    sum(funnel.get(s, 0) for s in ("scheduled", "queued", "sending", "retry_wait")),
+                    sum(funnel.get(s, 0) for s in IN_FLIGHT),
                 )
             time.sleep(0.05)
 

@@ -13,12 +13,12 @@ import click
 from pydantic import ValidationError
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
+from dispatcher.campaigns.store import IN_FLIGHT
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway.validation import problems_of
 from dispatcher.producer import Dispatcher
 
-IN_FLIGHT = ("scheduled", "queued", "sending", "retry_wait")
 SENT = ("sent", "delivered", "read")
 
 
