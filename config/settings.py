@@ -186,6 +186,13 @@ class Settings(BaseSettings):
     limiter_max_sleep_s: float = Field(default=2.0, ge=0, le=60)
     # Jobs of a paused number (Meta 131048) look again this often until resumed.
     pause_recheck_s: float = Field(default=60.0, ge=1, le=86_400)
+    # The circuit breaker: when this share of a worker's recent gateway calls failed on
+    # the gateway's side (5xx, resets, timeouts), every worker stops using the key for a
+    # cooldown that doubles while the trouble lasts. 0 turns it off.
+    breaker_error_ratio: float = Field(default=0.2, ge=0, le=1)
+    breaker_min_calls: int = Field(default=20, ge=1, le=10_000)
+    breaker_base_cooldown_s: float = Field(default=0.5, gt=0, le=3600)
+    breaker_max_cooldown_s: float = Field(default=10.0, gt=0, le=3600)
 
     # The HTTP ingress and the webhook receiver.
     # Producer tokens, JSON: [{"name", "token" | "sha256", "scopes", "numbers"?}].

@@ -6,11 +6,12 @@ want to drive without a broker lives here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,8 +21,16 @@ from pydantic import ValidationError
 
 from config import Settings
 from dispatcher import keys
+from dispatcher.breaker import Breaker, BreakerPolicy, is_gateway_trouble
 from dispatcher.envelope import JobEnvelope
-from dispatcher.errors import Cooldown, GatewayError, InvalidRequest, OptedOut, OutsideWindow
+from dispatcher.errors import (
+    Cooldown,
+    GatewayError,
+    InvalidRequest,
+    OptedOut,
+    OutsideWindow,
+    StoreUnavailable,
+)
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
 from dispatcher.ledger import Claim, Ledger
@@ -100,6 +109,14 @@ class Worker:
         self.clients = clients
         self.limiter = limiter
         self.windows = Windows(ledger.client)
+        self.breaker = Breaker(
+            BreakerPolicy(
+                error_ratio=settings.breaker_error_ratio,
+                min_calls=settings.breaker_min_calls,
+                base_cooldown_s=settings.breaker_base_cooldown_s,
+                max_cooldown_s=settings.breaker_max_cooldown_s,
+            )
+        )
         # Called when the gateway pauses a number (131048): campaigns stop using it.
         self.on_number_paused: Callable[[str, str], object] | None = None
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
@@ -191,21 +208,48 @@ class Worker:
                 return "retry_wait"
         try:
             result = client.send(request)
-        except OutsideWindow as error:
+        except GatewayError as error:
+            self._note_health(envelope, error)
+            return self._after_error(envelope, claim, error, use_fallback)
+        self._note_health(envelope, None)
+        return self._finish(claim, "sent", wamid=result.message_id, fallback=use_fallback)
+
+    def _after_error(
+        self, envelope: JobEnvelope, claim: Claim, error: GatewayError, use_fallback: bool
+    ) -> str:
+        if isinstance(error, OutsideWindow):
             if envelope.from_phone_no is not None:
-                self.windows.gateway_said_closed(envelope.from_phone_no, envelope.to)
+                with self._best_effort("window"):
+                    self.windows.gateway_said_closed(envelope.from_phone_no, envelope.to)
             if envelope.fallback_template is not None and not use_fallback:
                 # Not an attempt: the next one sends the template (the window is now
                 # known closed), through admission like any other send.
                 self.ledger.release(claim, 0.0, "window closed: sending the fallback template")
                 return "retry_wait"
-            return self._failed(envelope, claim, error)
-        except OptedOut as error:
-            self.windows.suppress(envelope.to, "opted out (131050)")
-            return self._failed(envelope, claim, error)
-        except GatewayError as error:
-            return self._failed(envelope, claim, error)
-        return self._finish(claim, "sent", wamid=result.message_id, fallback=use_fallback)
+        elif isinstance(error, OptedOut):
+            with self._best_effort("suppression"):
+                self.windows.suppress(envelope.to, "opted out (131050)")
+        return self._failed(envelope, claim, error)
+
+    def _note_health(self, envelope: JobEnvelope, error: GatewayError | None) -> None:
+        """Feed the breaker; when it trips, cool the key down for every worker."""
+        if self.settings.breaker_error_ratio <= 0:
+            return
+        name = self.limiter.key_name(envelope)
+        if name is None:
+            return
+        trouble = error is not None and is_gateway_trouble(error)
+        cooldown_s = self.breaker.record(name, trouble)
+        if cooldown_s is None:
+            return
+        with self._best_effort("breaker cooldown"):
+            self.limiter.cool_down(f"key:{name}", cooldown_s)
+            log.warning(
+                "gateway trouble on key %s (%s): every worker holds off %.1f s",
+                name,
+                type(error).__name__,
+                cooldown_s,
+            )
 
     def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:
         """A campaign paused or cancelled while this job slept for its slot: hold it
@@ -226,10 +270,12 @@ class Worker:
         with self._rng_lock:
             decision = decide(error, claim.attempt, envelope.lane, self.settings, self.rng)
         delay_s = decision.delay_s
-        self._cool_down(envelope, claim, error, delay_s)
+        with self._best_effort("cooldown"):
+            self._cool_down(envelope, claim, error, delay_s)
         if error.cooldown is Cooldown.PAUSE_NUMBER and decision.state == "retry_wait":
             delay_s = self.settings.pause_recheck_s
-            self.ledger.client.sadd(keys.parked(envelope.from_phone_no or ""), envelope.id)
+            with self._best_effort("parking"):
+                self.ledger.client.sadd(keys.parked(envelope.from_phone_no or ""), envelope.id)
         next_ms = None
         if delay_s is not None:
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
@@ -272,8 +318,29 @@ class Worker:
                 self.on_number_paused(number, f"number paused: {error.code} {error.message}")
 
     def _finish(self, claim: Claim, state: str, **fields: Any) -> str:
-        self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
-        return state
+        """Record the outcome. After a gateway call the outcome is the one thing that must
+        not be lost (losing it means sending again), so a Redis outage is waited out,
+        within the job's lease; past it the sweeper treats the job as in flight."""
+        deadline = time.monotonic() + self.settings.job_lease_s * 0.8
+        pause_s = 0.1
+        while True:
+            try:
+                self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
+                return state
+            except StoreUnavailable as exc:
+                if time.monotonic() + pause_s > deadline:
+                    raise
+                log.warning("job %s: recording %s waits for Redis: %s", claim.job_id, state, exc)
+                self.sleep(pause_s)
+                pause_s = min(pause_s * 2, 2.0)
+
+    @contextlib.contextmanager
+    def _best_effort(self, what: str) -> Iterator[None]:
+        """A side note to Redis (a cooldown, a window) must not cost the job's outcome."""
+        try:
+            yield
+        except (StoreUnavailable, redis.RedisError) as exc:
+            log.warning("could not record the %s: %s", what, exc)
 
 
 def heartbeat(client: redis.Redis, name: str, stop: threading.Event, every_s: float = 5.0) -> None:

@@ -274,12 +274,19 @@ class RedisProcess:
     port: int
     proc: subprocess.Popen[bytes]
     workdir: Path
+    extra: tuple[str, ...] = ()
 
     @classmethod
-    def start(cls, workdir: Path, *extra: str) -> RedisProcess:
-        port = free_port()
+    def start(cls, workdir: Path, *extra: str, port: int | None = None) -> RedisProcess:
+        port = port or free_port()
         workdir.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen(
+        server = cls(port, cls._spawn(port, workdir, extra), workdir, extra)
+        wait_until(lambda: server.ping())
+        return server
+
+    @staticmethod
+    def _spawn(port: int, workdir: Path, extra: Sequence[str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 "redis-server",
                 "--port",
@@ -299,9 +306,6 @@ class RedisProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        server = cls(port, proc, workdir)
-        wait_until(lambda: server.ping())
-        return server
 
     @property
     def url(self) -> str:
@@ -314,6 +318,18 @@ class RedisProcess:
             return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
         except redis.ConnectionError:
             return False
+
+    def restart(self, down_s: float, *, kill: bool = False) -> None:
+        """Stop the server (SIGTERM: a clean shutdown that flushes the AOF; or SIGKILL),
+        stay down ``down_s`` seconds, and start it again on the same port and files."""
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        self.proc.wait(30)
+        time.sleep(down_s)
+        self.proc = self._spawn(self.port, self.workdir, self.extra)
+        wait_until(lambda: self.ping(), timeout_s=30)
 
     def stop(self) -> None:
         self.proc.terminate()
