@@ -207,3 +207,150 @@ def test_redis_restart_mid_run_keeps_every_acknowledged_job(
     assert set(states.values()) <= SENT  # every acknowledged job was sent
     assert len(accepted) > before > 0  # the producers went on after the restart
     assert refused  # the restart was seen, and refused loudly rather than lost
+
+
+class RequestRate:
+    """Samples the sandbox's request counter so a test can see the send rate over time."""
+
+    def __init__(self, sandbox: SandboxProcess, every_s: float = 0.25) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._sandbox = sandbox
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            counters = self._sandbox.stats()["counters"]
+            self.samples.append((time.monotonic(), counters.get("requests", 0)))
+            self._stop.wait(self._every_s)
+
+    def per_s(self, start: float, end: float) -> float:
+        """Requests per second between two moments (monotonic)."""
+        inside = [(t, n) for t, n in self.samples if start <= t <= end]
+        if len(inside) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = inside[0], inside[-1]
+        return (n1 - n0) / (t1 - t0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def ledger_times_ms(stack: Stack, ids: list[str], state: str) -> list[tuple[int, int]]:
+    """(created, reached ``state``) in ms for each job, from the ledger's hashes."""
+    with stack.dispatcher() as dispatcher:
+        pipe = dispatcher.ledger.client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hmget(f"waapi:job:{job_id}", "created", f"t_{state}")
+        return [(int(c), int(s)) for c, s in pipe.execute()]
+
+
+def test_a_gateway_storm_ends_sent_with_few_extra_calls_and_visible_backoff(
+    tmp_path: Path, cleanup: list[Stack]
+) -> None:
+    """For 6 s of a 2,000-job run the gateway answers 30% 503, resets 3%, hangs past the
+    read timeout 2%, loses 2% of answers after accepting, and starts with a burst of 30
+    429s with Retry-After. Transactional jobs end sent (a duplicate only among the
+    ambiguous); bulk jobs end sent or held ``unknown``; the circuit breaker keeps the
+    calls per message low and slows the send rate during the storm."""
+    stack = make_stack(
+        tmp_path, waapi_read_timeout_s=1, unknown_recheck_s=0, number_per_second=1000
+    )
+    cleanup.append(stack)
+    stack.sandbox.faults(latency_ms=5, latency_jitter_ms=2)
+    lines = [template_line(n, "bulk" if n % 4 == 0 else "transactional") for n in range(2000)]
+    lanes = {line["to"]: line["priority"] for line in lines}
+    with stack.dispatcher() as dispatcher:
+        ids = [r.job_id for r in dispatcher.send_many(lines)]
+        rate = RequestRate(stack.sandbox)
+        stack.start_worker(threads=16)
+        stack.start_worker(threads=16)
+        stack.start_beat()
+        wait_until(lambda: len(stack.sandbox.sent()) >= 300, timeout_s=60)
+        calm = time.monotonic()
+        storm = {
+            "rate_5xx": 0.3,
+            "rate_reset": 0.03,
+            "rate_timeout": 0.02,
+            "rate_lost_response": 0.02,
+            "hang_s": 3,
+            "burst_429": 30,
+            "retry_after_s": 1,
+        }
+        stack.sandbox.faults(**storm)
+        storm_start = time.monotonic()
+        time.sleep(6)
+        stack.sandbox.faults(
+            rate_5xx=0, rate_reset=0, rate_timeout=0, rate_lost_response=0, burst_429=0
+        )
+        storm_end = time.monotonic()
+        states = stack.wait_states(dispatcher, ids, timeout_s=120)
+        records = [dispatcher.job(i) for i in ids]
+        rate.stop()
+
+    counters = stack.sandbox.stats()["counters"]
+    calls_per_message = counters["requests"] / len(ids)
+    per_recipient = sends_per_recipient(stack)
+    duplicated = {to for to, n in per_recipient.items() if n > 1}
+    ambiguous = {r.to for r in records if r and r.ambiguous}
+    before_per_s = rate.per_s(calm - 1, calm)
+    during_per_s = rate.per_s(storm_start + 0.5, storm_end)
+    by_state = collections.Counter((lanes[r.to], r.state) for r in records if r)
+    print(
+        f"\nstorm (6 s): jobs 2000, gateway calls {counters['requests']} "
+        f"({calls_per_message:.2f} per message), faults "
+        f"{ {k: v for k, v in counters.items() if k.startswith('fault_')} }, requests/s before "
+        f"{before_per_s:.0f}, during {during_per_s:.0f}, ended {dict(by_state)}, ambiguous "
+        f"{len(ambiguous)}, sent twice {len(duplicated)}"
+    )
+    assert {s for i, s in states.items()} <= SENT | {"unknown"}
+    assert all(
+        r.state in SENT for r in records if r and lanes[r.to] == "transactional"
+    )  # the transactional lane resends what may have been lost
+    assert all(r.ambiguous for r in records if r and r.state == "unknown")
+    assert duplicated <= ambiguous
+    assert calls_per_message <= 1.3
+    assert during_per_s < before_per_s / 2  # the fleet backs off; no retry storm
+
+
+def test_a_slow_gateway_times_nothing_out_and_keeps_transactional_latency_bounded(
+    tmp_path: Path, cleanup: list[Stack]
+) -> None:
+    """Every call takes 2 s (+-0.2). With 400 bulk jobs queued, 40 transactional jobs
+    enqueued one by one still go out within a few gateway latencies, nothing times out
+    or is sent twice, and the queues drain."""
+    stack = make_stack(tmp_path, number_per_second=1000)
+    cleanup.append(stack)
+    stack.sandbox.faults(latency_ms=2000, latency_jitter_ms=200)
+    bulk_lines = [template_line(n, "bulk", prefix="1556") for n in range(400)]
+    with stack.dispatcher() as dispatcher:
+        bulk = [r.job_id for r in dispatcher.send_many(bulk_lines)]
+        stack.start_worker(threads=32)
+        stack.start_worker(threads=32)
+        started = time.monotonic()
+        transactional = []
+        for n in range(40):
+            transactional.append(
+                dispatcher.send_template(f"+1555{n:07d}", NUMBERS[n % 2], "hello_world", "en")
+            )
+            time.sleep(0.1)
+        stack.wait_states(dispatcher, transactional + bulk, timeout_s=180)
+        drained_s = time.monotonic() - started
+        records = [dispatcher.job(i) for i in transactional + bulk]
+    latencies_s = sorted(
+        (sent - created) / 1000 for created, sent in ledger_times_ms(stack, transactional, "sent")
+    )
+    per_recipient = sends_per_recipient(stack)
+    print(
+        f"\nslow gateway (2 s): 400 bulk + 40 transactional drained in {drained_s:.1f} s; "
+        f"transactional enqueue-to-sent p50 {latencies_s[len(latencies_s) // 2]:.1f} s, "
+        f"max {latencies_s[-1]:.1f} s; attempts > 1: "
+        f"{sum(1 for r in records if r and r.attempts > 1)}"
+    )
+    assert all(r is not None and r.state == "sent" and r.attempts == 1 for r in records)
+    assert not any(r.ambiguous for r in records if r)
+    assert max(per_recipient.values()) == 1 and len(per_recipient) == 440
+    assert latencies_s[-1] < 3 * 2.2  # a few gateway latencies, not the bulk backlog's length
