@@ -290,3 +290,18 @@ class Ledger:
         with store_errors():
             raw = cast(dict[bytes, bytes], self.client.hgetall(keys.STATS))
         return {k.decode(): int(v) for k, v in raw.items()}
+
+    def reject(self, job_id: str, reason: str) -> None:
+        """Note a queue message that is not a job (published by another app by task name):
+        there is nothing to record it under, so it goes to the events stream as
+        ``rejected`` with the field and rule that refused it, and is counted."""
+        with store_errors():
+            pipe = self.client.pipeline()
+            pipe.xadd(
+                keys.EVENTS,
+                {"job": job_id, "state": "rejected", "error": reason[:1000]},
+                maxlen=self.settings.events_maxlen,
+                approximate=True,
+            )
+            pipe.hincrby(keys.STATS, "rejected", 1)
+            pipe.execute()

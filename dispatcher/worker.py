@@ -11,7 +11,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,6 +33,7 @@ from dispatcher.errors import (
 )
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
+from dispatcher.gateway.validation import problems_of
 from dispatcher.ledger import Claim, Ledger
 from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
@@ -144,19 +145,17 @@ class Worker:
 
     # --- the life of one job -------------------------------------------------------------
 
-    def handle(self, job: Mapping[str, Any]) -> str:
+    def handle(self, job: Any) -> str:
         """Process one envelope; returns the state it left the job in (or why not)."""
         try:
             envelope = JobEnvelope.model_validate(job)
         except ValidationError as exc:
-            log.error(
-                "dropped a message whose envelope is invalid: %s",
-                "; ".join(
-                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                    for e in exc.errors(include_input=False)
-                ),
-            )
-            return "invalid"
+            problems = "; ".join(str(p) for p in problems_of(exc, prefix="job"))
+        else:
+            return self._handle(envelope)
+        return self.refuse(job, problems)  # outside except: no pydantic context (inputs)
+
+    def _handle(self, envelope: JobEnvelope) -> str:
         claim = self.ledger.claim(envelope.id)
         if claim == "missing":  # published by another app straight to the queue
             self.ledger.enqueue([envelope], mode="none")
@@ -165,9 +164,20 @@ class Worker:
             return claim  # a duplicate delivery, or not due: nothing to do
         return self._attempt(envelope, claim)
 
-    def handle_batch(self, jobs: Sequence[Mapping[str, Any]]) -> list[str]:
+    def handle_batch(self, jobs: Any) -> list[str]:
         """Process a batch concurrently on the worker's batch threads."""
+        if not isinstance(jobs, list):
+            return [self.refuse(None, "jobs: must be a list of job envelopes")]
         return list(self._executor.map(self.handle, jobs))
+
+    def refuse(self, job: Any, problems: str) -> str:
+        """A message that is not a job: nothing is sent; the refusal is recorded (never a
+        silent drop) under the job's id when it has a usable one. Values are not logged."""
+        raw_id = job.get("id") if isinstance(job, Mapping) else None
+        job_id = raw_id[:64] if isinstance(raw_id, str) and raw_id.isprintable() else ""
+        log.error("refused a message that is not a valid job %s: %s", job_id or "-", problems)
+        self.ledger.reject(job_id, problems)
+        return "rejected"
 
     def _attempt(self, envelope: JobEnvelope, claim: Claim) -> str:
         if claim.suppressed and envelope.lane == "bulk":

@@ -16,17 +16,25 @@ from tasks.app import app
 from tasks.runtime import worker_for
 
 
+def _unexpected(task: str, given: dict[str, Any]) -> str:
+    return f"{task}: unexpected arguments {sorted(given)}; it takes one keyword argument"
+
+
 @app.task(name="waapi.send")
-def send(job: dict[str, Any]) -> str:
+def send(job: Any = None, **unexpected: Any) -> str:
     try:
+        if unexpected:  # refused and recorded, not a TypeError the broker would drop
+            return worker_for(app).refuse(job, _unexpected("waapi.send", unexpected))
         return worker_for(app).handle(job)
     except StoreUnavailable as exc:  # keep the message: it is delivered again
         raise Reject(str(exc), requeue=True) from exc
 
 
 @app.task(name="waapi.send_batch")
-def send_batch(jobs: list[dict[str, Any]]) -> list[str]:
+def send_batch(jobs: Any = None, **unexpected: Any) -> list[str]:
     try:
+        if unexpected:
+            return [worker_for(app).refuse(None, _unexpected("waapi.send_batch", unexpected))]
         return worker_for(app).handle_batch(jobs)
     except StoreUnavailable as exc:
         raise Reject(str(exc), requeue=True) from exc

@@ -40,6 +40,7 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "too_long": lambda c: f"must have at most {_plural(c['max_length'], 'item')}",
     "string_pattern_mismatch": lambda c: f"must match {c['pattern']}",
     "string_type": lambda c: "must be a string",
+    "string_unicode": lambda c: "must be valid unicode (no lone surrogates)",
     "bool_type": lambda c: "must be true or false",
     "bool_parsing": lambda c: "must be true or false",
     "int_type": lambda c: "must be an integer",

@@ -1,0 +1,298 @@
+"""Bad input, property-based, through the Python API and Celery-by-name (the HTTP ingress
+has its own fuzz in test_http_auth_fuzz.py): nothing invalid is queued or sent, nothing
+crashes, and every refusal names the field and the rule it broke."""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatcher.envelope import JobEnvelope
+from dispatcher.errors import InvalidRequest
+from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
+from dispatcher.producer import Dispatcher, Enqueued
+from tests.support import RedisProcess, SandboxProcess, Stack, make_settings, wait_until
+
+FROM = "+15550000001"
+TO = "+15553330001"
+
+# Strings people and programs really send by mistake.
+EDGE_TEXT = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "\ud800",  # a lone surrogate: cannot be encoded as UTF-8
+        "e\u0301",
+        "\u200b+15553330001",  # zero-width space before a good number
+        "+١٥٥٥٣٣٣٠٠٠١",  # Arabic-Indic digits
+        "+15553330001\n",
+        "+1 (555) 333-0001",
+        "15553330001",
+        "+0000000000",
+        "+" + "9" * 20,
+        "🙂" * 2100,
+        "x" * 5000,
+        "<script>alert(1)</script>",
+        "'; DROP TABLE jobs; --",
+    ]
+)
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | EDGE_TEXT,
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+FIELDS = st.sampled_from(
+    [
+        "to",
+        "fromPhoneNo",
+        "body",
+        "name",
+        "language",
+        "components",
+        "bodyText",
+        "buttons",
+        "link",
+        "mediaId",
+        "caption",
+        "sections",
+        "buttonText",
+        "url",
+        "type",
+        "contact",
+        "sessionId",
+        "latitude",
+        "longitude",
+        "fileName",
+        "header",
+        "footer",
+    ]
+)
+VALID_TEMPLATE = {"to": TO, "fromPhoneNo": FROM, "name": "hello_world", "language": "en"}
+TOO_MANY_BUTTONS = {
+    "to": TO,
+    "fromPhoneNo": FROM,
+    "bodyText": "pick one",
+    "buttons": [{"id": str(n), "title": f"b{n}"} for n in range(4)],
+}
+BODIES = st.one_of(
+    st.dictionaries(FIELDS, JSON, max_size=8),
+    st.dictionaries(FIELDS, JSON | EDGE_TEXT, max_size=4).map(lambda d: {**VALID_TEMPLATE, **d}),
+    st.just(TOO_MANY_BUTTONS),
+)
+KINDS = st.sampled_from([("cloud", k) for k in CLOUD_KINDS] + [("qr", k) for k in QR_KINDS])
+
+
+@pytest.fixture(scope="module")
+def dispatcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dispatcher]:
+    server = RedisProcess.start(Path(tmp_path_factory.mktemp("bad-input")))
+    with Dispatcher(make_settings(server.url)) as dispatcher:
+        yield dispatcher
+    server.stop()
+
+
+def queued(client: redis.Redis) -> int:
+    """Jobs recorded plus messages waiting in any queue."""
+    messages = sum(int(client.llen(k)) for k in client.scan_iter("waapi.*", _type="list"))
+    return int(client.zcard("waapi:recent")) + messages
+
+
+def assert_names_field_and_rule(error: InvalidRequest) -> None:
+    assert error.problems, error
+    for problem in error.problems:
+        assert problem.rule and not problem.rule.startswith(" "), problem
+        assert str(problem) in str(error)
+    # Values are not echoed back (they may be personal data or secrets).
+    assert "DROP TABLE" not in str(error) and "<script>" not in str(error)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(kind=KINDS, body=BODIES)
+def test_python_send_refuses_with_field_and_rule_and_queues_nothing(
+    dispatcher: Dispatcher, kind: tuple[str, str], body: dict[str, Any]
+) -> None:
+    client = dispatcher.ledger.client
+    before = queued(client)
+    try:
+        job_id = dispatcher.send(*kind, body)
+    except InvalidRequest as error:
+        assert_names_field_and_rule(error)
+        assert queued(client) == before
+        return
+    record = dispatcher.job(job_id)  # accepted: recorded and its message queued
+    assert record is not None and record.state == "queued"
+    assert queued(client) == before + 2
+    JobEnvelope.model_validate(json.loads(client.hget(f"waapi:job:{job_id}", "env") or "{}"))
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    lines=st.lists(
+        st.one_of(
+            BODIES.map(lambda b: {"type": "template", **b}),
+            st.tuples(st.sampled_from((*CLOUD_KINDS, "fax", "", "TEXT")), BODIES).map(
+                lambda kb: {"type": kb[0], **kb[1]}
+            ),
+            JSON,
+        ),
+        max_size=20,
+    )
+)
+def test_send_many_answers_each_line_and_queues_only_the_valid(
+    dispatcher: Dispatcher, lines: list[Any]
+) -> None:
+    client = dispatcher.ledger.client
+    before = int(client.zcard("waapi:recent"))
+    results = dispatcher.send_many(lines)
+    assert len(results) == len(lines)
+    for result in results:
+        if isinstance(result, InvalidRequest):
+            assert_names_field_and_rule(result)
+    fresh = {r.job_id for r in results if isinstance(r, Enqueued) and not r.duplicate}
+    assert int(client.zcard("waapi:recent")) == before + len(fresh)
+
+
+@pytest.mark.parametrize(
+    ("call", "problem"),
+    [
+        (
+            lambda d: d.send_text("+15553330001", FROM, "\ud800"),
+            "body must be valid unicode (no lone surrogates)",
+        ),
+        (lambda d: d.send_text("\u200b+15553330001", FROM, "hi"), "to must be an E.164"),
+        (lambda d: d.send_text("+١٥٥٥٣٣٣٠٠٠١", FROM, "hi"), "to must be an E.164"),
+        (lambda d: d.send_text(TO, FROM, "x" * 5000), "body must be at most 4096"),
+        (lambda d: d.send("cloud", "text", {"to": TO, "fromPhoneNo": FROM, "body": 7}), "body"),
+        (lambda d: d.send("cloud", "telegram", {"to": TO}), "type must be one of"),
+    ],
+)
+def test_unicode_and_type_edge_cases_are_refused_by_name(
+    dispatcher: Dispatcher, call: Any, problem: str
+) -> None:
+    before = queued(dispatcher.ledger.client)
+    with pytest.raises(InvalidRequest) as caught:
+        call(dispatcher)
+    assert problem in str(caught.value)
+    assert_names_field_and_rule(caught.value)
+    assert queued(dispatcher.ledger.client) == before
+
+
+# --- Celery by name: another app publishes whatever it likes -----------------------------
+
+
+def envelope(**changes: Any) -> dict[str, Any]:
+    good = JobEnvelope(
+        id="crm-1",
+        channel="cloud",
+        type="template",
+        to=TO,
+        from_phone_no=FROM,
+        payload={"name": "hello_world", "language": "en"},
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    good.update(changes)
+    return {k: v for k, v in good.items() if v is not None}
+
+
+# Envelopes the worker must refuse before anything else (recorded as `rejected` events).
+BAD_ENVELOPES: list[Any] = [
+    None,
+    "a string",
+    [1, 2, 3],
+    {},
+    envelope(id=None),
+    envelope(id="has spaces and / slashes"),
+    envelope(id="x" * 65),
+    envelope(id="bad-v", v=2),
+    envelope(id="bad-channel", channel="sms"),
+    envelope(id="bad-to", to="0044 20 7946 0958"),
+    envelope(id="bad-to-unicode", to="\u200b+15553330001"),
+    envelope(id="bad-from", fromPhoneNo="12345"),
+    envelope(id="bad-lane", lane="urgent"),
+    envelope(id="bad-extra", apiSecret="secr_should_not_be_here"),
+    envelope(id="bad-expiry", expiresAt="yesterday"),
+]
+# Envelopes that parse but whose message the gateway would refuse: recorded as failed.
+BAD_MESSAGES: list[dict[str, Any]] = [
+    envelope(id="bad-type", type="fax"),
+    envelope(id="bad-payload", payload={"name": "", "language": "en"}),
+    envelope(id="bad-buttons", type="buttons", payload={"bodyText": "pick", "buttons": []}),
+    envelope(id="bad-number", fromPhoneNo="+15557777777"),  # no key is bound to it
+]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    redis_server = RedisProcess.start(tmp_path / "redis")
+    sandbox = SandboxProcess.start("--no-window")
+    stack = Stack(redis_server, sandbox, tmp_path)
+    yield stack
+    stack.stop()
+    sandbox.stop()
+    redis_server.stop()
+
+
+def test_celery_by_name_garbage_is_refused_recorded_and_never_sent(stack: Stack) -> None:
+    from celery import Celery
+
+    producer = Celery("other-app", broker=stack.redis.url, set_as_current=False)
+    queue = "waapi.cloud.15550000001.tx"
+    for job in BAD_ENVELOPES + BAD_MESSAGES:
+        producer.send_task("waapi.send", kwargs={"job": job}, queue=queue)
+    producer.send_task("waapi.send", kwargs={"jobs": "wrong name"}, queue=queue)
+    producer.send_task("waapi.send_batch", kwargs={"jobs": "not a list"}, queue=queue)
+    producer.send_task(
+        "waapi.send_batch", kwargs={"jobs": [None, envelope(id="b-ok")]}, queue=queue
+    )
+    producer.send_task("waapi.send", kwargs={"job": envelope(id="the-good-one")}, queue=queue)
+    stack.start_worker(threads=4)
+    with stack.dispatcher() as dispatcher:
+        stack.wait_states(dispatcher, ["the-good-one", "b-ok"], timeout_s=60)
+        wait_until(lambda: len(rejections(dispatcher)) >= len(BAD_ENVELOPES) + 3, timeout_s=30)
+        stack.wait_states(dispatcher, [j["id"] for j in BAD_MESSAGES], timeout_s=30)
+        rejected = rejections(dispatcher)
+        failed = {j["id"]: dispatcher.job(j["id"]) for j in BAD_MESSAGES}
+        stats = dispatcher.ledger.stats()
+    producer.close()
+
+    assert sorted(r["to"] for r in stack.sandbox.sent()) == [TO, TO]  # only the two good ones
+    assert stats["rejected"] == len(rejected) == len(BAD_ENVELOPES) + 3
+    for event in rejected:
+        assert event["error"], event  # says which field broke which rule
+        assert "secr_should_not_be_here" not in json.dumps(event)
+    by_job = collections.Counter(e["job"] for e in rejected)
+    assert by_job["bad-channel"] == 1 and "channel" in next(
+        e["error"] for e in rejected if e["job"] == "bad-channel"
+    )
+    assert "apiSecret" in next(e["error"] for e in rejected if e["job"] == "bad-extra")
+    for job_id, record in failed.items():
+        assert record is not None and record.state == "failed", job_id
+        assert record.error and record.error["message"], job_id
+
+
+def rejections(dispatcher: Dispatcher) -> list[dict[str, str]]:
+    events = dispatcher.ledger.client.xrange("waapi:events")
+    decoded = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in events]
+    return [e for e in decoded if e.get("state") == "rejected"]
