@@ -366,6 +366,22 @@ def make_settings(
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+@contextmanager
+def own_stack(
+    workdir: Path, *sandbox_args: str, redis_args: Sequence[str] = (), **settings: Any
+) -> Iterator[Stack]:
+    """A Stack on its own Redis and sandbox, all of it stopped on the way out."""
+    redis_server = RedisProcess.start(workdir / "redis", *redis_args)
+    sandbox = SandboxProcess.start(*sandbox_args)
+    stack = Stack(redis_server, sandbox, workdir, **settings)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        sandbox.stop()
+        redis_server.stop()
+
+
 class Stack:
     """Real parts wired together: Redis, the sandbox, worker and beat processes."""
 
@@ -453,6 +469,7 @@ class Stack:
         )
 
     def stop(self) -> None:
+        """Stop the processes this stack started (Redis and the sandbox stay up)."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()

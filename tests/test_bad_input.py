@@ -19,7 +19,7 @@ from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.producer import Dispatcher, Enqueued
-from tests.support import RedisProcess, SandboxProcess, Stack, make_settings, wait_until
+from tests.support import RedisProcess, Stack, make_settings, own_stack, wait_until
 
 FROM = "+15550000001"
 TO = "+15553330001"
@@ -245,13 +245,8 @@ BAD_MESSAGES: list[dict[str, Any]] = [
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    redis_server = RedisProcess.start(tmp_path / "redis")
-    sandbox = SandboxProcess.start("--no-window")
-    stack = Stack(redis_server, sandbox, tmp_path)
-    yield stack
-    stack.stop()
-    sandbox.stop()
-    redis_server.stop()
+    with own_stack(tmp_path, "--no-window") as stack:
+        yield stack
 
 
 def test_celery_by_name_garbage_is_refused_recorded_and_never_sent(stack: Stack) -> None:

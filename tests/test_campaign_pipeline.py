@@ -17,18 +17,13 @@ import pytest
 
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.campaigns.store import IN_FLIGHT
-from tests.support import RedisProcess, SandboxProcess, Stack, campaign_spec, wait_until
+from tests.support import Stack, campaign_spec, own_stack, wait_until
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    redis_server = RedisProcess.start(tmp_path / "redis")
-    sandbox = SandboxProcess.start("--no-window")
-    stack = Stack(redis_server, sandbox, tmp_path, number_per_second=5000)
-    yield stack
-    stack.stop()
-    sandbox.stop()
-    redis_server.stop()
+    with own_stack(tmp_path, "--no-window", number_per_second=5000) as stack:
+        yield stack
 
 
 def create(stack: Stack, recipients: int, **extra: Any) -> tuple[Campaigns, str]:

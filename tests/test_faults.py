@@ -10,6 +10,7 @@ recorded) and prints its figures; RELIABILITY.md quotes them. Run just these wit
 from __future__ import annotations
 
 import collections
+import contextlib
 import random
 import signal
 import threading
@@ -22,7 +23,7 @@ import pytest
 import requests
 
 from dispatcher.errors import StoreUnavailable
-from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, wait_until
+from tests.support import BEARER, SandboxProcess, Stack, own_stack, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 
@@ -41,20 +42,19 @@ def template_line(n: int, lane: str, prefix: str = "1557") -> dict[str, Any]:
     }
 
 
-def make_stack(tmp_path: Path, *redis_args: str, **settings: Any) -> Stack:
-    redis_server = RedisProcess.start(tmp_path / "redis", *redis_args)
-    sandbox = SandboxProcess.start("--no-window", "--seed", "7")
-    return Stack(redis_server, sandbox, tmp_path, **settings)
-
-
 @pytest.fixture
-def cleanup() -> Iterator[list[Stack]]:
-    stacks: list[Stack] = []
-    yield stacks
-    for stack in stacks:
-        stack.stop()
-        stack.sandbox.stop()
-        stack.redis.stop()
+def cleanup() -> Iterator[contextlib.ExitStack]:
+    with contextlib.ExitStack() as exits:
+        yield exits
+
+
+def make_stack(
+    cleanup: contextlib.ExitStack, tmp_path: Path, *redis_args: str, **settings: Any
+) -> Stack:
+    """Its own Redis and sandbox, stopped when the test ends."""
+    return cleanup.enter_context(
+        own_stack(tmp_path, "--no-window", "--seed", "7", redis_args=redis_args, **settings)
+    )
 
 
 def sends_per_recipient(stack: Stack) -> collections.Counter[str]:
@@ -62,14 +62,15 @@ def sends_per_recipient(stack: Stack) -> collections.Counter[str]:
 
 
 def test_random_sigkills_during_5000_jobs_lose_nothing(
-    tmp_path: Path, cleanup: list[Stack]
+    tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
     """Three workers SIGKILLed at random moments of a 5,000-job run (half transactional,
     half bulk); a replacement starts each time. Transactional jobs caught mid-call are
     resent (a duplicate is possible only among them); bulk ones are held as ``unknown``
     and settled by the gateway's webhook, or resent when none comes."""
-    stack = make_stack(tmp_path, unknown_recheck_s=8, limiter_max_sleep_s=2, number_per_second=1000)
-    cleanup.append(stack)
+    stack = make_stack(
+        cleanup, tmp_path, unknown_recheck_s=8, limiter_max_sleep_s=2, number_per_second=1000
+    )
     stack.sandbox.faults(latency_ms=20, latency_jitter_ms=5)
     url = stack.start_serve()
     stack.sandbox.webhooks(url=url + "/v1/webhooks/waapi", statuses=["delivered"])
@@ -112,12 +113,13 @@ def test_random_sigkills_during_5000_jobs_lose_nothing(
 
 
 def test_redis_restart_mid_run_keeps_every_acknowledged_job(
-    tmp_path: Path, cleanup: list[Stack]
+    tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
     """Redis (AOF, appendfsync everysec) is shut down for 3 s in the middle of a run while
     producers keep enqueueing through Python and HTTP. Every enqueue that returned
     success ends sent; workers, beat and the HTTP service reconnect on their own."""
     stack = make_stack(
+        cleanup,
         tmp_path,
         "--appendonly",
         "yes",
@@ -126,7 +128,6 @@ def test_redis_restart_mid_run_keeps_every_acknowledged_job(
         job_lease_s=20,  # longer than the outage, as in production (60 s by default)
         number_per_second=1000,
     )
-    cleanup.append(stack)
     stack.sandbox.faults(latency_ms=10, latency_jitter_ms=2)
     url = stack.start_serve()
     stack.start_worker(threads=16)
@@ -249,7 +250,7 @@ def ledger_times_ms(stack: Stack, ids: list[str], state: str) -> list[tuple[int,
 
 
 def test_a_gateway_storm_ends_sent_with_few_extra_calls_and_visible_backoff(
-    tmp_path: Path, cleanup: list[Stack]
+    tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
     """For 6 s of a 2,000-job run the gateway answers 30% 503, resets 3%, hangs past the
     read timeout 2%, loses 2% of answers after accepting, and starts with a burst of 30
@@ -257,9 +258,8 @@ def test_a_gateway_storm_ends_sent_with_few_extra_calls_and_visible_backoff(
     ambiguous); bulk jobs end sent or held ``unknown``; the circuit breaker keeps the
     calls per message low and slows the send rate during the storm."""
     stack = make_stack(
-        tmp_path, waapi_read_timeout_s=1, unknown_recheck_s=0, number_per_second=1000
+        cleanup, tmp_path, waapi_read_timeout_s=1, unknown_recheck_s=0, number_per_second=1000
     )
-    cleanup.append(stack)
     stack.sandbox.faults(latency_ms=5, latency_jitter_ms=2)
     lines = [template_line(n, "bulk" if n % 4 == 0 else "transactional") for n in range(2000)]
     lanes = {line["to"]: line["priority"] for line in lines}
@@ -317,13 +317,12 @@ def test_a_gateway_storm_ends_sent_with_few_extra_calls_and_visible_backoff(
 
 
 def test_a_slow_gateway_times_nothing_out_and_keeps_transactional_latency_bounded(
-    tmp_path: Path, cleanup: list[Stack]
+    tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
     """Every call takes 2 s (+-0.2). With 400 bulk jobs queued, 40 transactional jobs
     enqueued one by one still go out within a few gateway latencies, nothing times out
     or is sent twice, and the queues drain."""
-    stack = make_stack(tmp_path, number_per_second=1000)
-    cleanup.append(stack)
+    stack = make_stack(cleanup, tmp_path, number_per_second=1000)
     stack.sandbox.faults(latency_ms=2000, latency_jitter_ms=200)
     bulk_lines = [template_line(n, "bulk", prefix="1556") for n in range(400)]
     with stack.dispatcher() as dispatcher:

@@ -133,8 +133,8 @@ TABLE = [
         {"bodyText": "b", "flowId": "1", "flowCta": "Go", "flowAction": "jump"},
         "flowAction must be one of 'navigate' or 'data_exchange'",
     ),
-    ("send", {"type": "sticker-pack", "payload": {}}, "Unsupported type 'sticker-pack'"),
-    ("send", {"type": "flow", "payload": {}}, "Unsupported type 'flow'"),
+    ("send", {"type": "sticker-pack", "payload": {}}, "type must be one of text, image"),
+    ("send", {"type": "flow", "payload": {}}, "type must be one of text, image"),
     ("send", {"type": "text", "payload": {"body": ""}}, "payload.body must not be empty"),
     (
         "send",

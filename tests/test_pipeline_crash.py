@@ -13,20 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import RedisProcess, SandboxProcess, Stack, wait_until
+from tests.support import Stack, own_stack, wait_until
 
 FROM = "+15550000001"
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    redis_server = RedisProcess.start(tmp_path / "redis")
-    sandbox = SandboxProcess.start("--no-window", "--latency-ms", "50", "--jitter-ms", "10")
-    stack = Stack(redis_server, sandbox, tmp_path)
-    yield stack
-    stack.stop()
-    sandbox.stop()
-    redis_server.stop()
+    with own_stack(tmp_path, "--no-window", "--latency-ms", "50", "--jitter-ms", "10") as stack:
+        yield stack
 
 
 def test_sigkill_mid_run_loses_nothing_and_duplicates_only_the_ambiguous(stack: Stack) -> None:

@@ -12,7 +12,7 @@ import pytest
 import redis
 import requests
 
-from tests.support import BEARER, TOKENS, RedisProcess, SandboxProcess, Stack, wait_until
+from tests.support import BEARER, TOKENS, Stack, own_stack, wait_until
 
 SECRETS = ["secr_sandbox", "verify_sandbox", *(t["token"] for t in TOKENS)]
 
@@ -40,13 +40,8 @@ def everything_in(client: redis.Redis) -> str:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    redis_server = RedisProcess.start(tmp_path / "redis")
-    sandbox = SandboxProcess.start("--seed", "11")
-    stack = Stack(redis_server, sandbox, tmp_path)
-    yield stack
-    stack.stop()
-    sandbox.stop()
-    redis_server.stop()
+    with own_stack(tmp_path, "--seed", "11") as stack:
+        yield stack
 
 
 def test_no_secret_in_logs_ledger_stream_or_messages_after_a_faulty_run(stack: Stack) -> None:

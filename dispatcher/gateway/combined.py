@@ -58,9 +58,9 @@ class CombinedSend(CloudSend):
             return data
         kind = data.get("type")
         if not isinstance(kind, str) or kind not in COMBINED_PAYLOADS:
-            raise ValueError(
-                f"Unsupported type {kind!r}: type must be one of {', '.join(COMBINED_PAYLOADS)}"
-            )
+            # The gateway echoes the value ("Unsupported type 'x'"); we name the field and
+            # the rule only, as everywhere (a value may be personal data).
+            raise ValueError(f"type must be one of {', '.join(COMBINED_PAYLOADS)}")
         payload = data.get("payload")
         if not isinstance(payload, dict):
             raise ValueError("payload is required and must be an object")
