@@ -194,6 +194,13 @@ class Settings(BaseSettings):
     breaker_base_cooldown_s: float = Field(default=0.5, gt=0, le=3600)
     breaker_max_cooldown_s: float = Field(default=10.0, gt=0, le=3600)
 
+    # Error reports (Sentry); no DSN: off. Phone numbers are masked in reports unless
+    # SENTRY_KEEP_NUMBERS is set; secrets and message bodies are always scrubbed.
+    sentry_dsn: SecretStr | None = None
+    sentry_environment: str = Field(default="production", min_length=1, max_length=64)
+    sentry_release: str | None = Field(default=None, max_length=200)
+    sentry_keep_numbers: bool = False
+
     # The HTTP ingress and the webhook receiver.
     # Producer tokens, JSON: [{"name", "token" | "sha256", "scopes", "numbers"?}].
     dispatch_tokens: str | None = None
@@ -274,6 +281,22 @@ class Settings(BaseSettings):
             return ApiKeyConfig(**fields)
         except ValidationError as exc:
             raise ValueError("; ".join(_problems(exc, _SIMPLE_KEY_VARS))) from None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret this process knows in plain text (API secrets, webhook verify
+        tokens, producer tokens as configured, the Sentry DSN): what scrubbers remove."""
+        found: list[str] = []
+        for key in self.keys:
+            for secret in (key.secret, key.webhook_verify_token):
+                if secret is not None:
+                    found.append(secret.get_secret_value())
+        for secret in (self.waapi_api_secret, self.waapi_webhook_verify_token, self.sentry_dsn):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+        if self.dispatch_tokens:
+            entries = json.loads(self.dispatch_tokens)  # checked at start: a list of objects
+            found.extend(e["token"] for e in entries if isinstance(e.get("token"), str))
+        return tuple(found)
 
     @property
     def tokens(self) -> tuple[ProducerToken, ...]:

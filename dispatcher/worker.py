@@ -25,11 +25,13 @@ from dispatcher.breaker import Breaker, BreakerPolicy, is_gateway_trouble
 from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import (
     Cooldown,
+    Forbidden,
     GatewayError,
     InvalidRequest,
     OptedOut,
     OutsideWindow,
     StoreUnavailable,
+    Unauthorized,
 )
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
@@ -38,6 +40,7 @@ from dispatcher.ledger import Claim, Ledger
 from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
 from dispatcher.store import connect
+from dispatcher.telemetry.sentry import alert
 from dispatcher.windows import Windows
 
 log = logging.getLogger("dispatcher.worker")
@@ -296,6 +299,7 @@ class Worker:
             type(error).__name__,
             decision.state,
         )
+        self._alert_if_it_pages(envelope, claim, error, decision.state)
         return self._finish(
             claim,
             decision.state,
@@ -303,6 +307,30 @@ class Worker:
             next_attempt_ms=next_ms,
             ambiguous=decision.ambiguous,
         )
+
+    def _alert_if_it_pages(
+        self, envelope: JobEnvelope, claim: Claim, error: GatewayError, state: str
+    ) -> None:
+        """Error reports for what a person must act on; a retry is not one."""
+        kind = type(error).__name__
+        if isinstance(error, Unauthorized | Forbidden):
+            key = self.limiter.key_name(envelope)
+            alert(
+                f"the gateway refused key {key}: {error.status} {error.message}",
+                fingerprint=["gateway-auth", str(key), str(error.status)],
+                key=key,
+                status=error.status,
+            )
+        if state == "dead":
+            alert(
+                f"job dead after {claim.attempt} attempts: {kind} {error.code or error.status}",
+                fingerprint=["job-dead", kind, str(error.code or error.status)],
+                job=envelope.id,
+                number=envelope.from_phone_no,
+                lane=envelope.lane,
+                code=error.code,
+                status=error.status,
+            )
 
     def _cool_down(
         self, envelope: JobEnvelope, claim: Claim, error: GatewayError, delay_s: float | None
@@ -324,6 +352,12 @@ class Worker:
             and self.limiter.pause(number, f"{error.code}: {error.message}")
         ):
             log.warning("number %s paused by the gateway: %s", number, error.message)
+            alert(
+                f"number {number} paused by the gateway: {error.code} {error.message}",
+                fingerprint=["number-paused", number],
+                number=number,
+                code=error.code,
+            )
             if self.on_number_paused is not None:
                 self.on_number_paused(number, f"number paused: {error.code} {error.message}")
 

@@ -4,6 +4,7 @@ queue messages) for the API secret, the producer tokens and the webhook verify t
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,16 @@ import pytest
 import redis
 import requests
 
-from tests.support import BEARER, TOKENS, Stack, own_stack, wait_until
+from tests.support import (
+    BEARER,
+    TOKENS,
+    Stack,
+    own_stack,
+    sentry_dsn,
+    sentry_envelopes,
+    wait_until,
+    webhook_receiver,
+)
 
 SECRETS = ["secr_sandbox", "verify_sandbox", *(t["token"] for t in TOKENS)]
 
@@ -44,7 +54,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield stack
 
 
-def test_no_secret_in_logs_ledger_stream_or_messages_after_a_faulty_run(stack: Stack) -> None:
+def test_no_secret_in_logs_ledger_stream_messages_or_reports_after_a_faulty_run(
+    stack: Stack,
+) -> None:
+    reports = contextlib.ExitStack()
+    sentry = reports.enter_context(webhook_receiver())
+    stack.env["SENTRY_DSN"] = sentry_dsn(sentry)
     stack.env["RETRY_MAX_ATTEMPTS"] = "3"
     url = stack.start_serve()
     stack.sandbox.webhooks(url=url + "/v1/webhooks/waapi", duplicate_rate=0.3)
@@ -53,7 +68,7 @@ def test_no_secret_in_logs_ledger_stream_or_messages_after_a_faulty_run(stack: S
         rate_reset=0.1,
         rate_429=0.1,
         retry_after_s=1,
-        recipient_errors={"+15552220003": 131026},
+        recipient_errors={"+15552220003": 131026, "+15552220004": 130429},  # 0004 goes dead
     )
     with stack.dispatcher() as dispatcher:
         ids = []
@@ -99,7 +114,14 @@ def test_no_secret_in_logs_ledger_stream_or_messages_after_a_faulty_run(stack: S
         stack.wait_states(dispatcher, ids, timeout_s=90)
         wait_until(lambda: stack.sandbox.stats()["webhooks_posted"] > 0, timeout_s=20)
         stored = queued + everything_in(dispatcher.ledger.client)
+        dead = sum(1 for i in ids if dispatcher.job(i).state == "dead")
+    stack.stop()  # error reports are flushed on the way out
+    with reports:
+        sent_reports = "\n".join(sentry_envelopes(sentry))
     logs = "\n".join(stack.log(name) for name in ("worker", "beat", "serve"))
+    assert dead >= 1 and "job dead after 3 attempts" in sent_reports  # reports were made
+    for secret in SECRETS:
+        assert secret not in sent_reports, f"{secret[:6]}... in an error report"
     assert "waapi.send" in stored and "waapi:events" in stored  # we did look at the queue
     assert "attempt 1: ServerError -> retry_wait" in logs  # the faults did happen
     for secret in SECRETS:

@@ -19,6 +19,7 @@ from dispatcher.http.auth import Authenticator
 from dispatcher.http.body_limit import BodyLimitMiddleware
 from dispatcher.http.responses import ApiError
 from dispatcher.producer import Dispatcher
+from dispatcher.telemetry.sentry import init_sentry
 from dispatcher.webhooks import WebhookReceiver
 
 
@@ -62,4 +63,6 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
 
 def app_from_env() -> FastAPI:
     """uvicorn's factory: the entry point that reads the environment."""
-    return create_app(load_settings())
+    settings = load_settings()
+    init_sentry(settings, "web")
+    return create_app(settings)
