@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     sentry_release: str | None = Field(default=None, max_length=200)
     sentry_keep_numbers: bool = False
 
+    # Log lines: JSON unless stderr is a terminal (auto), or always json / text.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     # The HTTP ingress and the webhook receiver.
     # Producer tokens, JSON: [{"name", "token" | "sha256", "scopes", "numbers"?}].
     dispatch_tokens: str | None = None

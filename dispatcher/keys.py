@@ -16,6 +16,11 @@ WORKERS = PREFIX + "workers"  # zset worker name -> last seen (ms)
 DEAD = PREFIX + "dead"  # zset job id -> when it died (ms): the dead letters
 
 
+def metric(name: str) -> str:
+    """A metrics hash the ledger scripts keep (``m:jobs``, ``m:gw:<lane>``, ...)."""
+    return f"{PREFIX}m:{name}"
+
+
 def job(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
 

@@ -142,9 +142,13 @@ class Ledger:
         next_attempt_ms: int | None = None,
         ambiguous: bool = False,
         fallback: bool = False,
+        gateway_ms: float | None = None,
     ) -> bool:
-        """Record an attempt's outcome; False when the job had already moved on."""
+        """Record an attempt's outcome; False when the job had already moved on.
+        ``gateway_ms`` (the call's duration) feeds the gateway latency histogram."""
         fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms}
+        if gateway_ms is not None:
+            fields["gw_ms"] = round(gateway_ms)
         if fallback:
             fields["fallback"] = 1
         if error:

@@ -40,6 +40,7 @@ from dispatcher.ledger import Claim, Ledger
 from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
 from dispatcher.store import connect
+from dispatcher.telemetry.logs import job_fields
 from dispatcher.telemetry.sentry import alert
 from dispatcher.windows import Windows
 
@@ -185,10 +186,13 @@ class Worker:
     def _attempt(self, envelope: JobEnvelope, claim: Claim) -> str:
         if claim.suppressed and envelope.lane == "bulk":
             reason = f"skipped: the recipient is on the suppression list ({claim.suppressed})"
-            return self._finish(claim, "skipped", error={"code": 131050, "message": reason})
+            return self._finish(
+                envelope, claim, "skipped", error={"code": 131050, "message": reason}
+            )
         use_fallback = needs_window(envelope) and claim.window == "closed"
         if use_fallback and envelope.fallback_template is None:
             return self._finish(
+                envelope,
                 claim,
                 "failed",
                 error={
@@ -203,10 +207,10 @@ class Worker:
             request = fallback_request(envelope) if use_fallback else envelope.request()
             client = self.clients.for_envelope(envelope)
         except InvalidRequest as exc:
-            return self._finish(claim, "failed", error={"message": str(exc)})
+            return self._finish(envelope, claim, "failed", error={"message": str(exc)})
         except KeyError:
             message = f"no configured key is bound to {envelope.from_phone_no}"
-            return self._finish(claim, "failed", error={"message": message})
+            return self._finish(envelope, claim, "failed", error={"message": message})
         admission = self.limiter.admit(envelope)
         if admission.status == "paused":
             number = envelope.from_phone_no or ""
@@ -219,16 +223,31 @@ class Worker:
             self.sleep(admission.delay_s)  # our reserved slot under every limit
             if envelope.campaign_id and self._campaign_stopped(envelope, claim):
                 return "retry_wait"
+        started = time.perf_counter()
         try:
             result = client.send(request)
         except GatewayError as error:
+            gateway_ms = (time.perf_counter() - started) * 1000
             self._note_health(envelope, error)
-            return self._after_error(envelope, claim, error, use_fallback)
+            return self._after_error(envelope, claim, error, use_fallback, gateway_ms)
+        gateway_ms = (time.perf_counter() - started) * 1000
         self._note_health(envelope, None)
-        return self._finish(claim, "sent", wamid=result.message_id, fallback=use_fallback)
+        return self._finish(
+            envelope,
+            claim,
+            "sent",
+            wamid=result.message_id,
+            fallback=use_fallback,
+            gateway_ms=gateway_ms,
+        )
 
     def _after_error(
-        self, envelope: JobEnvelope, claim: Claim, error: GatewayError, use_fallback: bool
+        self,
+        envelope: JobEnvelope,
+        claim: Claim,
+        error: GatewayError,
+        use_fallback: bool,
+        gateway_ms: float,
     ) -> str:
         if isinstance(error, OutsideWindow):
             if envelope.from_phone_no is not None:
@@ -242,7 +261,7 @@ class Worker:
         elif isinstance(error, OptedOut):
             with self._best_effort("suppression"):
                 self.windows.suppress(envelope.to, "opted out (131050)")
-        return self._failed(envelope, claim, error)
+        return self._failed(envelope, claim, error, gateway_ms)
 
     def _note_health(self, envelope: JobEnvelope, error: GatewayError | None) -> None:
         """Feed the breaker; when it trips, cool the key down for every worker."""
@@ -262,6 +281,7 @@ class Worker:
                 name,
                 type(error).__name__,
                 cooldown_s,
+                extra={"key": name},
             )
 
     def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:
@@ -279,7 +299,13 @@ class Worker:
         )
         return True
 
-    def _failed(self, envelope: JobEnvelope, claim: Claim, error: GatewayError) -> str:
+    def _failed(
+        self,
+        envelope: JobEnvelope,
+        claim: Claim,
+        error: GatewayError,
+        gateway_ms: float | None = None,
+    ) -> str:
         with self._rng_lock:
             decision = decide(error, claim.attempt, envelope.lane, self.settings, self.rng)
         delay_s = decision.delay_s
@@ -292,20 +318,16 @@ class Worker:
         next_ms = None
         if delay_s is not None:
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
-        log.info(
-            "job %s attempt %d: %s -> %s",
-            envelope.id,
-            claim.attempt,
-            type(error).__name__,
-            decision.state,
-        )
         self._alert_if_it_pages(envelope, claim, error, decision.state)
         return self._finish(
+            envelope,
             claim,
             decision.state,
+            cause=type(error).__name__,
             error=error_fields(error),
             next_attempt_ms=next_ms,
             ambiguous=decision.ambiguous,
+            gateway_ms=gateway_ms,
         )
 
     def _alert_if_it_pages(
@@ -351,7 +373,12 @@ class Worker:
             and number is not None
             and self.limiter.pause(number, f"{error.code}: {error.message}")
         ):
-            log.warning("number %s paused by the gateway: %s", number, error.message)
+            log.warning(
+                "number %s paused by the gateway: %s",
+                number,
+                error.message,
+                extra=job_fields(envelope, code=error.code),
+            )
             alert(
                 f"number {number} paused by the gateway: {error.code} {error.message}",
                 fingerprint=["number-paused", number],
@@ -361,7 +388,9 @@ class Worker:
             if self.on_number_paused is not None:
                 self.on_number_paused(number, f"number paused: {error.code} {error.message}")
 
-    def _finish(self, claim: Claim, state: str, **fields: Any) -> str:
+    def _finish(
+        self, envelope: JobEnvelope, claim: Claim, state: str, *, cause: str = "", **fields: Any
+    ) -> str:
         """Record the outcome. After a gateway call the outcome is the one thing that must
         not be lost (losing it means sending again), so a Redis outage is waited out,
         within the job's lease; past it the sweeper treats the job as in flight."""
@@ -370,11 +399,26 @@ class Worker:
         while True:
             try:
                 self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
+                code = (fields.get("error") or {}).get("code")
+                log.info(
+                    "job %s attempt %d: %s -> %s",
+                    claim.job_id,
+                    claim.attempt,
+                    cause or "done",
+                    state,
+                    extra=job_fields(envelope, state=state, code=code),
+                )
                 return state
             except StoreUnavailable as exc:
                 if time.monotonic() + pause_s > deadline:
                     raise
-                log.warning("job %s: recording %s waits for Redis: %s", claim.job_id, state, exc)
+                log.warning(
+                    "job %s: recording %s waits for Redis: %s",
+                    claim.job_id,
+                    state,
+                    exc,
+                    extra=job_fields(envelope, state=state),
+                )
                 self.sleep(pause_s)
                 pause_s = min(pause_s * 2, 2.0)
 

@@ -4,7 +4,7 @@ Importing this package is the worker bootstrap: it reads settings from the envir
 once and builds the Celery app. Nothing imports ``tasks``.
 """
 
-from tasks import reporting  # noqa: F401 - connects the signals that start error reports
+from tasks import telemetry  # noqa: F401 - connects the signals that start logs and reports
 from tasks.app import app
 
 __all__ = ["app"]

@@ -23,5 +23,6 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
         port=port,
         workers=workers,
         log_level=log_level,
+        log_config=None,  # our format (app_from_env sets it up), not uvicorn's
         access_log=False,
     )

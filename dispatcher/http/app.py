@@ -19,7 +19,7 @@ from dispatcher.http.auth import Authenticator
 from dispatcher.http.body_limit import BodyLimitMiddleware
 from dispatcher.http.responses import ApiError
 from dispatcher.producer import Dispatcher
-from dispatcher.telemetry.sentry import init_sentry
+from dispatcher.telemetry.setup import start_telemetry
 from dispatcher.webhooks import WebhookReceiver
 
 
@@ -64,5 +64,5 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
 def app_from_env() -> FastAPI:
     """uvicorn's factory: the entry point that reads the environment."""
     settings = load_settings()
-    init_sentry(settings, "web")
+    start_telemetry(settings, "web")
     return create_app(settings)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from config import Settings
+
 FILTERED = "[Filtered]"
 
 # Keys whose values are message content or contact data: dropped whole.
@@ -100,3 +102,10 @@ class Scrubber:
         if isinstance(value, list | tuple):
             return [self(v) for v in value]
         return value
+
+
+def scrubber_for(settings: Settings, *, keep_numbers: bool = False) -> Scrubber:
+    """The scrubber of this deployment: its secrets, its own numbers left readable."""
+    return Scrubber(
+        settings.secret_values(), keep_numbers=keep_numbers, own_numbers=settings.from_numbers
+    )

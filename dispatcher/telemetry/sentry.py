@@ -21,7 +21,7 @@ from sentry_sdk.integrations import Integration
 from sentry_sdk.integrations.logging import LoggingIntegration
 
 from config import Settings
-from dispatcher.telemetry.scrub import Scrubber
+from dispatcher.telemetry.scrub import scrubber_for
 
 log = logging.getLogger("dispatcher.telemetry")
 
@@ -42,11 +42,7 @@ def init_sentry(
     integration comes from ``tasks/`` (``dispatcher`` does not import Celery)."""
     if settings.sentry_dsn is None:
         return False
-    scrubber = Scrubber(
-        settings.secret_values(),
-        keep_numbers=settings.sentry_keep_numbers,
-        own_numbers=settings.from_numbers,
-    )
+    scrubber = scrubber_for(settings, keep_numbers=settings.sentry_keep_numbers)
 
     def before_send(event: Any, hint: Any) -> Any:
         return scrubber(event)
