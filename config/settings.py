@@ -86,7 +86,7 @@ class ApiKeyConfig(_Frozen):
         return value
 
 
-TokenScope = Literal["send", "read", "campaigns", "admin"]
+TokenScope = Literal["send", "read", "campaigns", "metrics", "admin"]
 
 
 class ProducerToken(_Frozen):

@@ -152,12 +152,15 @@ class Limiter:
         ]
         for limit in limits:
             args.extend((limit.interval_ms, limit.tolerance_ms))
+        args.append(envelope.from_phone_no or "sessions")
         with store_errors():
             status, delay = self._admit(
                 keys=[
                     *(keys.rate(limit.name) for limit in limits),
                     *(keys.cooldown(c) for c in cooldowns),
                     paused,
+                    keys.metric("waits"),
+                    keys.metric("waited"),
                 ],
                 args=args,
             )
@@ -173,6 +176,7 @@ class Limiter:
         with store_errors():
             pipe = self.client.pipeline()
             pipe.set(key, ms, px=ms, nx=True)  # a new cooldown
+            pipe.hincrby(keys.metric("cooldowns"), name.split(":", 1)[0], 1)
             pipe.pexpire(key, ms, gt=True)  # or a longer one than there is
             pipe.execute()
 

@@ -48,6 +48,7 @@ TOKENS = [
     {"name": "ops", "token": "tok_admin_0123456789abcd", "scopes": ["admin"]},
     {"name": "sender", "token": "tok_sender_0123456789ab", "scopes": ["send"]},
     {"name": "marketing", "token": "tok_marketing_01234567", "scopes": ["campaigns"]},
+    {"name": "prometheus", "token": "tok_prometheus_0123456", "scopes": ["metrics"]},
 ]
 BEARER = {t["name"]: {"Authorization": f"Bearer {t['token']}"} for t in TOKENS}
 KEYS = {

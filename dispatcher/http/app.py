@@ -14,7 +14,14 @@ from config import Settings, load_settings
 from dispatcher.campaigns import Campaigns
 from dispatcher.deadletters import DeadLetters
 from dispatcher.errors import StoreUnavailable
-from dispatcher.http import campaign_routes, dlq_routes, ingress, lookup, webhook_routes
+from dispatcher.http import (
+    campaign_routes,
+    dlq_routes,
+    ingress,
+    lookup,
+    metrics_routes,
+    webhook_routes,
+)
 from dispatcher.http.auth import Authenticator
 from dispatcher.http.body_limit import BodyLimitMiddleware
 from dispatcher.http.responses import ApiError
@@ -37,6 +44,7 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
     app.include_router(webhook_routes.router(WebhookReceiver(settings, dispatcher.ledger)))
     app.include_router(campaign_routes.router(Campaigns(dispatcher), auth))
     app.include_router(dlq_routes.router(DeadLetters(dispatcher.ledger), auth))
+    app.include_router(metrics_routes.router(dispatcher.ledger.client, settings, auth))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -13,6 +13,7 @@ local BATCH = tonumber(ARGV[7])
 local EVENTS, TIMERS, RECENT = P .. 'events', P .. 'timers', P .. 'recent'
 local jobs = cjson.decode(ARGV[8])
 local out, groups, order = {}, {}, {}
+local counted = {}  -- metrics: new jobs per (number, lane, state), written once at the end
 for i = 0, #jobs - 1 do
   local j = jobs[i + 1]
   local id, env, queue, ch, typ = j[1], j[2], j[3], j[4], j[5]
@@ -34,6 +35,8 @@ for i = 0, #jobs - 1 do
       'lane', lane, 'idem', idem, 'camp', camp, 'nb', nb, 'exp', exp, 'att', 0,
       'queue', queue, 'env', env, 'crun', crun)
     if camp ~= '' then redis.call('HINCRBY', funnel_key(camp, crun), state, 1) end
+    local label = from .. '|' .. lane .. '|' .. state
+    counted[label] = (counted[label] or 0) + 1
     redis.call('ZADD', TIMERS, (state == 'scheduled') and nb or (NOW + STUCK), id)
     redis.call('ZADD', RECENT, NOW, id)
     if from ~= '' then redis.call('ZADD', RECENT .. ':' .. from, NOW, id) end
@@ -62,5 +65,9 @@ for i = 0, #jobs - 1 do
 end
 for _, queue in ipairs(order) do
   if #groups[queue].ids > 0 then publish_batch(groups[queue].ids, queue, groups[queue].envs) end
+end
+for label, n in pairs(counted) do
+  redis.call('HINCRBY', P .. 'm:jobs', label, n)
+  redis.call('HINCRBY', P .. 'm:now', label, n)
 end
 return out

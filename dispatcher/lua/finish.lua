@@ -25,7 +25,8 @@ if not (holder or late_sent) then
 end
 if late_sent and not holder then stat('late_sent') end
 local extra = {}
-for _, name in ipairs({'wamid', 'err_status', 'err_code', 'err_msg', 'next_at', 'fallback'}) do
+for _, name in ipairs({'wamid', 'err_status', 'err_code', 'err_msg', 'next_at', 'fallback',
+                       'gw_ms'}) do
   if fields[name] ~= nil and fields[name] ~= cjson.null then extra[name] = fields[name] end
 end
 set_state(id, new, extra)

@@ -48,11 +48,38 @@ local function publish_batch(ids, queue, envs)
   redis.call('LPUSH', queue, message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body))
 end
 
+-- Metrics, kept beside the ledger in the same atomic step (telemetry/metrics.py reads
+-- them): transitions per (number, lane, state); a gauge of unsettled jobs; failures by
+-- Meta code (or HTTP status, or 'transport'); latency histograms in ms.
+local INFLIGHT = {scheduled = true, queued = true, sending = true, retry_wait = true,
+                  unknown = true}
+local LATENCY_MS = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+                    300000, 3600000}
+
+local function observe(key, ms)
+  local le = '+Inf'
+  for _, bound in ipairs(LATENCY_MS) do
+    if ms <= bound then le = tostring(bound); break end
+  end
+  redis.call('HINCRBY', key, le, 1)
+  redis.call('HINCRBY', key, 'sum', math.floor(ms + 0.5))
+end
+
+local function count_state(number, lane, before, state)
+  local label = (number or '') .. '|' .. (lane or '')
+  redis.call('HINCRBY', P .. 'm:jobs', label .. '|' .. state, 1)
+  if before and INFLIGHT[before] then
+    redis.call('HINCRBY', P .. 'm:now', label .. '|' .. before, -1)
+  end
+  if INFLIGHT[state] then redis.call('HINCRBY', P .. 'm:now', label .. '|' .. state, 1) end
+end
+
 -- A campaign run's funnel: one counter per state, moved with every change of its jobs.
 local function funnel_key(camp, run) return P .. 'camp:' .. camp .. ':f:' .. run end
 
 local function set_state(id, state, extra_fields)
-  local before = redis.call('HMGET', jkey(id), 'state', 'camp', 'crun')
+  local before = redis.call('HMGET', jkey(id), 'state', 'camp', 'crun', 'from', 'lane',
+                            'created')
   if before[2] and before[2] ~= '' then
     local fk = funnel_key(before[2], before[3] or '0')
     if before[1] then redis.call('HINCRBY', fk, before[1], -1) end
@@ -61,6 +88,23 @@ local function set_state(id, state, extra_fields)
         extra_fields.err_code ~= '' then
       redis.call('HINCRBY', fk, 'failed:' .. extra_fields.err_code, 1)
     end
+  end
+  local lane = before[5] or ''
+  count_state(before[4], lane, before[1], state)
+  if extra_fields then
+    local code = extra_fields.err_code
+    if code == nil or code == '' then code = extra_fields.err_status end
+    if (code == nil or code == '') and extra_fields.err_msg and state ~= 'skipped' and
+        state ~= 'sent' then
+      code = 'transport'
+    end
+    if code ~= nil and code ~= '' then
+      redis.call('HINCRBY', P .. 'm:errors', (before[4] or '') .. '|' .. tostring(code), 1)
+    end
+    if extra_fields.gw_ms then observe(P .. 'm:gw:' .. lane, tonumber(extra_fields.gw_ms)) end
+  end
+  if state == 'sent' and before[6] then
+    observe(P .. 'm:e2s:' .. lane, NOW - tonumber(before[6]))
   end
   if state == 'dead' then redis.call('ZADD', P .. 'dead', NOW, id) end
   local args = {jkey(id), 'state', state, 't_' .. state, NOW}
