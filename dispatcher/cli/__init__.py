@@ -12,6 +12,7 @@ from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.limits_cmds import limits, numbers
 from dispatcher.cli.sandbox_cmd import sandbox
 from dispatcher.cli.serve_cmd import serve
+from dispatcher.cli.status_cmd import status
 from dispatcher.cli.up import up
 from dispatcher.cli.worker_cmds import beat, worker
 
@@ -37,6 +38,7 @@ for command in (
     campaign,
     dlq,
     serve,
+    status,
 ):
     main.add_command(command)
 

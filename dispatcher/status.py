@@ -1,0 +1,153 @@
+"""One look at the whole dispatcher: numbers, queues, rates, cooldowns, pauses,
+campaigns with their ETA, dead letters. Built from two readings of the same metrics
+``/metrics`` serves (a short interval apart, for the rates), so the status screen and
+the dashboards can never disagree."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from config import Settings
+from dispatcher.queues import LANES
+from dispatcher.records import TERMINAL_STATES
+from dispatcher.telemetry.metrics import LedgerCollector
+
+IN_FLIGHT = ("queued", "scheduled", "sending", "retry_wait", "unknown")
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: float
+    samples: list[tuple[str, dict[str, str], float]]
+
+    def total(self, metric: str, /, **labels: str) -> float:
+        return sum(
+            value
+            for sample, have, value in self.samples
+            if sample == metric and all(have.get(k) == v for k, v in labels.items())
+        )
+
+    def labels(self, metric: str, label: str) -> list[str]:
+        return sorted({have[label] for sample, have, _ in self.samples if sample == metric})
+
+
+def read(collector: LedgerCollector, clock: Callable[[], float] = time.monotonic) -> Reading:
+    samples = [(s.name, dict(s.labels), s.value) for m in collector.collect() for s in m.samples]
+    return Reading(clock(), samples)
+
+
+def _settled(reading: Reading, campaign: str) -> float:
+    return sum(
+        reading.total("waapi_campaign_recipients", campaign=campaign, state=s)
+        for s in TERMINAL_STATES
+    )
+
+
+def _per_s(before: Reading, after: Reading, value: Callable[[Reading], float]) -> float:
+    elapsed = after.at - before.at
+    return max(0.0, (value(after) - value(before)) / elapsed) if elapsed > 0 else 0.0
+
+
+def _reached(number: str, *states: str) -> Callable[[Reading], float]:
+    """Jobs of ``number`` that ever entered one of ``states``, in a reading."""
+
+    def value(reading: Reading) -> float:
+        return sum(reading.total("waapi_jobs_total", number=number, state=s) for s in states)
+
+    return value
+
+
+def _settled_of(campaign: str) -> Callable[[Reading], float]:
+    def value(reading: Reading) -> float:
+        return _settled(reading, campaign)
+
+    return value
+
+
+def status_report(
+    collector: LedgerCollector,
+    settings: Settings,
+    paused: dict[str, dict[str, Any]],
+    *,
+    sample_s: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """The status as JSON-ready data; rates are measured over ``sample_s`` seconds."""
+    before = read(collector)
+    sleep(sample_s)
+    now = read(collector)
+    numbers = []
+    for key in settings.keys:
+        for number in key.numbers:
+            lanes = {}
+            for lane in LANES:
+                lanes[lane] = {
+                    state: int(
+                        now.total("waapi_jobs_in_flight", number=number, lane=lane, state=state)
+                    )
+                    for state in IN_FLIGHT
+                }
+                lanes[lane]["messages"] = int(
+                    now.total("waapi_queue_messages", number=number, lane=lane)
+                )
+            cooldown_s = now.total("waapi_cooldown_remaining_seconds", scope="number", name=number)
+            numbers.append(
+                {
+                    "number": number,
+                    "key": key.name,
+                    "paused": paused.get(number),
+                    "cooldownS": round(cooldown_s, 1),
+                    "lanes": lanes,
+                    "sentPerS": round(_per_s(before, now, _reached(number, "sent")), 1),
+                    "failedPerS": round(_per_s(before, now, _reached(number, "failed", "dead")), 1),
+                }
+            )
+    keys_ = [
+        {
+            "name": key.name,
+            "cooldownS": round(
+                now.total("waapi_cooldown_remaining_seconds", scope="key", name=key.name), 1
+            ),
+        }
+        for key in settings.keys
+    ]
+    return {
+        "numbers": numbers,
+        "keys": keys_,
+        "campaigns": list(_campaigns(before, now)),
+        "workersAlive": int(now.total("waapi_workers_alive")),
+        "deadLetters": int(now.total("waapi_dead_letters")),
+        "ambiguousSends": int(now.total("waapi_ledger_events_total", event="ambiguous")),
+        "rejectedMessages": int(now.total("waapi_ledger_events_total", event="rejected")),
+        "sampleS": sample_s,
+    }
+
+
+def _campaigns(before: Reading, now: Reading) -> Iterable[dict[str, Any]]:
+    for campaign in now.labels("waapi_campaign_state", "campaign"):
+        state = next(
+            (
+                labels["state"]
+                for name, labels, value in now.samples
+                if name == "waapi_campaign_state" and labels["campaign"] == campaign and value
+            ),
+            "",
+        )
+        audience = now.total("waapi_campaign_recipients", campaign=campaign, state="audience")
+        settled = _settled(now, campaign)
+        rate = _per_s(before, now, _settled_of(campaign))
+        remaining = max(0.0, audience - settled)
+        yield {
+            "id": campaign,
+            "state": state,
+            "audience": int(audience),
+            "fannedOut": int(
+                now.total("waapi_campaign_recipients", campaign=campaign, state="fanned_out")
+            ),
+            "settled": int(settled),
+            "perS": round(rate, 1),
+            "etaS": round(remaining / rate) if rate > 0 else None,
+        }

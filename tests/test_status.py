@@ -1,0 +1,64 @@
+"""``waapi-dispatch status``: one screen with numbers, queues, rates, cooldowns, pauses,
+campaigns and their ETA, dead letters, from a real running stack."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from dispatcher.campaigns import Campaigns
+from dispatcher.campaigns.audience import rows
+from dispatcher.limiter import Limiter
+from tests.support import campaign_spec, own_stack, run_cli, wait_until
+
+
+def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
+    tmp_path: Path,
+) -> None:
+    with own_stack(tmp_path, "--no-window") as stack:
+        stack.sandbox.faults(latency_ms=10)
+        stack.start_worker(threads=8)
+        stack.start_beat()
+        with stack.dispatcher() as dispatcher:
+            campaigns = Campaigns(dispatcher)
+            lines = "".join(
+                json.dumps({"to": f"+1555{i:07d}", "name": f"N{i}", "awb": i}) + "\n"
+                for i in range(3000)
+            )
+            created = campaigns.create(
+                campaign_spec(fromPhoneNos=["+15550000001"], throttlePerSecond=100),
+                rows(io.StringIO(lines), "jsonl"),
+            )
+            wait_until(
+                lambda: campaigns.get(created.campaign_id)["funnel"].get("sent", 0) > 200,
+                timeout_s=60,
+            )
+            limiter = Limiter(dispatcher.ledger.client, stack.settings())
+            limiter.pause("+15550000002", "131048 spam rate limit (test)")
+            as_json = run_cli("status", "--json", "--sample-s", "2", env=stack.env)
+            limiter.cool_down("key:sandbox", 30)  # everything stops: shown, not measured
+            as_text = run_cli("status", "--sample-s", "1", env=stack.env)
+            campaigns.cancel(created.campaign_id)
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    by_number = {n["number"]: n for n in report["numbers"]}
+    assert by_number["+15550000002"]["paused"]["reason"].startswith("131048")
+    assert by_number["+15550000001"]["paused"] is None
+    assert 50 < by_number["+15550000001"]["sentPerS"] < 130  # the campaign's 100/s
+    (campaign,) = report["campaigns"]
+    assert campaign["id"] == created.campaign_id and campaign["state"] == "running"
+    assert campaign["audience"] == 3000 and 200 < campaign["settled"] < 3000
+    assert campaign["perS"] > 0 and campaign["etaS"] > 0
+    assert report["workersAlive"] == 1 and report["deadLetters"] == 0
+    assert as_text.returncode == 0, as_text.stderr
+    for text in (
+        "numbers",
+        "+15550000002",
+        "paused",
+        "key sandbox: cooling down",
+        "campaigns",
+        created.campaign_id,
+    ):
+        assert text in as_text.stdout, as_text.stdout
+    print("\n" + as_text.stdout)
