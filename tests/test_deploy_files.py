@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 
@@ -27,30 +30,79 @@ def procfile() -> dict[str, list[str]]:
     return entries
 
 
-def check_command(argv: list[str]) -> None:
-    """``waapi-dispatch SUBCOMMAND [options]``: the subcommand and its options exist."""
-    assert argv[0] == "waapi-dispatch"
-    command = main.commands[argv[1]]
+def check_options(command: click.Command, words: list[str]) -> None:
     known = {opt for param in command.params for opt in getattr(param, "opts", [])}
-    for word in argv[2:]:
+    for word in words:
         if word.startswith("--"):
-            assert word.split("=")[0] in known, f"{argv[1]} has no option {word}"
+            assert word.split("=")[0] in known, f"{command.name} has no option {word}"
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat", "sandbox"])
+def check_command(argv: list[str]) -> None:
+    """The program is an installed entry point and its subcommand and options exist:
+    ``waapi-dispatch SUBCOMMAND ...`` or ``celery -A tasks SUBCOMMAND ...``."""
+    scripts = {e.name: e for e in metadata.entry_points(group="console_scripts")}
+    assert argv[0] in scripts, f"{argv[0]} is not an installed entry point"
+    if argv[0] == "waapi-dispatch":
+        assert scripts[argv[0]].value == "dispatcher.cli:main"
+        check_options(main.commands[argv[1]], argv[2:])
+        return
+    assert argv[0] == "celery" and argv[1:3] == ["-A", "tasks"], argv
+    assert importlib.util.find_spec(argv[2]) is not None
+    plugins = {e.name: e for e in metadata.entry_points(group="celery.commands")}
+    assert argv[3] in plugins, f"celery has no {argv[3]} command here"
+    assert argv[3] == "flower", argv
+    from flower.options import options  # Flower's options are tornado options
+
+    for word in argv[4:]:
+        assert word.startswith("--") and word[2:].split("=")[0] in options._options, word
+
+
+# Keys a Compose file may use (the Compose specification), for what this file uses.
+SERVICE_KEYS = {
+    "build", "image", "command", "entrypoint", "environment", "env_file", "ports",
+    "volumes", "depends_on", "healthcheck", "restart", "profiles", "stop_grace_period",
+    "deploy", "networks", "user", "working_dir", "labels", "logging", "expose",
+}  # fmt: skip
+
+
+def test_the_compose_file_is_well_formed() -> None:
+    """``docker compose config`` cannot run here (no Compose plugin): the structure it
+    would check, checked by hand."""
+    data = compose()
+    assert set(data) <= {"services", "volumes", "networks"} | {
+        k for k in data if k.startswith("x-")
+    }
+    services = data["services"]
+    for name, service in services.items():
+        assert set(service) <= SERVICE_KEYS, (name, set(service) - SERVICE_KEYS)
+        assert "image" in service or "build" in service, name
+        assert isinstance(service["command"], list), name
+        for other in service.get("depends_on", {}):
+            assert other in services, (name, other)
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            assert source.startswith((".", "/")) or source in data["volumes"], volume
+        for port in service.get("ports", []):
+            host, container = str(port).split(":")
+            assert host.isdigit() and container.isdigit(), port
+        assert all(isinstance(p, str) for p in service.get("profiles", []))
+    assert services["flower"]["profiles"] == ["ops"]
+    assert "'.[ops]'" in services["worker"]["build"]["dockerfile_inline"]
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "beat", "sandbox", "flower"])
 def test_procfile_entries_resolve(name: str) -> None:
     check_command(procfile()[name])
 
 
 def test_compose_services_run_the_procfile_commands() -> None:
     services = compose()["services"]
-    assert {"redis", "web", "worker", "beat", "sandbox"} <= set(services)
-    for name in ("web", "worker", "beat", "sandbox"):
+    assert {"redis", "web", "worker", "beat", "sandbox", "flower"} <= set(services)
+    for name in ("web", "worker", "beat", "sandbox", "flower"):
         service = services[name]
         check_command(service["command"])
         assert service["build"]["context"] == "."
-        assert "waapi-dispatch" in " ".join(procfile()[name])
-        assert service["command"][1] == procfile()[name][1]
+        assert service["command"][:4] == procfile()[name][:4]
     assert services["sandbox"]["profiles"] == ["dev"]
     assert "pip install" in services["worker"]["build"]["dockerfile_inline"]
 
