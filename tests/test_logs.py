@@ -61,6 +61,7 @@ def test_a_worker_writes_json_lines_with_job_fields(tmp_path: Path) -> None:
         text = stack.log("worker")
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     ours = {line["job"]: line for line in lines if line["logger"] == "dispatcher.worker"}
+    print("\n" + json.dumps(ours[sent]))
     assert ours[sent]["state"] == "sent" and ours[sent]["to"] == "+155******01"
     assert ours[sent]["number"] == "+15550000001" and ours[sent]["lane"] == "transactional"
     assert ours[failed]["state"] == "failed" and ours[failed]["code"] == 131026

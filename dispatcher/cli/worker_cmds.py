@@ -60,14 +60,14 @@ def worker_argv(queues: list[str], concurrency: int, loglevel: str, name: str) -
     show_default=True,
     help="Also run the pump/sweeper ticks that beat schedules.",
 )
-@click.option("--loglevel", "-l", default="info", show_default=True)
+@click.option("--loglevel", "-l", default=None, help="Log level (default LOG_LEVEL, INFO).")
 @click.option("--name", "-n", help="Node name (default waapi-<pid>@<host>).")
 def worker(
     numbers: str | None,
     lanes: str,
     concurrency: int | None,
     maintenance: bool,
-    loglevel: str,
+    loglevel: str | None,
     name: str | None,
 ) -> None:
     """Run a worker for every configured number, or a subset (a worker group)."""
@@ -93,7 +93,9 @@ def worker(
     if maintenance:
         queues.append(MAINTENANCE_QUEUE)
     threads = concurrency or settings.worker_concurrency
-    argv = worker_argv(queues, threads, loglevel, name or f"waapi-{os.getpid()}@%h")
+    argv = worker_argv(
+        queues, threads, loglevel or settings.log_level, name or f"waapi-{os.getpid()}@%h"
+    )
     # Replace this process: Celery gets the signals (noqa: argv is ours, no shell).
     os.execve(sys.executable, argv, {**os.environ, "WAAPI_WORKER_THREADS": str(threads)})  # noqa: S606
 
@@ -105,10 +107,10 @@ def worker(
     show_default=True,
     type=click.Path(path_type=Path),
 )
-@click.option("--loglevel", "-l", default="info", show_default=True)
-def beat(schedule_file: Path, loglevel: str) -> None:
+@click.option("--loglevel", "-l", default=None, help="Log level (default LOG_LEVEL, INFO).")
+def beat(schedule_file: Path, loglevel: str | None) -> None:
     """Run Celery beat: every second, the pump, the sweeper and the campaigns tick."""
-    settings_or_exit()
+    settings = settings_or_exit()
     schedule_file.parent.mkdir(parents=True, exist_ok=True)
     argv = [
         sys.executable,
@@ -120,6 +122,6 @@ def beat(schedule_file: Path, loglevel: str) -> None:
         "-s",
         str(schedule_file),
         "-l",
-        loglevel,
+        loglevel or settings.log_level,
     ]
     os.execv(sys.executable, argv)  # noqa: S606
