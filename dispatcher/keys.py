@@ -14,6 +14,7 @@ RECENT = PREFIX + "recent"  # zset job id -> created (ms): listing, newest first
 STATS = PREFIX + "stats"  # hash of counters (ambiguous sends, republished, ...)
 WORKERS = PREFIX + "workers"  # zset worker name -> last seen (ms)
 DEAD = PREFIX + "dead"  # zset job id -> when it died (ms): the dead letters
+BEAT_SEEN = PREFIX + "beat"  # when beat's once-a-minute task last ran (unix s)
 
 
 def metric(name: str) -> str:

@@ -309,3 +309,8 @@ class Ledger:
             )
             pipe.hincrby(keys.STATS, "rejected", 1)
             pipe.execute()
+
+    def note_beat(self) -> None:
+        """Beat's once-a-minute task ran (metrics and status show how long ago)."""
+        with store_errors():
+            self.client.set(keys.BEAT_SEEN, self.clock())

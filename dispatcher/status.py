@@ -119,6 +119,7 @@ def status_report(
         "keys": keys_,
         "campaigns": list(_campaigns(before, now)),
         "workersAlive": int(now.total("waapi_workers_alive")),
+        "beatSeenAgoS": round(now.total("waapi_beat_last_seen_seconds"), 1),
         "deadLetters": int(now.total("waapi_dead_letters")),
         "ambiguousSends": int(now.total("waapi_ledger_events_total", event="ambiguous")),
         "rejectedMessages": int(now.total("waapi_ledger_events_total", event="rejected")),

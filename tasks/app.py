@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 
 from config import Settings, load_settings
 from dispatcher.queues import MAINTENANCE_QUEUE
@@ -52,6 +53,13 @@ def celery_config(settings: Settings, concurrency: int) -> dict[str, Any]:
                 "task": "waapi.tick",
                 "schedule": TICK_INTERVAL_S,
                 "options": {"queue": MAINTENANCE_QUEUE, "expires": 10},
+            },
+            # Once a minute: proves beat and a maintenance consumer alive (metrics, status)
+            # and is what Sentry Crons can monitor (its floor is one minute).
+            "waapi-beat-alive": {
+                "task": "waapi.beat_alive",
+                "schedule": crontab(),
+                "options": {"queue": MAINTENANCE_QUEUE, "expires": 50},
             },
         },
     }

@@ -24,3 +24,8 @@ def tick() -> int:
             break
     campaigns = campaigns_for(app).tick()
     return handled + campaigns["queued"]
+
+
+@app.task(name="waapi.beat_alive")
+def beat_alive() -> None:
+    worker_for(app).ledger.note_beat()

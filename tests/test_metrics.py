@@ -57,6 +57,7 @@ def test_metrics_match_the_ledger_after_a_run_with_failures_and_retries(tmp_path
                 )
             ]
             before = scrape(url)
+            dispatcher.ledger.note_beat()  # what beat's once-a-minute task does
             stack.start_worker(threads=4)
             stack.start_beat()
             states = stack.wait_states(dispatcher, tx + bulk, timeout_s=60)
@@ -99,6 +100,8 @@ def test_metrics_match_the_ledger_after_a_run_with_failures_and_retries(tmp_path
     assert total(after["waapi_workers_alive"], "waapi_workers_alive") == 1
     assert total(after["waapi_dead_letters"], "waapi_dead_letters") == 0
     assert total(after["waapi_number_paused"], "waapi_number_paused") == 0
+    assert total(before["waapi_beat_last_seen_seconds"], "waapi_beat_last_seen_seconds") == -1
+    assert 0 <= total(after["waapi_beat_last_seen_seconds"], "waapi_beat_last_seen_seconds") < 60
     # Bounded labels: no recipient and no job id anywhere.
     label_values = {v for samples in after.values() for s in samples for v in s.labels.values()}
     assert not any(v.startswith(("+1555222", "+1555333")) for v in label_values)

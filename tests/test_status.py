@@ -51,6 +51,7 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
     assert campaign["audience"] == 3000 and 200 < campaign["settled"] < 3000
     assert campaign["perS"] > 0 and campaign["etaS"] > 0
     assert report["workersAlive"] == 1 and report["deadLetters"] == 0
+    assert report["beatSeenAgoS"] == -1 or report["beatSeenAgoS"] < 90
     assert as_text.returncode == 0, as_text.stderr
     for text in (
         "numbers",

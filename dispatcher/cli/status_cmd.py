@@ -71,8 +71,11 @@ def render(report: dict[str, Any], console: Console) -> None:
                 _eta(row["etaS"]),
             )
         console.print(campaigns)
+    beat = report["beatSeenAgoS"]
+    beat_text = "never" if beat < 0 else f"{beat:.0f} s ago"
     console.print(
-        f"\nworkers alive {report['workersAlive']}   dead letters {report['deadLetters']}   "
+        f"\nworkers alive {report['workersAlive']}   beat seen {beat_text}   "
+        f"dead letters {report['deadLetters']}   "
         f"ambiguous sends {report['ambiguousSends']}   rejected messages "
         f"{report['rejectedMessages']}   (rates over {report['sampleS']:g} s)"
     )

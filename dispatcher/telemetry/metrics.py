@@ -91,6 +91,7 @@ class LedgerCollector(Collector):
             pipe.pttl(keys.cooldown(f"num:{number}"))
         for name in key_names:
             pipe.pttl(keys.cooldown(f"key:{name}"))
+        pipe.get(keys.BEAT_SEEN)
         pipe.zrevrange(keys.PREFIX + "campaigns", 0, 199)
         replies = iter(pipe.execute())
 
@@ -192,6 +193,12 @@ class LedgerCollector(Collector):
             cooling.add_metric(["key", name], max(0, cast(int, next(replies))) / 1000)
         yield paused
         yield cooling
+        beat = next(replies)
+        yield GaugeMetricFamily(
+            "waapi_beat_last_seen_seconds",
+            "Seconds since beat's once-a-minute task last ran (-1: never).",
+            time.time() - float(beat) if beat else -1.0,
+        )
         yield from self._campaigns([c.decode() for c in next(replies)])
 
     def _campaigns(self, campaign_ids: list[str]) -> Iterator[Metric]:
