@@ -34,6 +34,7 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
                 lambda: campaigns.get(created.campaign_id)["funnel"].get("sent", 0) > 200,
                 timeout_s=60,
             )
+            live = run_cli("status", "--sample-s", "2", env=stack.env)
             limiter = Limiter(dispatcher.ledger.client, stack.settings())
             limiter.pause("+15550000002", "131048 spam rate limit (test)")
             as_json = run_cli("status", "--json", "--sample-s", "2", env=stack.env)
@@ -62,4 +63,7 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
         created.campaign_id,
     ):
         assert text in as_text.stdout, as_text.stdout
-    print("\n" + as_text.stdout)
+    print("\n" + live.stdout + "\n" + as_text.stdout)
+    assert live.returncode == 0, live.stderr
+    eta = live.stdout.split(created.campaign_id, 1)[1].splitlines()[0].split()[-1]
+    assert eta.count(":") == 2  # h:mm:ss: the campaign will finish at the measured rate
