@@ -53,9 +53,11 @@ pytest: install
 
 test: install lint typecheck contracts pytest
 
+# The suite prints the comparison table (and writes var/bench.json); the others measure
+# one thing each (see their docstrings).
 bench: install
+	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/sandbox_rps.py
-	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/rate_limits.py
 

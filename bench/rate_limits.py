@@ -136,7 +136,7 @@ def run_naive(args: argparse.Namespace, work: Path) -> dict[str, object]:
                 )
         for i in range(args.workers):
             procs.append(
-                subprocess.Popen(  # noqa: S603
+                subprocess.Popen(
                     [
                         sys.executable,
                         "-m",

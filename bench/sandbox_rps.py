@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--port", type=int, default=8199)
     args = parser.parse_args()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "dispatcher", "sandbox", "--port", str(args.port)],
         stderr=subprocess.DEVNULL,
     )

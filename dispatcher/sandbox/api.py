@@ -173,6 +173,7 @@ async def cloud_send(request: web.Request) -> web.Response:
             "type": message_type,
             "endpoint": kind,
             "body": body,
+            "received": request.get("received_at"),
         }
     )
     contact = None
@@ -230,6 +231,7 @@ async def qr_send(request: web.Request) -> web.Response:
             "type": kind,
             "endpoint": kind,
             "body": body,
+            "received": request.get("received_at"),
         }
     )
     data: dict[str, Any] = {"messageId": message_id, "sessionId": session.session_id}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -26,6 +27,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Latency and faults first (as a network would), then auth and quota, then the route."""
     sb: Sandbox = request.app[SANDBOX_KEY]
+    request["received_at"] = time.time()  # before the simulated latency: when it arrived
     counters = sb.state.counters
     counters["requests"] += 1
     faults = sb.config.faults

@@ -1,0 +1,434 @@
+"""``make bench``: the dispatcher beside naive Celery and a no-queue client, in one run.
+
+Everything runs on this machine against the sandbox gateway (``--latency-ms``, default
+50), each path on a fresh Redis and sandbox:
+
+  (a) no queue: the dispatcher's HTTP client (``WaapiClient``) in ``--threads`` threads;
+  (b) naive Celery: one task per message, ``requests`` in the task, thread pool of
+      ``--threads``, Celery's defaults otherwise (``bench/naive_celery.py``);
+  (c) this dispatcher, transactional: jobs enqueued one at a time, ``--workers``
+      processes of ``--worker-threads`` threads;
+  (d) this dispatcher, a ``--campaign``-recipient campaign;
+  (e) enqueue rates: single ``send_template`` calls, ``send_many``, the HTTP ingress one
+      job per request and in bulk requests;
+
+and the added latency (enqueue to the gateway receiving the request, p50/p99) at half
+the transactional rate, worker RSS after 10k and ``--rss-messages`` messages, Redis bytes
+per queued job, and (c) with 1, 10 and 100 configured numbers. Throughput is measured
+at the gateway, from the first request received to the last, so process start-up is not
+counted for anyone. Prints a table and writes ``--out`` (JSON).
+
+    python bench/suite.py [--messages 5000] [--latency-ms 50] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dispatcher.campaigns import Campaigns, rows
+from dispatcher.gateway import WaapiClient, new_session
+from dispatcher.gateway.cloud import TemplateMessage
+from tests.support import (
+    BEARER,
+    RedisProcess,
+    SandboxProcess,
+    Stack,
+    campaign_spec,
+    make_settings,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "secr_sandbox"
+
+
+def numbers(count: int) -> list[str]:
+    return [f"+1555000{n:04d}" for n in range(1, count + 1)]
+
+
+@contextmanager
+def stack_with(work: Path, latency_ms: float, count: int = 2, **settings: Any) -> Iterator[Stack]:
+    """Redis, and the sandbox with one key bound to ``count`` numbers."""
+    work.mkdir(parents=True, exist_ok=True)
+    mine = numbers(count)
+    config = work / "sandbox.json"
+    config.write_text(
+        json.dumps(
+            {
+                "keys": [{"key": "waapi_sandbox", "secret": SECRET, "numbers": mine}],
+                "templates": [{"name": "hello_world", "language": "en"}],
+                "enforce_window": False,
+            }
+        )
+    )
+    redis_server = RedisProcess.start(work / "redis", "--hash-max-listpack-value", "1024")
+    sandbox = SandboxProcess.start("--config", str(config), "--latency-ms", str(latency_ms))
+    key = {"name": "sandbox", "key": "waapi_sandbox", "secret": SECRET, "numbers": mine}
+    stack = Stack(
+        redis_server,
+        sandbox,
+        work,
+        waapi_keys=json.dumps([key]),
+        number_per_second=5000,  # Meta's 80/s per number would be the bottleneck
+        log_level="WARNING",
+        **settings,
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        sandbox.stop()
+        redis_server.stop()
+
+
+def gateway_rate(sandbox: SandboxProcess, expected: int, timeout_s: float = 900) -> float:
+    """Messages/s the gateway received, first request to last, once ``expected`` came."""
+    wait_until(lambda: sandbox.stats()["sent"] >= expected, timeout_s=timeout_s, interval_s=0.2)
+    items = sandbox.control("GET", "/_sandbox/sent")["items"]
+    times = sorted(i["received"] for i in items)
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def template(to: str, sender: str) -> dict[str, Any]:
+    return {"to": to, "fromPhoneNo": sender, "name": "hello_world", "language": "en"}
+
+
+# --- (a) and (b): the baselines ---------------------------------------------------------
+
+
+def no_queue(work: Path, args: argparse.Namespace) -> float:
+    with stack_with(work, args.latency_ms) as stack:
+        settings = make_settings(stack.redis.url, stack.sandbox.base_url)
+        client = WaapiClient.for_key(settings, settings.keys[0], new_session(args.threads))
+        sender = settings.keys[0].numbers[0]
+        with ThreadPoolExecutor(args.threads) as pool:
+            list(
+                pool.map(
+                    lambda n: client.send(
+                        TemplateMessage.model_validate(template(f"+1560{n:07d}", sender))
+                    ),
+                    range(args.messages),
+                )
+            )
+        return gateway_rate(stack.sandbox, args.messages)
+
+
+def naive_celery(work: Path, args: argparse.Namespace) -> float:
+    with stack_with(work, args.latency_ms) as stack:
+        from celery import Celery
+
+        producer = Celery("bench", broker=stack.redis.url, set_as_current=False)
+        for n in range(args.messages):
+            producer.send_task("naive.send", args=[template(f"+1561{n:07d}", numbers(1)[0])])
+        env = {
+            **stack.env,
+            "NAIVE_BROKER": stack.redis.url,
+            "NAIVE_GATEWAY": stack.sandbox.base_url,
+        }
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "bench.naive_celery",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                str(args.threads),
+                "-l",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            return gateway_rate(stack.sandbox, args.messages)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+            producer.close()
+
+
+# --- (c) and friends: this dispatcher ----------------------------------------------------
+
+
+def start_workers(stack: Stack, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    procs = [stack.start_worker(threads=args.worker_threads) for _ in range(args.workers)]
+    stack.start_beat()
+    return procs
+
+
+def transactional(work: Path, args: argparse.Namespace, count: int = 2) -> float:
+    """Jobs enqueued one at a time (spread over ``count`` numbers), then the workers."""
+    with stack_with(work, args.latency_ms, count) as stack, stack.dispatcher() as dispatcher:
+        senders = numbers(count)
+        for n in range(args.messages):
+            dispatcher.send_template(f"+1562{n:07d}", senders[n % count], "hello_world", "en")
+        start_workers(stack, args)
+        return gateway_rate(stack.sandbox, args.messages)
+
+
+def latency_at(work: Path, args: argparse.Namespace, rate_per_s: float) -> dict[str, float]:
+    """Enqueue at ``rate_per_s`` for a while; enqueue -> gateway receipt per job (ms)."""
+    with stack_with(work, args.latency_ms) as stack, stack.dispatcher() as dispatcher:
+        start_workers(stack, args)
+        time.sleep(4)  # workers up and polling
+        count = int(rate_per_s * args.latency_seconds)
+        enqueued: dict[str, float] = {}
+        started = time.perf_counter()
+        for n in range(count):
+            due = started + n / rate_per_s
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            to = f"+1563{n:07d}"
+            enqueued[to] = time.time()
+            dispatcher.send_template(to, numbers(1)[0], "hello_world", "en")
+        wait_until(lambda: stack.sandbox.stats()["sent"] >= count, timeout_s=120)
+        items = stack.sandbox.control("GET", "/_sandbox/sent")["items"]
+        added = sorted((i["received"] - enqueued[i["to"]]) * 1000 for i in items)
+        return {
+            "rate_per_s": round(rate_per_s),
+            "p50_ms": round(statistics.median(added), 1),
+            "p99_ms": round(added[int(len(added) * 0.99) - 1], 1),
+        }
+
+
+def campaign(work: Path, args: argparse.Namespace) -> float:
+    with stack_with(work, args.latency_ms) as stack, stack.dispatcher() as dispatcher:
+        start_workers(stack, args)
+        lines = "".join(
+            json.dumps({"to": f"+1564{i:07d}", "name": f"N{i}", "awb": i}) + "\n"
+            for i in range(args.campaign)
+        )
+        spec = campaign_spec(
+            fromPhoneNos=numbers(2),
+            queueAhead=5000,
+            message={
+                "type": "template",
+                "body": {"name": "hello_world", "language": "en"},
+            },
+        )
+        Campaigns(dispatcher).create(spec, rows(io.StringIO(lines), "jsonl"))
+        return gateway_rate(stack.sandbox, args.campaign)
+
+
+def enqueue_rates(work: Path, args: argparse.Namespace) -> dict[str, float]:
+    with stack_with(work, args.latency_ms) as stack, stack.dispatcher() as dispatcher:
+        sender = numbers(1)[0]
+        n = args.messages
+        started = time.perf_counter()
+        for i in range(n):
+            dispatcher.send_template(f"+1565{i:07d}", sender, "hello_world", "en")
+        single = n / (time.perf_counter() - started)
+        lines = [{"type": "template", **template(f"+1566{i:07d}", sender)} for i in range(8 * n)]
+        started = time.perf_counter()
+        dispatcher.send_many(lines)
+        many = len(lines) / (time.perf_counter() - started)
+        url = stack.start_serve()
+        with requests.Session() as session:
+            started = time.perf_counter()
+            for i in range(n // 5):
+                session.post(
+                    url + "/v1/whatsapp-api/messages/template",
+                    json=template(f"+1567{i:07d}", sender),
+                    headers=BEARER["crm"],
+                    timeout=10,
+                ).raise_for_status()
+            http_single = (n // 5) / (time.perf_counter() - started)
+        bodies = [
+            {
+                "jobs": [
+                    {"type": "template", **template(f"+1568{b:03d}{i:04d}", sender)}
+                    for i in range(1000)
+                ]
+            }
+            for b in range(max(4, n // 1000))
+        ]
+
+        def post(body: dict[str, Any]) -> None:
+            with requests.Session() as session:
+                session.post(
+                    url + "/v1/messages/bulk", json=body, headers=BEARER["crm"], timeout=60
+                ).raise_for_status()
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(post, bodies))
+        http_bulk = 1000 * len(bodies) / (time.perf_counter() - started)
+        return {
+            "single_per_s": round(single),
+            "send_many_per_s": round(many),
+            "http_single_per_s": round(http_single),
+            "http_bulk_per_s": round(http_bulk),
+        }
+
+
+def redis_bytes_per_job(work: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Redis memory per queued job (no workers), one at a time and through send_many."""
+    with stack_with(work, args.latency_ms) as stack, stack.dispatcher() as dispatcher:
+        client = dispatcher.ledger.client
+        count = 20_000
+        out = {}
+        for name, enqueue in (
+            ("single", lambda i: dispatcher.send_template(
+                f"+1569{i:07d}", numbers(1)[0], "hello_world", "en")),
+            ("send_many", None),
+        ):  # fmt: skip
+            client.flushall()
+            before = client.info("memory")["used_memory"]
+            if enqueue is not None:
+                for i in range(count):
+                    enqueue(i)
+            else:
+                dispatcher.send_many(
+                    {"type": "template", **template(f"+1570{i:07d}", numbers(1)[0])}
+                    for i in range(count)
+                )
+            out[name] = round((client.info("memory")["used_memory"] - before) / count)
+        return out
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def worker_rss(work: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Worker RSS (MB, summed over the processes) after 10k and after ``--rss-messages``."""
+    with stack_with(work, args.rss_latency_ms) as stack, stack.dispatcher() as dispatcher:
+        procs = start_workers(stack, args)
+        marks: dict[int, float] = {}
+        batch = 10_000
+        for start in range(0, args.rss_messages, batch):
+            dispatcher.send_many(
+                {"type": "template", **template(f"+157{i:08d}", numbers(2)[i % 2])}
+                for i in range(start, start + batch)
+            )
+            done = start + batch
+            wait_until(lambda d=done: stack.sandbox.stats()["sent"] >= d, timeout_s=600)
+            if done in (batch, args.rss_messages):
+                marks[done] = sum(rss_kb(p.pid) for p in procs) / 1024
+        return {f"rss_mb_{k}": round(v, 1) for k, v in marks.items()}
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def timed(name: str, phase: Callable[[], Any]) -> Any:
+    started = time.monotonic()
+    print(f"{name} ...", end="", flush=True, file=sys.stderr)
+    result = phase()
+    print(f" {time.monotonic() - started:.0f} s: {result}", file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--threads", type=int, default=100, help="baselines' threads")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-threads", type=int, default=32)
+    parser.add_argument("--campaign", type=int, default=20_000)
+    parser.add_argument("--rss-messages", type=int, default=100_000)
+    parser.add_argument("--rss-latency-ms", type=float, default=10.0)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench.json")
+    parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    args = parser.parse_args()
+    if args.quick:
+        args.messages, args.campaign, args.rss_messages = 1000, 2000, 20_000
+    work = Path(tempfile.mkdtemp(prefix="waapi-suite-"))
+    r: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
+    r["a_no_queue"] = timed("(a) no queue", lambda: no_queue(work / "a", args))
+    r["b_naive_celery"] = timed("(b) naive Celery", lambda: naive_celery(work / "b", args))
+    r["c_transactional"] = timed("(c) transactional", lambda: transactional(work / "c", args))
+    r["d_campaign"] = timed("(d) campaign", lambda: campaign(work / "d", args))
+    r["e_enqueue"] = timed("(e) enqueue", lambda: enqueue_rates(work / "e", args))
+    r["latency"] = timed(
+        "latency at half load", lambda: latency_at(work / "l", args, r["c_transactional"] / 2)
+    )
+    r["redis_bytes_per_job"] = timed("redis bytes", lambda: redis_bytes_per_job(work / "m", args))
+    r["rss"] = timed("worker RSS", lambda: worker_rss(work / "r", args))
+    r["numbers"] = {
+        str(count): timed(
+            f"(c) with {count} numbers", lambda c=count: transactional(work / f"n{c}", args, c)
+        )
+        for count in (1, 10, 100)
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(r, indent=2))
+    print(table(r))
+    print(f"\n(JSON: {args.out})")
+
+
+def table(r: dict[str, Any]) -> str:
+    a, b = r["a_no_queue"], r["b_naive_celery"]
+
+    def row(name: str, value: float, unit: str = "msg/s") -> str:
+        return f"| {name} | {value:,.0f} {unit} | {value / a:.2f} | {value / b:.2f} |"
+
+    e, lat, rss, mem, nums = (
+        r["e_enqueue"],
+        r["latency"],
+        r["rss"],
+        r["redis_bytes_per_job"],
+        r["numbers"],
+    )
+    rss_values = list(rss.values())
+    lines = [
+        "| path | rate | x (a) no queue | x (b) naive Celery |",
+        "|---|---|---|---|",
+        row("(a) no queue, client in threads", a),
+        row("(b) naive Celery, task per message", b),
+        row("(c) dispatcher, transactional (one at a time)", r["c_transactional"]),
+        row("(d) dispatcher, campaign", r["d_campaign"]),
+        row("(e) enqueue, single send_template", e["single_per_s"], "jobs/s"),
+        row("(e) enqueue, send_many", e["send_many_per_s"], "jobs/s"),
+        row("(e) enqueue, HTTP one job per request", e["http_single_per_s"], "jobs/s"),
+        row("(e) enqueue, HTTP bulk (1,000 per request)", e["http_bulk_per_s"], "jobs/s"),
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| added latency at half load ({lat['rate_per_s']}/s), p50 / p99 | "
+        f"{lat['p50_ms']} ms / {lat['p99_ms']} ms |",
+        f"| worker RSS after 10k / {list(rss)[-1].removeprefix('rss_mb_')} messages | "
+        f"{rss_values[0]} MB / {rss_values[-1]} MB ({rss_values[-1] / rss_values[0]:.2f}x) |",
+        f"| Redis per queued job, single / send_many | {mem['single']} B / {mem['send_many']} B |",
+        f"| (c) with 1 / 10 / 100 numbers | {nums['1']:,.0f} / {nums['10']:,.0f} / "
+        f"{nums['100']:,.0f} msg/s (100 vs 1: {nums['100'] / nums['1']:.2f}) |",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    main()
