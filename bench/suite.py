@@ -352,7 +352,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--threads", type=int, default=100, help="baselines' threads")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--worker-threads", type=int, default=32)
     parser.add_argument("--campaign", type=int, default=20_000)
     parser.add_argument("--rss-messages", type=int, default=100_000)

@@ -167,6 +167,11 @@ class Settings(BaseSettings):
     events_maxlen: int = Field(default=100_000, ge=100)
 
     worker_concurrency: int = Field(default=32, ge=1, le=512)
+    # After a transactional job, a worker thread sends up to this many more from the same
+    # queue itself (taken and claimed atomically), for at most WORKER_DRAIN_S seconds,
+    # sparing Celery's per-message delivery. 0 turns it off.
+    worker_drain_jobs: int = Field(default=100, ge=0, le=10_000)
+    worker_drain_s: float = Field(default=2.0, gt=0, le=60)
     broker_visibility_timeout_s: int = Field(default=900, ge=10)
 
     # Global rate limits (held in Redis across every worker).

@@ -131,6 +131,29 @@ class Ledger:
             )
         return str(result[1].decode())
 
+    def take(self, queue: str) -> Claim | str | None:
+        """Take the next message of ``queue`` and claim its job in one step (take.lua):
+        a Claim to send, the reason not to (as :meth:`claim`), or None when the queue is
+        empty or its next message is for Celery's consumer to handle."""
+        result = self.scripts.call(
+            "take",
+            _ms(self.clock),
+            queue,
+            int(self.settings.job_lease_s * 1000),
+            self.settings.retry_max_attempts,
+        )
+        if not result or int(result[0]) == 2:
+            return None
+        if int(result[0]) == 1:
+            return Claim(
+                result[5].decode(),
+                int(result[1]),
+                result[2].decode(),
+                result[3].decode(),
+                result[4].decode(),
+            )
+        return str(result[1].decode())
+
     def finish(
         self,
         job_id: str,

@@ -18,7 +18,7 @@ from redis.commands.core import Script
 from dispatcher import keys
 from dispatcher.store import store_errors
 
-NAMES = ("enqueue", "claim", "finish", "tick", "release", "status", "camp_launch")
+NAMES = ("enqueue", "claim", "take", "finish", "tick", "release", "status", "camp_launch")
 
 
 @cache

@@ -168,6 +168,23 @@ class Worker:
             return claim  # a duplicate delivery, or not due: nothing to do
         return self._attempt(envelope, claim)
 
+    def drain(self, queue: str) -> int:
+        """Send what else waits on a busy transactional queue, without a Celery delivery
+        per message: take each message and claim its job in one step (take.lua), until
+        the queue is empty or the budget (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) is
+        spent. Returns how many messages were taken."""
+        budget = self.settings.worker_drain_jobs
+        deadline = time.monotonic() + self.settings.worker_drain_s
+        taken = 0
+        while taken < budget and time.monotonic() < deadline:
+            claim = self.ledger.take(queue)
+            if claim is None:
+                break
+            taken += 1
+            if isinstance(claim, Claim):
+                self._attempt(JobEnvelope.model_validate_json(claim.envelope_json), claim)
+        return taken
+
     def handle_batch(self, jobs: Any) -> list[str]:
         """Process a batch concurrently on the worker's batch threads."""
         if not isinstance(jobs, list):

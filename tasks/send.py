@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Task
 from celery.exceptions import Reject
 
 from dispatcher.errors import StoreUnavailable
@@ -20,12 +21,17 @@ def _unexpected(task: str, given: dict[str, Any]) -> str:
     return f"{task}: unexpected arguments {sorted(given)}; it takes one keyword argument"
 
 
-@app.task(name="waapi.send")
-def send(job: Any = None, **unexpected: Any) -> str:
+@app.task(name="waapi.send", bind=True)
+def send(self: Task, job: Any = None, **unexpected: Any) -> str:
+    worker = worker_for(app)
     try:
         if unexpected:  # refused and recorded, not a TypeError the broker would drop
-            return worker_for(app).refuse(job, _unexpected("waapi.send", unexpected))
-        return worker_for(app).handle(job)
+            return worker.refuse(job, _unexpected("waapi.send", unexpected))
+        state = worker.handle(job)
+        queue = (self.request.delivery_info or {}).get("routing_key") or ""
+        if queue.endswith(".tx"):
+            worker.drain(queue)  # what else waits there, without a delivery each
+        return state
     except StoreUnavailable as exc:  # keep the message: it is delivered again
         raise Reject(str(exc), requeue=True) from exc
 

@@ -286,3 +286,41 @@ def test_a_wamid_another_job_owns_does_not_resolve_the_unknown_one(
     clock.advance(31)
     ledger.tick()
     assert ledger.get(job_id).state == "unknown"  # type: ignore[union-attr]
+
+
+def test_take_pops_the_oldest_message_and_claims_its_job_in_one_step(
+    dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
+) -> None:
+    queue = "waapi.cloud.15550000001.tx"
+    first, second = hello(dispatcher), hello(dispatcher)
+    taken = ledger.take(queue)
+    assert isinstance(taken, Claim) and taken.job_id == first and taken.attempt == 1
+    assert JobEnvelope.model_validate_json(taken.envelope_json).id == first
+    assert ledger.get(first).state == "sending"  # claimed, with its lease
+    assert redis_client.llen(queue) == 1
+    # A message whose job has already moved on is taken and dropped, as a duplicate.
+    ledger.finish(second, 0, "sent", wamid="wamid.x")  # a late answer of an older attempt
+    assert ledger.get(second).state == "sent"
+    assert ledger.take(queue) == "sent"
+    assert redis_client.llen(queue) == 0
+    assert ledger.take(queue) is None  # empty
+
+
+def test_take_leaves_messages_it_cannot_judge_for_celery(
+    dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
+) -> None:
+    queue = "waapi.cloud.15550000001.tx"
+    job = hello(dispatcher)
+    redis_client.rpush(queue, b"not json at all")  # at the taking end
+    assert ledger.take(queue) is None
+    assert redis_client.lrange(queue, -1, -1) == [b"not json at all"]  # back where it was
+    redis_client.rpop(queue)
+    # A message by task name for a job with no record yet: Celery's path adopts those.
+    foreign = json.loads(redis_client.lindex(queue, 0))
+    body = json.loads(foreign["body"])
+    body[1]["job"]["id"] = "from-another-app"
+    foreign["body"] = json.dumps(body)
+    redis_client.rpush(queue, json.dumps(foreign))
+    assert ledger.take(queue) is None
+    assert redis_client.llen(queue) == 2
+    assert ledger.get(job).state == "queued"

@@ -1,0 +1,32 @@
+-- Take the next message of a queue and claim its job, in one atomic step: the worker's
+-- fast path for a busy transactional queue (Worker.drain). Celery's consumer delivers one
+-- message per round trip and keeps two bookkeeping writes per message; a task that has
+-- just sent a job takes the next one itself. Taking and claiming together leave no
+-- moment when a message is gone and its job unclaimed: a worker that dies after this is
+-- like one that died mid-send (its lease expires, the sweeper acts).
+-- ARGV[4] = queue, ARGV[5] = lease (ms), ARGV[6] = max attempts.
+-- Returns {} when the queue is empty; {1, attempt, env, window, suppressed, id} when this
+-- caller may send; {0, reason, id} when the job is not to be sent now (as claim.lua);
+-- {2, job JSON} for a message this script will not judge (not ours, or no record yet:
+-- the caller handles it as Celery would have).
+local queue = ARGV[4]
+local raw = redis.call('RPOP', queue)
+if not raw then return {} end
+local ok, msg = pcall(cjson.decode, raw)
+local job = nil
+if ok and type(msg) == 'table' and type(msg.headers) == 'table' and
+    msg.headers.task == 'waapi.send' and type(msg.body) == 'string' then
+  local ok_body, body = pcall(cjson.decode, msg.body)
+  if ok_body and type(body) == 'table' and type(body[2]) == 'table' then
+    job = body[2].job
+  end
+end
+if type(job) ~= 'table' or type(job.id) ~= 'string' or
+    redis.call('EXISTS', jkey(job.id)) == 0 then
+  -- Not one we can claim here: back where it was, for Celery's consumer.
+  redis.call('RPUSH', queue, raw)
+  return {2, ''}
+end
+local result = claim_job(job.id, tonumber(ARGV[5]), tonumber(ARGV[6]))
+table.insert(result, job.id)
+return result
