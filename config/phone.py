@@ -36,7 +36,10 @@ def _split_country_code(digits: str) -> tuple[int, str] | None:
     return None
 
 
-@lru_cache(maxsize=65_536)
+# Small on purpose: sending numbers repeat on every job and stay cached; recipients
+# rarely repeat, and a 65,536-entry cache grew each worker by about 10 MB before it
+# filled (seen as worker RSS climbing from 10k to 100k messages in bench/suite.py).
+@lru_cache(maxsize=4096)
 def normalize_e164(value: str) -> str:
     """Return ``value`` as ``+<digits>``, or raise ``ValueError`` saying which rule failed.
 

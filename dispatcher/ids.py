@@ -8,13 +8,44 @@ run, recipient) instead, so a restart cannot create a second job for one recipie
 from __future__ import annotations
 
 import hashlib
-import secrets
+import os
+import threading
 import time
+
+_RANDOM_BYTES = 10
+_BATCH = 512
+
+
+class _RandomPool:
+    """Random bytes from the OS, fetched 512 ids' worth at a time: one ``getrandom``
+    system call per id cost about 12 us, a fifth of ``send_many``'s time per job."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+        self._pid = os.getpid()
+
+    def take(self) -> bytes:
+        with self._lock:
+            if self._offset >= len(self._buffer) or self._pid != os.getpid():
+                # A forked child must not reuse its parent's bytes.
+                self._buffer, self._offset, self._pid = (
+                    os.urandom(_RANDOM_BYTES * _BATCH),
+                    0,
+                    os.getpid(),
+                )
+            start = self._offset
+            self._offset += _RANDOM_BYTES
+            return self._buffer[start : start + _RANDOM_BYTES]
+
+
+_pool = _RandomPool()
 
 
 def new_job_id(now_ms: int | None = None) -> str:
     ms = int(time.time() * 1000) if now_ms is None else now_ms
-    return f"{ms & 0xFFFFFFFFFFFF:012x}{secrets.token_hex(10)}"
+    return f"{ms & 0xFFFFFFFFFFFF:012x}{_pool.take().hex()}"
 
 
 def derived_job_id(*parts: str) -> str:
