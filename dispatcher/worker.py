@@ -16,24 +16,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import redis
-import requests
 from pydantic import ValidationError
 
 from config import Settings
 from dispatcher import keys
 from dispatcher.breaker import Breaker, BreakerPolicy, is_gateway_trouble
+from dispatcher.clients import Clients
 from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import (
     Cooldown,
-    Forbidden,
     GatewayError,
     InvalidRequest,
     OptedOut,
     OutsideWindow,
     StoreUnavailable,
-    Unauthorized,
 )
-from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
 from dispatcher.gateway.validation import problems_of
 from dispatcher.ledger import Claim, Ledger
@@ -41,6 +38,7 @@ from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
 from dispatcher.store import connect
 from dispatcher.telemetry.logs import job_fields
+from dispatcher.telemetry.pages import report_if_it_pages
 from dispatcher.telemetry.sentry import alert
 from dispatcher.windows import Windows
 
@@ -62,37 +60,6 @@ def fallback_request(envelope: JobEnvelope) -> TemplateMessage:
         from_phone_no=envelope.from_phone_no,
         **envelope.fallback_template.model_dump(exclude_none=True),
     )
-
-
-class Clients:
-    """One WaapiClient per configured key; each key's session pools ``pool_size``
-    connections, so every worker thread can hold one without churning TLS."""
-
-    def __init__(self, settings: Settings, pool_size: int) -> None:
-        self._by_number: dict[str, WaapiClient] = {}
-        self._sessions: list[requests.Session] = []
-        self._qr: WaapiClient | None = None
-        for key in settings.keys:
-            session = new_session(pool_size)
-            self._sessions.append(session)
-            client = WaapiClient.for_key(settings, key, session)
-            for number in key.numbers:
-                self._by_number[number] = client
-            if "qr" in key.channels and self._qr is None:
-                self._qr = client
-        self._single = len(settings.keys) == 1
-
-    def for_envelope(self, envelope: JobEnvelope) -> WaapiClient:
-        """The client of the key bound to the job's number (KeyError if none)."""
-        if envelope.from_phone_no is not None:
-            return self._by_number[envelope.from_phone_no]
-        if self._qr is not None:
-            return self._qr
-        raise KeyError("no key with the qr channel for a sessionId-only job")
-
-    def close(self) -> None:
-        for session in self._sessions:
-            session.close()
 
 
 class Worker:
@@ -335,7 +302,7 @@ class Worker:
         next_ms = None
         if delay_s is not None:
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
-        self._alert_if_it_pages(envelope, claim, error, decision.state)
+        report_if_it_pages(envelope, claim.attempt, error, decision.state, self.limiter)
         return self._finish(
             envelope,
             claim,
@@ -346,30 +313,6 @@ class Worker:
             ambiguous=decision.ambiguous,
             gateway_ms=gateway_ms,
         )
-
-    def _alert_if_it_pages(
-        self, envelope: JobEnvelope, claim: Claim, error: GatewayError, state: str
-    ) -> None:
-        """Error reports for what a person must act on; a retry is not one."""
-        kind = type(error).__name__
-        if isinstance(error, Unauthorized | Forbidden):
-            key = self.limiter.key_name(envelope)
-            alert(
-                f"the gateway refused key {key}: {error.status} {error.message}",
-                fingerprint=["gateway-auth", str(key), str(error.status)],
-                key=key,
-                status=error.status,
-            )
-        if state == "dead":
-            alert(
-                f"job dead after {claim.attempt} attempts: {kind} {error.code or error.status}",
-                fingerprint=["job-dead", kind, str(error.code or error.status)],
-                job=envelope.id,
-                number=envelope.from_phone_no,
-                lane=envelope.lane,
-                code=error.code,
-                status=error.status,
-            )
 
     def _cool_down(
         self, envelope: JobEnvelope, claim: Claim, error: GatewayError, delay_s: float | None
@@ -446,14 +389,3 @@ class Worker:
             yield
         except (StoreUnavailable, redis.RedisError) as exc:
             log.warning("could not record the %s: %s", what, exc)
-
-
-def heartbeat(client: redis.Redis, name: str, stop: threading.Event, every_s: float = 5.0) -> None:
-    """Say "this worker is alive" every few seconds until ``stop`` (``/readyz`` reads it)."""
-    while not stop.is_set():
-        try:
-            client.zadd(keys.WORKERS, {name: time.time()})
-            client.zremrangebyscore(keys.WORKERS, "-inf", time.time() - 3600)
-        except redis.RedisError as exc:
-            log.warning("heartbeat to Redis failed: %s", exc)
-        stop.wait(every_s)

@@ -10,9 +10,10 @@ from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
 from dispatcher.campaigns import Campaigns
+from dispatcher.heartbeat import heartbeat
 from dispatcher.producer import Dispatcher
 from dispatcher.store import connect
-from dispatcher.worker import Worker, heartbeat
+from dispatcher.worker import Worker
 
 _lock = threading.Lock()
 _runtime: tuple[Worker, Campaigns] | None = None

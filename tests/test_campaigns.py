@@ -238,8 +238,9 @@ def test_a_campaign_throttle_is_a_limit_on_its_jobs(
 def test_a_job_sleeping_for_its_slot_is_held_when_the_campaign_pauses(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
+    from dispatcher.clients import Clients
     from dispatcher.limiter import Limiter
-    from dispatcher.worker import Clients, Worker
+    from dispatcher.worker import Worker
 
     created = campaigns.create(
         spec(throttlePerSecond=1),

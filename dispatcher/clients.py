@@ -1,0 +1,40 @@
+"""One gateway client per configured API key, picked by the job's sending number."""
+
+from __future__ import annotations
+
+import requests
+
+from config import Settings
+from dispatcher.envelope import JobEnvelope
+from dispatcher.gateway import WaapiClient, new_session
+
+
+class Clients:
+    """One WaapiClient per configured key; each key's session pools ``pool_size``
+    connections, so every worker thread can hold one without churning TLS."""
+
+    def __init__(self, settings: Settings, pool_size: int) -> None:
+        self._by_number: dict[str, WaapiClient] = {}
+        self._sessions: list[requests.Session] = []
+        self._qr: WaapiClient | None = None
+        for key in settings.keys:
+            session = new_session(pool_size)
+            self._sessions.append(session)
+            client = WaapiClient.for_key(settings, key, session)
+            for number in key.numbers:
+                self._by_number[number] = client
+            if "qr" in key.channels and self._qr is None:
+                self._qr = client
+        self._single = len(settings.keys) == 1
+
+    def for_envelope(self, envelope: JobEnvelope) -> WaapiClient:
+        """The client of the key bound to the job's number (KeyError if none)."""
+        if envelope.from_phone_no is not None:
+            return self._by_number[envelope.from_phone_no]
+        if self._qr is not None:
+            return self._qr
+        raise KeyError("no key with the qr channel for a sessionId-only job")
+
+    def close(self) -> None:
+        for session in self._sessions:
+            session.close()
