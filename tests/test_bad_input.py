@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.producer import Dispatcher, Enqueued
-from tests.support import RedisProcess, Stack, make_settings, own_stack, wait_until
+from tests.support import RedisProcess, SandboxProcess, Stack, make_settings, own_stack, wait_until
 
 FROM = "+15550000001"
 TO = "+15553330001"
@@ -291,3 +292,68 @@ def rejections(dispatcher: Dispatcher) -> list[dict[str, str]]:
     events = dispatcher.ledger.client.xrange("waapi:events")
     decoded = [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in events]
     return [e for e in decoded if e.get("state") == "rejected"]
+
+
+FIELDS_OF_ENVELOPE = st.sampled_from(
+    ["v", "id", "channel", "type", "to", "fromPhoneNo", "payload", "lane", "expiresAt",
+     "notBefore", "idempotencyKey", "campaignId", "fallbackTemplate", "sessionId", "extra"]
+)  # fmt: skip
+MESSAGE_BODIES = st.one_of(
+    JSON,
+    st.tuples(FIELDS_OF_ENVELOPE, JSON | EDGE_TEXT).map(
+        lambda fv: {**envelope(id="prop-"), fv[0]: fv[1]}
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def in_process_worker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Any, SandboxProcess]]:
+    """A Worker (the code a Celery task runs) on a real Redis and sandbox, in process, so
+    that hypothesis can feed it hundreds of message bodies quickly."""
+    from dispatcher.worker import Worker
+
+    server = RedisProcess.start(Path(tmp_path_factory.mktemp("by-name")))
+    sandbox = SandboxProcess.start("--no-window")
+    settings = make_settings(server.url, sandbox.base_url, pair_interval_s=0)
+    worker = Worker.from_settings(settings, concurrency=2)
+    yield worker, sandbox
+    worker.close()
+    sandbox.stop()
+    server.stop()
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=MESSAGE_BODIES)
+def test_any_message_body_by_task_name_is_sent_once_or_refused_and_recorded(
+    in_process_worker: tuple[Any, SandboxProcess], body: Any
+) -> None:
+    """What ``waapi.send(job=...)`` does with whatever another app publishes: a valid job
+    is sent (once, however often it comes); anything else is refused with a field and a
+    rule, recorded, and never sent. Nothing raises."""
+    worker, sandbox = in_process_worker
+    client = worker.ledger.client
+    if isinstance(body, dict) and str(body.get("id", "")).startswith("prop-"):
+        body = {**body, "id": f"prop-{uuid.uuid4().hex}"}  # a new job every example
+    sent_before = sandbox.stats()["sent"]
+    rejected_before = int(client.hget("waapi:stats", "rejected") or 0)
+    state = worker.handle(body)
+    again = worker.handle(body)  # delivered twice
+    sent = sandbox.stats()["sent"] - sent_before
+    rejected = int(client.hget("waapi:stats", "rejected") or 0) - rejected_before
+    if state == "rejected":
+        assert again == "rejected" and rejected == 2 and sent == 0
+        event = client.xrevrange("waapi:events", count=1)[0][1]
+        assert event[b"state"] == b"rejected" and event[b"error"]
+    else:
+        assert rejected == 0
+        assert sent <= 1  # the second delivery never sends again
+        record = worker.ledger.get(body["id"])
+        assert record is not None and record.state == state
+        if state in ("failed", "dead"):
+            assert sent == 0 and record.error  # refused by its message: says why
