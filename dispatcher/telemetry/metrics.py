@@ -32,6 +32,59 @@ from dispatcher.queues import LANES, queue_name
 
 LIVE_CAMPAIGN_STATES = ("scheduled", "running", "paused")
 
+# The ledger's labelled hashes (``m:<name>``, fields ``label|label...``), each one metric
+# family: Redis hash, family type, metric name, help, labels, divisor (1000: ms to s).
+LABELLED: tuple[tuple[str, type[Any], str, str, list[str], float], ...] = (
+    (
+        "jobs",
+        CounterMetricFamily,
+        "waapi_jobs",
+        "Jobs that entered each state (sending: attempts; retry_wait: retries).",
+        ["number", "lane", "state"],
+        1.0,
+    ),
+    (
+        "now",
+        GaugeMetricFamily,
+        "waapi_jobs_in_flight",
+        "Jobs now in each unsettled state (queued, scheduled, sending, retry_wait, unknown).",
+        ["number", "lane", "state"],
+        1.0,
+    ),
+    (
+        "errors",
+        CounterMetricFamily,
+        "waapi_job_errors",
+        "Failed attempts by Meta code (or HTTP status; 'transport' for no answer).",
+        ["number", "code"],
+        1.0,
+    ),
+    (
+        "waits",
+        CounterMetricFamily,
+        "waapi_limiter_waits",
+        "Admissions that waited: sleep (slot reserved), park (job put back), paused.",
+        ["number", "kind"],
+        1.0,
+    ),
+    (
+        "waited",
+        CounterMetricFamily,
+        "waapi_limiter_wait_seconds",
+        "Time jobs were told to wait by the rate limiter.",
+        ["number"],
+        1000.0,
+    ),
+    (
+        "cooldowns",
+        CounterMetricFamily,
+        "waapi_cooldowns",
+        "Cooldowns started (key: 429 or breaker; number: 130429; pair: 131056).",
+        ["scope"],
+        1.0,
+    ),
+)
+
 
 def _decode(raw: Mapping[bytes, bytes]) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in raw.items()}
@@ -76,7 +129,7 @@ class LedgerCollector(Collector):
             for lane in LANES
         ]
         pipe = self.client.pipeline(transaction=False)
-        for name in ("jobs", "now", "errors", "waits", "waited", "cooldowns"):
+        for name, *_ in LABELLED:
             pipe.hgetall(keys.metric(name))
         for lane in LANES:
             pipe.hgetall(keys.metric(f"gw:{lane}"))
@@ -95,58 +148,11 @@ class LedgerCollector(Collector):
         pipe.zrevrange(keys.PREFIX + "campaigns", 0, 199)
         replies = iter(pipe.execute())
 
-        def per_label(raw: Any) -> Iterator[tuple[list[str], float]]:
-            for field, value in _decode(raw).items():
-                yield field.split("|"), value
-
-        jobs = CounterMetricFamily(
-            "waapi_jobs",
-            "Jobs that entered each state (sending: attempts; retry_wait: retries).",
-            labels=["number", "lane", "state"],
-        )
-        for labels, value in per_label(next(replies)):
-            jobs.add_metric(labels, value)
-        yield jobs
-        backlog = GaugeMetricFamily(
-            "waapi_jobs_in_flight",
-            "Jobs now in each unsettled state (queued, scheduled, sending, retry_wait, unknown).",
-            labels=["number", "lane", "state"],
-        )
-        for labels, value in per_label(next(replies)):
-            backlog.add_metric(labels, value)
-        yield backlog
-        errors = CounterMetricFamily(
-            "waapi_job_errors",
-            "Failed attempts by Meta code (or HTTP status; 'transport' for no answer).",
-            labels=["number", "code"],
-        )
-        for labels, value in per_label(next(replies)):
-            errors.add_metric(labels, value)
-        yield errors
-        waits = CounterMetricFamily(
-            "waapi_limiter_waits",
-            "Admissions that waited: sleep (slot reserved), park (job put back), paused.",
-            labels=["number", "kind"],
-        )
-        for labels, value in per_label(next(replies)):
-            waits.add_metric(labels, value)
-        yield waits
-        waited = CounterMetricFamily(
-            "waapi_limiter_wait_seconds",
-            "Time jobs were told to wait by the rate limiter.",
-            labels=["number"],
-        )
-        for labels, value in per_label(next(replies)):
-            waited.add_metric(labels, value / 1000)
-        yield waited
-        cooldowns = CounterMetricFamily(
-            "waapi_cooldowns",
-            "Cooldowns started (key: 429 or breaker; number: 130429; pair: 131056).",
-            labels=["scope"],
-        )
-        for labels, value in per_label(next(replies)):
-            cooldowns.add_metric(labels, value)
-        yield cooldowns
+        for _, family_type, metric, documentation, labels, divisor in LABELLED:
+            family = family_type(metric, documentation, labels=labels)
+            for field, value in _decode(next(replies)).items():
+                family.add_metric(field.split("|"), value / divisor)
+            yield family
         gateway, add_gateway = histogram(
             "waapi_gateway_latency_seconds", "Gateway call duration.", ["lane"]
         )
