@@ -20,22 +20,31 @@ IN_FLIGHT = ("queued", "scheduled", "sending", "retry_wait", "unknown")
 
 @dataclass(frozen=True)
 class Reading:
+    """One scrape: each metric's samples as (labels, value), by metric name (the screen
+    asks hundreds of questions of one reading; each looks only at its own metric)."""
+
     at: float
-    samples: list[tuple[str, dict[str, str], float]]
+    samples: dict[str, list[tuple[dict[str, str], float]]]
+
+    def series(self, metric: str) -> list[tuple[dict[str, str], float]]:
+        return self.samples.get(metric, [])
 
     def total(self, metric: str, /, **labels: str) -> float:
         return sum(
             value
-            for sample, have, value in self.samples
-            if sample == metric and all(have.get(k) == v for k, v in labels.items())
+            for have, value in self.series(metric)
+            if all(have.get(k) == v for k, v in labels.items())
         )
 
     def labels(self, metric: str, label: str) -> list[str]:
-        return sorted({have[label] for sample, have, _ in self.samples if sample == metric})
+        return sorted({have[label] for have, _ in self.series(metric)})
 
 
 def read(collector: LedgerCollector, clock: Callable[[], float] = time.monotonic) -> Reading:
-    samples = [(s.name, dict(s.labels), s.value) for m in collector.collect() for s in m.samples]
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in collector.collect():
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
     return Reading(clock(), samples)
 
 
@@ -132,8 +141,8 @@ def _campaigns(before: Reading, now: Reading) -> Iterable[dict[str, Any]]:
         state = next(
             (
                 labels["state"]
-                for name, labels, value in now.samples
-                if name == "waapi_campaign_state" and labels["campaign"] == campaign and value
+                for labels, value in now.series("waapi_campaign_state")
+                if labels["campaign"] == campaign and value
             ),
             "",
         )
