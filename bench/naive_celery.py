@@ -8,6 +8,9 @@ per-worker ``rate_limit`` is what Celery offers: ``NAIVE_RATE_LIMIT`` (e.g. ``12
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -31,3 +34,20 @@ def send(body: dict[str, Any]) -> int:
         f"{_GATEWAY}/whatsapp-api/messages/template", json=body, headers=_HEADERS, timeout=(3, 20)
     )
     return response.status_code
+
+
+def start_worker(
+    env: dict[str, str], threads: int, name: str | None = None
+) -> subprocess.Popen[bytes]:
+    """``celery -A bench.naive_celery worker`` with a pool of ``threads`` threads."""
+    argv = [sys.executable, "-m", "celery", "-A", "bench.naive_celery", "worker",
+            "-P", "threads", "-c", str(threads), "-l", "warning"]  # fmt: skip
+    if name is not None:
+        argv += ["-n", name]
+    return subprocess.Popen(
+        argv,
+        env=env,
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.naive_celery import start_worker as naive_worker
 from tests.support import RedisProcess, SandboxProcess, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,30 +135,7 @@ def run_naive(args: argparse.Namespace, work: Path) -> dict[str, object]:
                     producer=producer,
                 )
         for i in range(args.workers):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "bench.naive_celery",
-                        "worker",
-                        "-P",
-                        "threads",
-                        "-c",
-                        "16",
-                        "-l",
-                        "warning",
-                        "-n",
-                        f"naive{i}@%h",
-                    ],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            procs.append(naive_worker(env, 16, f"naive{i}@%h"))
         samples = watch(sandbox, 60 * args.minutes + 15)
         return windows(sandbox, samples, args.quota, args.minutes)
     finally:

@@ -44,6 +44,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.naive_celery import start_worker as naive_worker
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
@@ -144,26 +145,7 @@ def naive_celery(work: Path, args: argparse.Namespace) -> float:
             "NAIVE_BROKER": stack.redis.url,
             "NAIVE_GATEWAY": stack.sandbox.base_url,
         }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bench.naive_celery",
-                "worker",
-                "-P",
-                "threads",
-                "-c",
-                str(args.threads),
-                "-l",
-                "warning",
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        proc = naive_worker(env, args.threads)
         try:
             return gateway_rate(stack.sandbox, args.messages)
         finally:
