@@ -57,6 +57,23 @@ def make_stack(
     )
 
 
+def durable_stack(cleanup: contextlib.ExitStack, tmp_path: Path) -> Stack:
+    """Redis as production runs it (AOF, appendfsync everysec), a 10 ms gateway, and a
+    job lease longer than the outages the tests cause (60 s by default in production)."""
+    stack = make_stack(
+        cleanup,
+        tmp_path,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        job_lease_s=20,
+        number_per_second=1000,
+    )
+    stack.sandbox.faults(latency_ms=10, latency_jitter_ms=2)
+    return stack
+
+
 class Supervisor:
     """What compose's ``restart: unless-stopped`` or systemd does for a worker: start it
     again when it exits. Needed because kombu's Redis transport can end a worker with
@@ -145,17 +162,7 @@ def test_redis_restart_mid_run_keeps_every_acknowledged_job(
     """Redis (AOF, appendfsync everysec) is shut down for 3 s in the middle of a run while
     producers keep enqueueing through Python and HTTP. Every enqueue that returned
     success ends sent; workers, beat and the HTTP service reconnect on their own."""
-    stack = make_stack(
-        cleanup,
-        tmp_path,
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        job_lease_s=20,  # longer than the outage, as in production (60 s by default)
-        number_per_second=1000,
-    )
-    stack.sandbox.faults(latency_ms=10, latency_jitter_ms=2)
+    stack = durable_stack(cleanup, tmp_path)
     url = stack.start_serve()
     workers = Supervisor(stack, 2)
     stack.start_beat()
@@ -245,17 +252,7 @@ def test_a_redis_crash_with_everysec_loses_at_most_the_last_second(
     process loses nothing the kernel holds; only a crash of the machine can lose about the
     last second. Bounded here: any acknowledged job that is lost was enqueued within 2 s
     of the crash, and every other one ends sent."""
-    stack = make_stack(
-        cleanup,
-        tmp_path,
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        job_lease_s=20,
-        number_per_second=1000,
-    )
-    stack.sandbox.faults(latency_ms=10, latency_jitter_ms=2)
+    stack = durable_stack(cleanup, tmp_path)
     workers = Supervisor(stack, 1)
     stack.start_beat()
     accepted: list[tuple[float, str]] = []
