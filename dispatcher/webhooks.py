@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -21,6 +20,16 @@ from config import Settings, normalize_e164
 from dispatcher import keys
 from dispatcher.ledger import Ledger
 from dispatcher.store import store_errors
+from dispatcher.webhook_envelope import (
+    STATUSES,
+    Envelope,
+    Inbound,
+    Status,
+    Unrecognised,
+    Value,
+    applicable,
+    unrecognised,
+)
 from dispatcher.windows import Windows
 
 log = logging.getLogger("dispatcher.webhooks")
@@ -33,6 +42,7 @@ class Applied:
     statuses: dict[str, int] = field(default_factory=dict)
     inbound: int = 0
     duplicate: bool = False
+    unrecognised: list[Unrecognised] = field(default_factory=list)
 
 
 class WebhookReceiver:
@@ -78,53 +88,50 @@ class WebhookReceiver:
             with store_errors():
                 self.ledger.client.delete(keys.delivery(delivery_id[:200]))
 
-    def apply(self, payload: Any) -> Applied:
+    def apply(self, envelope: Envelope) -> Applied:
+        """Apply a checked envelope: statuses move jobs, inbound messages open windows;
+        what it holds that we do not act on is counted and streamed as unrecognised."""
         applied = Applied()
-        for our_number, value in _changes(payload):
-            for status in value.get("statuses") or []:
-                self._status(our_number, status, applied)
-            for message in value.get("messages") or []:
-                self._inbound(our_number, message, value, applied)
+        for value in applicable(envelope):
+            our_number = _our_number(value)
+            for status in value.statuses:
+                if status.status in STATUSES:
+                    self._status(our_number, status, applied)
+            for message in value.messages:
+                self._inbound(our_number, message, applied)
+        applied.unrecognised = unrecognised(envelope)
+        if applied.unrecognised:
+            self._note_unrecognised(applied.unrecognised)
         return applied
 
-    def _status(self, our_number: str | None, status: dict[str, Any], applied: Applied) -> None:
-        wamid, state = status.get("id"), status.get("status")
-        if not isinstance(wamid, str) or state not in ("sent", "delivered", "read", "failed"):
-            return
+    def _status(self, our_number: str | None, status: Status, applied: Applied) -> None:
         code, message = None, ""
-        errors = status.get("errors") or []
-        if errors and isinstance(errors[0], dict):
-            code = errors[0].get("code")
-            details = (errors[0].get("error_data") or {}).get("details")
-            message = str(details or errors[0].get("title") or "")
+        if status.errors:
+            first = status.errors[0]
+            code = first.code
+            details = (first.error_data or {}).get("details")
+            message = str(details or first.title or first.message or "")
         recipient = None
-        if isinstance(status.get("recipient_id"), str):
+        if status.recipient_id is not None:
             try:
-                recipient = normalize_e164(status["recipient_id"])
+                recipient = normalize_e164(status.recipient_id)
             except ValueError:
                 recipient = None
         result, _ = self.ledger.apply_status(
-            wamid,
-            state,
-            int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+            status.id,
+            status.status,
+            int(code) if code is not None and str(code).isdigit() else None,
             message,
             number=our_number,
             recipient=recipient,
         )
         applied.statuses[result] = applied.statuses.get(result, 0) + 1
 
-    def _inbound(
-        self,
-        our_number: str | None,
-        message: dict[str, Any],
-        value: dict[str, Any],
-        applied: Applied,
-    ) -> None:
-        sender = message.get("from")
-        if our_number is None or not isinstance(sender, str):
+    def _inbound(self, our_number: str | None, message: Inbound, applied: Applied) -> None:
+        if our_number is None:
             return
         try:
-            customer = normalize_e164(sender)
+            customer = normalize_e164(message.from_)
         except ValueError:
             return
         self.windows.customer_wrote(our_number, customer)
@@ -133,45 +140,55 @@ class WebhookReceiver:
             "state": "inbound",
             "number": our_number,
             "from": customer,
-            "wamid": str(message.get("id", "")),
-            "type": str(message.get("type", "")),
+            "wamid": message.id,
+            "type": message.type,
         }
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply")
-        if isinstance(reply, dict):
-            event["reply_id"] = str(reply.get("id", ""))
-            event["reply_title"] = str(reply.get("title", ""))
-        text = (message.get("text") or {}).get("body")
-        if isinstance(text, str):
-            event["text"] = text[:4096]
-        context = message.get("context") or {}
-        if context.get("id"):
-            event["context"] = str(context["id"])
+        interactive = message.interactive
+        reply = interactive and (interactive.button_reply or interactive.list_reply)
+        if reply:
+            event["reply_id"] = reply.id or ""
+            event["reply_title"] = reply.title or ""
+        if message.text is not None and message.text.body is not None:
+            event["text"] = message.text.body[:4096]
+        if message.context is not None and message.context.id:
+            event["context"] = message.context.id
         with store_errors():
             self.ledger.client.xadd(
                 keys.EVENTS, cast(Any, event), maxlen=self.settings.events_maxlen, approximate=True
             )
         applied.inbound += 1
 
+    def _note_unrecognised(self, found: list[Unrecognised]) -> None:
+        """Counted (``waapi_webhook_unrecognised``) and on the stream, never dropped."""
+        with store_errors():
+            pipe = self.ledger.client.pipeline()
+            for item in found:
+                fields = {"job": "", "state": "unrecognised", "kind": item.kind}
+                fields.update(path=item.path, name=item.name)
+                pipe.xadd(
+                    keys.EVENTS,
+                    cast(Any, fields),
+                    maxlen=self.settings.events_maxlen,
+                    approximate=True,
+                )
+                pipe.hincrby(keys.metric("webhooks"), item.kind, 1)
+            pipe.execute()
+        log.warning(
+            "webhook parts not acted on: %s",
+            ", ".join(f"{u.kind} {u.name} at {u.path}" for u in found[:10]),
+        )
 
-def _changes(payload: Any) -> Iterator[tuple[str | None, dict[str, Any]]]:
-    if not isinstance(payload, dict):
-        return
-    for entry in payload.get("entry") or []:
-        for change in (entry or {}).get("changes") or []:
-            value = (change or {}).get("value")
-            if not isinstance(value, dict):
-                continue
-            metadata = value.get("metadata") or {}
-            number = None
-            display = str(metadata.get("display_phone_number") or "")
-            digits = "".join(ch for ch in display if ch in "0123456789")
-            if digits:
-                try:
-                    number = normalize_e164(digits)
-                except ValueError:
-                    number = None
-            yield number, value
+
+def _our_number(value: Value) -> str | None:
+    """The number a change is for, from its metadata."""
+    display = (value.metadata and value.metadata.display_phone_number) or ""
+    digits = "".join(ch for ch in display if ch in "0123456789")
+    if not digits:
+        return None
+    try:
+        return normalize_e164(digits)
+    except ValueError:
+        return None
 
 
 def parse_body(body: bytes) -> Any:

@@ -20,6 +20,7 @@ from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.producer import Dispatcher, Enqueued
+from tests.strategies import json_values
 from tests.support import RedisProcess, SandboxProcess, Stack, make_settings, own_stack, wait_until
 
 FROM = "+15550000001"
@@ -46,17 +47,16 @@ EDGE_TEXT = st.sampled_from(
         "'; DROP TABLE jobs; --",
     ]
 )
-JSON = st.recursive(
+JSON = json_values(
     st.none()
     | st.booleans()
     | st.integers(-(10**12), 10**12)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=20)
     | EDGE_TEXT,
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
     max_leaves=10,
+    key_size=10,
+    items=5,
 )
 FIELDS = st.sampled_from(
     [

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.producer import Dispatcher
+from tests.strategies import json_values
 from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
 
 FROM = "+15550000001"
@@ -109,16 +110,15 @@ def test_a_token_restricted_to_a_number_cannot_use_another(service: tuple[str, D
     assert call(url, "GET", f"/v1/jobs?number={FROM}", BEARER["number2"]).status_code == 403
 
 
-JSON = st.recursive(
+JSON = json_values(
     st.none()
     | st.booleans()
     | st.integers(-(10**6), 10**6)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
-    ),
     max_leaves=12,
+    key_size=12,
+    items=4,
 )
 FIELDS = st.sampled_from(
     [

@@ -6,7 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from dispatcher.errors import InvalidRequest
 from dispatcher.http.responses import ApiError
+from dispatcher.webhook_envelope import parse_envelope
 from dispatcher.webhooks import WebhookReceiver, parse_body
 
 
@@ -21,19 +23,26 @@ def router(receiver: WebhookReceiver) -> APIRouter:
         payload = parse_body(body)
         if payload is None:
             raise ApiError(400, error="body is not JSON")
+        try:
+            envelope = parse_envelope(payload)
+        except InvalidRequest as exc:  # signed, but not an envelope: refused whole
+            raise ApiError(400, error="; ".join(str(p) for p in exc.problems[:10])) from None
         delivery = request.headers.get("x-waapi-delivery")
 
         def handle() -> JSONResponse:
             if not receiver.claim_delivery(delivery):
                 return JSONResponse({"ok": True, "duplicate": True})
             try:
-                applied = receiver.apply(payload)
+                applied = receiver.apply(envelope)
             except Exception:
                 receiver.forget_delivery(delivery)  # the gateway retries 5xx
                 raise
-            return JSONResponse(
-                {"ok": True, "statuses": applied.statuses, "inbound": applied.inbound}
-            )
+            answer = {"ok": True, "statuses": applied.statuses, "inbound": applied.inbound}
+            if applied.unrecognised:
+                answer["unrecognised"] = [
+                    {"kind": u.kind, "path": u.path, "name": u.name} for u in applied.unrecognised
+                ]
+            return JSONResponse(answer)
 
         return await run_in_threadpool(handle)
 

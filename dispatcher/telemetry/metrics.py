@@ -83,6 +83,14 @@ LABELLED: tuple[tuple[str, type[Any], str, str, list[str], float], ...] = (
         ["scope"],
         1.0,
     ),
+    (
+        "webhooks",
+        CounterMetricFamily,
+        "waapi_webhook_unrecognised",
+        "Webhook parts not acted on (object, field, status value, key), also on the stream.",
+        ["kind"],
+        1.0,
+    ),
 )
 
 

@@ -1,0 +1,215 @@
+"""Signed webhook bodies of every shape through the real HTTP service: a body that is not
+a valid envelope answers 400 naming the path and the rule and changes nothing; parts the
+dispatcher does not act on are counted and streamed as ``unrecognised``; nothing
+answers 5xx."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatcher.sandbox.webhooks import inbound_payload, status_payload
+from tests.strategies import json_values
+from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
+
+FROM = "+15550000001"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, redis.Redis]]:
+    work = Path(tmp_path_factory.mktemp("webhook-shapes"))
+    redis_server = RedisProcess.start(work / "redis")
+    sandbox = SandboxProcess.start()
+    stack = Stack(redis_server, sandbox, work)
+    url = stack.start_serve()
+    client = redis.Redis(port=redis_server.port)
+    yield url, client
+    client.close()
+    stack.stop()
+    sandbox.stop()
+    redis_server.stop()
+
+
+def deliver(url: str, payload: Any) -> requests.Response:
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(b"verify_sandbox", body, hashlib.sha256).hexdigest()
+    return requests.post(
+        url + "/v1/webhooks/waapi",
+        data=body,
+        headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
+def stream_length(client: redis.Redis) -> int:
+    return int(client.xlen("waapi:events"))
+
+
+def good_status(status: str = "delivered") -> dict[str, Any]:
+    return status_payload(FROM, "wamid.SHAPE", "+15553330001", status)
+
+
+def with_status(**fields: Any) -> dict[str, Any]:
+    payload = good_status()
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0].update(fields)
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        ([], "body must be an object"),
+        ({"object": 1, "entry": []}, "object must be a string"),
+        ({"object": "whatsapp_business_account", "entry": "x"}, "entry must be a list"),
+        ({"object": "whatsapp_business_account", "entry": [1, 2, 3]}, "entry[0] must be an object"),
+        ({"entry": []}, "object is required"),
+        ({"object": "whatsapp_business_account"}, "entry is required"),
+        (
+            {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": {}}]}]},
+            "entry[0].changes[0].field is required",
+        ),
+        (
+            {
+                "object": "whatsapp_business_account",
+                "entry": [{"changes": [{"field": "messages", "value": {"statuses": "read"}}]}],
+            },
+            "entry[0].changes[0].value.statuses must be a list",
+        ),
+        (with_status(id=None), "entry[0].changes[0].value.statuses[0].id must be a string"),
+        (with_status(status=7), "entry[0].changes[0].value.statuses[0].status must be a string"),
+        (
+            with_status(errors=[{"code": {"x": 1}}]),
+            "entry[0].changes[0].value.statuses[0].errors[0].code",
+        ),
+    ],
+)
+def test_a_signed_body_that_is_not_an_envelope_is_refused_naming_the_path(
+    service: tuple[str, redis.Redis], payload: Any, named: str
+) -> None:
+    url, client = service
+    before = stream_length(client)
+    answer = deliver(url, payload)
+    assert answer.status_code == 400, answer.text
+    assert named in answer.json()["error"]
+    assert stream_length(client) == before  # refused whole: nothing applied
+
+
+def test_parts_not_acted_on_are_counted_and_streamed(service: tuple[str, redis.Redis]) -> None:
+    url, client = service
+    payload = good_status()
+    payload["entry"][0]["changes"][0]["value"]["statuses"].append(
+        {"id": "wamid.OTHER", "status": "deleted"}
+    )
+    payload["entry"][0]["changes"][0]["value"]["surprise"] = {"a": 1}
+    template = copy.deepcopy(payload["entry"][0]["changes"][0])
+    template["field"] = "message_template_status_update"
+    payload["entry"][0]["changes"].append(template)
+    since = client.xrevrange("waapi:events", count=1)
+    answer = deliver(url, payload)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["statuses"] == {"parked": 1}  # the known status was applied (its job is not here)
+    assert [(u["kind"], u["name"]) for u in body["unrecognised"]] == [
+        ("key", "surprise"),
+        ("status", "deleted"),
+        ("field", "message_template_status_update"),  # a change we do not handle, whole
+    ]
+    events = client.xrange("waapi:events", min=since[0][0] if since else "-")
+    unrecognised = [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _, fields in events
+        if fields[b"state"] == b"unrecognised"
+    ]
+    assert {(e["kind"], e["name"], e["path"]) for e in unrecognised} >= {
+        ("status", "deleted", "entry[0].changes[0].value.statuses[1].status"),
+        ("field", "message_template_status_update", "entry[0].changes[1].field"),
+    }
+    metrics = requests.get(url + "/metrics", headers=BEARER["prometheus"], timeout=10).text
+    assert 'waapi_webhook_unrecognised_total{kind="status"}' in metrics
+    other = deliver(url, {"object": "instagram", "entry": []})
+    assert other.status_code == 200
+    assert other.json()["unrecognised"] == [
+        {"kind": "object", "path": "object", "name": "instagram"}
+    ]
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+JSON = json_values(SCALARS, max_leaves=12, key_size=12, items=4)
+VALID = [
+    good_status("delivered"),
+    good_status("failed"),
+    inbound_payload(FROM, "+15557770001", "wamid.IN", text="hi"),
+    inbound_payload(FROM, "+15557770002", "wamid.IN2", button_id="b1"),
+]
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into ``value`` (keys and indexes), the root included."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += paths(child, (*prefix, index))
+    return found
+
+
+@st.composite
+def damaged_envelopes(draw: st.DrawFn) -> Any:
+    """A real envelope with one part (any depth) replaced by arbitrary JSON."""
+    payload = copy.deepcopy(draw(st.sampled_from(VALID)))
+    path = draw(st.sampled_from(paths(payload)))
+    replacement = draw(JSON)
+    if not path:
+        return replacement
+    parent = payload
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = replacement
+    return payload
+
+
+def assert_clean_answer(answer: requests.Response) -> None:
+    assert answer.status_code in (200, 400), answer.text
+    body = answer.json()
+    if answer.status_code == 400:
+        assert body["success"] is False
+        rule = body["error"]
+        assert any(word in rule for word in ("must", "required", "not JSON")), rule
+    else:
+        assert body["ok"] is True
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(payload=st.one_of(JSON, damaged_envelopes()))
+def test_any_signed_json_answers_200_or_400_never_5xx(
+    service: tuple[str, redis.Redis], payload: Any
+) -> None:
+    url, client = service
+    before = stream_length(client)
+    answer = deliver(url, payload)
+    assert_clean_answer(answer)
+    if answer.status_code == 400:
+        assert stream_length(client) == before
