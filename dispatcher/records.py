@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,12 +26,28 @@ STATES = (
 TERMINAL_STATES = frozenset(
     {"sent", "delivered", "read", "failed", "dead", "cancelled", "expired", "unknown", "skipped"}
 )
+SENT_STATES = frozenset({"sent", "delivered", "read"})
 
 
 def _ms_to_iso(value: str | None) -> str | None:
     if not value or value == "0":
         return None
     return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def _history(raw: str | None) -> list[dict[str, Any]]:
+    """The ledger's attempt history (JSON written by the scripts), times as ISO."""
+    if not raw:
+        return []
+    items = json.loads(raw)
+    if not isinstance(items, list):  # cjson writes an empty list as {}
+        return []
+    out = []
+    for item in items:
+        entry = dict(item)
+        entry["at"] = _ms_to_iso(str(entry.get("at", 0)))
+        out.append(entry)
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,12 +75,16 @@ class JobRecord:
     created_ms: int = 0
     replay_of: str | None = None
     replayed_as: str | None = None
+    # Every failed attempt (and notes such as a reconciled send), oldest first:
+    # {"at": ISO time, "state", "attempt", "status"?, "code"?, "message"?}.
+    history: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
         h = {k.decode(): v.decode() for k, v in raw.items()}
         error = None
-        if h.get("err_msg") or h.get("err_status") or h.get("err_code"):
+        not_sent = h["state"] not in SENT_STATES  # once sent, the error is history
+        if not_sent and (h.get("err_msg") or h.get("err_status") or h.get("err_code")):
             error = {
                 "status": int(h["err_status"]) if h.get("err_status") else None,
                 "code": int(h["err_code"]) if h.get("err_code") else None,
@@ -99,6 +120,7 @@ class JobRecord:
             created_ms=int(h.get("created", "0")),
             replay_of=h.get("replay_of") or None,
             replayed_as=h.get("replayed_as") or None,
+            history=tuple(_history(h.get("hist"))),
         )
 
     @property
@@ -129,4 +151,5 @@ class JobRecord:
             "fallbackTemplate": self.fallback,
             "replayOf": self.replay_of,
             "replayedAs": self.replayed_as,
+            "history": list(self.history),
         }

@@ -125,6 +125,34 @@ def test_retry_wait_is_published_again_by_the_tick_when_due(
     assert isinstance(second, Claim) and second.attempt == 2
 
 
+def test_a_job_sent_after_failures_keeps_them_as_history_not_as_its_error(
+    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock
+) -> None:
+    job_id = hello(dispatcher)
+    failures = [
+        {"status": None, "code": None, "message": "could not connect to the gateway"},
+        {"status": 503, "code": None, "message": "Service Unavailable"},
+    ]
+    for attempt, error in enumerate(failures, start=1):
+        claim = ledger.claim(job_id)
+        assert isinstance(claim, Claim) and claim.attempt == attempt
+        ledger.finish(job_id, attempt, "retry_wait", error=error, next_attempt_ms=0)
+        clock.advance(1)
+        record = ledger.get(job_id)
+        assert record is not None and record.error == error  # while not sent: the last one
+    claim = ledger.claim(job_id)
+    assert isinstance(claim, Claim)
+    ledger.finish(job_id, 3, "sent", wamid="wamid.H")
+    ledger.apply_status("wamid.H", "read")
+    record = ledger.get(job_id)
+    assert record is not None and (record.state, record.error) == ("read", None)
+    assert [(h["attempt"], h["state"], h.get("status"), h["message"]) for h in record.history] == [
+        (1, "retry_wait", None, "could not connect to the gateway"),
+        (2, "retry_wait", 503, "Service Unavailable"),
+    ]
+    assert record.to_dict()["history"][0]["at"].endswith("+00:00")
+
+
 @pytest.mark.parametrize(
     ("lane", "policy_state"), [("transactional", "queued"), ("bulk", "unknown")]
 )

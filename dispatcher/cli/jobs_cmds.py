@@ -230,6 +230,15 @@ def _print_record(record: JobRecord) -> None:
     for label, value in rows:
         if value:
             click.echo(f"  {label:<14} {value}")
+    if record.history:
+        click.echo("  history")
+        for item in record.history:
+            what = " ".join(
+                str(part)
+                for part in (item.get("status"), item.get("code"), item.get("message"))
+                if part is not None
+            )
+            click.echo(f"    {item['at']}  attempt {item['attempt']}  {item['state']}: {what}")
 
 
 @click.command()

@@ -77,9 +77,37 @@ end
 -- A campaign run's funnel: one counter per state, moved with every change of its jobs.
 local function funnel_key(camp, run) return P .. 'camp:' .. camp .. ':f:' .. run end
 
+-- The attempts' history: each change that carries an error (or a note, like a
+-- reconciled send) appends {at, state, attempt, status, code, message}; the newest
+-- HISTORY_MAX are kept. The current error fields describe the last failed attempt only
+-- while the job is not sent: reaching sent/delivered/read clears them.
+local SENT_STATES = {sent = true, delivered = true, read = true}
+local HISTORY_MAX = 25
+local ERROR_FIELDS = {'err_status', 'err_code', 'err_msg'}
+
+local function has_error(fields)
+  for _, name in ipairs(ERROR_FIELDS) do
+    local v = fields[name]
+    if v ~= nil and v ~= '' and v ~= cjson.null then return true end
+  end
+  return false
+end
+
+local function append_history(id, state, attempt, fields)
+  local raw = redis.call('HGET', jkey(id), 'hist')
+  local hist = raw and cjson.decode(raw) or {}
+  local item = {at = NOW, state = state, attempt = tonumber(attempt or 0) or 0}
+  if fields.err_status and fields.err_status ~= '' then item.status = tonumber(fields.err_status) end
+  if fields.err_code and fields.err_code ~= '' then item.code = tonumber(fields.err_code) end
+  if fields.err_msg and fields.err_msg ~= '' then item.message = fields.err_msg end
+  table.insert(hist, item)
+  while #hist > HISTORY_MAX do table.remove(hist, 1) end
+  redis.call('HSET', jkey(id), 'hist', cjson.encode(hist))
+end
+
 local function set_state(id, state, extra_fields)
   local before = redis.call('HMGET', jkey(id), 'state', 'camp', 'crun', 'from', 'lane',
-                            'created')
+                            'created', 'att')
   if before[2] and before[2] ~= '' then
     local fk = funnel_key(before[2], before[3] or '0')
     if before[1] then redis.call('HINCRBY', fk, before[1], -1) end
@@ -108,12 +136,20 @@ local function set_state(id, state, extra_fields)
   end
   if state == 'dead' then redis.call('ZADD', P .. 'dead', NOW, id) end
   local args = {jkey(id), 'state', state, 't_' .. state, NOW}
+  local noted = extra_fields and has_error(extra_fields)
+  if noted then
+    append_history(id, state, extra_fields.att or before[7], extra_fields)
+  end
   if extra_fields then
     for k, v in pairs(extra_fields) do
-      table.insert(args, k); table.insert(args, v)
+      if not (noted and SENT_STATES[state] and (k == 'err_status' or k == 'err_code' or
+          k == 'err_msg')) then
+        table.insert(args, k); table.insert(args, v)
+      end
     end
   end
   redis.call('HSET', unpack(args))
+  if SENT_STATES[state] then redis.call('HDEL', jkey(id), unpack(ERROR_FIELDS)) end
 end
 
 -- A delivery status from the gateway's webhook: sent -> delivered -> read, or failed;
