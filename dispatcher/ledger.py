@@ -194,6 +194,36 @@ class Ledger:
         )
         return int(result[0]) == 1
 
+    def refuse(
+        self,
+        job_id: str,
+        *,
+        to: str,
+        from_phone_no: str,
+        campaign_id: str,
+        run: int,
+        channel: str,
+        message_type: str,
+        reason: str,
+    ) -> bool:
+        """Record a bulk job that cannot be sent (refused at a campaign's fan-out) as
+        ``failed`` with code 100 and ``reason``; False when it was recorded before."""
+        result = self.scripts.call(
+            "refuse",
+            _ms(self.clock),
+            job_id,
+            to,
+            from_phone_no,
+            "bulk",
+            campaign_id,
+            run,
+            channel,
+            message_type,
+            reason[:500],
+            self.settings.job_retention_s,
+        )
+        return int(result) == 1
+
     def release(
         self,
         claim: Claim,

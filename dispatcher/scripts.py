@@ -18,7 +18,17 @@ from redis.commands.core import Script
 from dispatcher import keys
 from dispatcher.store import store_errors
 
-NAMES = ("enqueue", "claim", "take", "finish", "tick", "release", "status", "camp_launch")
+NAMES = (
+    "enqueue",
+    "claim",
+    "take",
+    "finish",
+    "tick",
+    "release",
+    "status",
+    "camp_launch",
+    "refuse",
+)
 
 
 @cache

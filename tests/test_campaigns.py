@@ -15,6 +15,7 @@ import redis
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
 from dispatcher.envelope import JobEnvelope
+from dispatcher.errors import InvalidRequest
 from dispatcher.ledger import Claim
 from dispatcher.producer import Dispatcher
 from tests.support import campaign_spec, make_settings
@@ -64,6 +65,71 @@ def test_audience_rows_are_checked_and_streamed() -> None:
     assert next(rows(io.StringIO("name\nx\n"), "csv")).reason == (  # type: ignore[union-attr]
         "a CSV audience needs a 'to' column"
     )
+
+
+def test_a_message_that_cannot_be_sent_is_refused_at_create_and_nothing_is_stored(
+    campaigns: Campaigns, dispatcher: Dispatcher
+) -> None:
+    no_language = {"type": "template", "body": {"name": "order_shipped"}}
+    with pytest.raises(InvalidRequest) as refused:
+        campaigns.create(spec(message=no_language), rows(io.StringIO(audience(3)), "jsonl"))
+    assert str(refused.value) == "message.body.language is required"
+    wrong_type = {"type": "fax", "body": {"body": "hi"}}
+    with pytest.raises(InvalidRequest, match=r"^message.type must be one of "):
+        campaigns.create(spec(message=wrong_type), rows(io.StringIO(audience(3)), "jsonl"))
+    assert dispatcher.ledger.client.keys("waapi:camp*") == []
+
+
+def test_a_variable_placeholder_is_not_judged_but_every_row_is(
+    campaigns: Campaigns, dispatcher: Dispatcher
+) -> None:
+    image = {"type": "image", "body": {"link": "{{url}}", "caption": "Hi {{name}}"}}
+    lines = [
+        {"to": "+15550001001", "url": "https://example.com/a.png", "name": "Ann"},
+        {"to": "+15550001002", "url": "not a link", "name": "Bob"},
+        {"to": "+15550001003", "url": "https://example.com/c.png", "name": ""},
+        {"to": "+15550001004", "url": "https://example.com/d.png"},
+        {"to": "+15550001005", "url": "https://example.com/e.png", "name": None},
+    ]
+    text = "\n".join(json.dumps(line) for line in lines) + "\n"
+    created = campaigns.create(spec(message=image), rows(io.StringIO(text), "jsonl"))
+    assert created.recipients == 1
+    assert [(r.line, r.reason) for r in created.refused] == [
+        (2, "link must be a public https:// URL"),
+        (3, "variable name is empty"),
+        (4, "variable name is missing"),
+        (5, "variable name is empty"),
+    ]
+    csv_text = "to,name,awb\n+15550002001,Ann,1\n+15550002002,,2\n"
+    from_csv = campaigns.create(spec(), rows(io.StringIO(csv_text), "csv"))
+    assert from_csv.recipients == 1
+    assert [(r.line, r.reason) for r in from_csv.refused] == [(3, "variable name is empty")]
+
+
+def test_a_row_refused_at_fan_out_says_why_everywhere(
+    campaigns: Campaigns, dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    created = campaigns.create(
+        spec(), rows(io.StringIO(audience(4)), "jsonl"), now=T0 - timedelta(hours=1)
+    )
+    # The configuration changed after the campaign was checked: the second number is
+    # no longer bound to a key (played by dropping it from the dispatcher's view).
+    dispatcher._channels.pop("+15550000002")
+    campaigns.tick(T0)
+    funnel = campaigns.funnel(created.campaign_id, 1)
+    assert funnel == {"queued": 2, "failed": 2, "failed:100": 2}
+    report = {r["to"]: r for r in campaigns.report(created.campaign_id)}
+    refused = report["+15550000001"]
+    assert (refused["state"], refused["errorCode"]) == ("failed", "100")
+    assert refused["error"] == (
+        "refused at fan-out: fromPhoneNo is not a number of any configured key"
+    )
+    record = dispatcher.job(refused["jobId"])
+    assert record is not None and record.state == "failed"
+    assert record.error == {"status": None, "code": 100, "message": refused["error"]}
+    assert "not sent: refused at fan-out" in caplog.text
+    campaigns.tick(T0)  # fanned out again (a crash before the cursor moved): counted once
+    assert campaigns.funnel(created.campaign_id, 1)["failed"] == 2
 
 
 def test_a_campaign_launches_at_its_time_once_and_fans_out_with_back_pressure(

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from config.phone import normalize_e164
 
-_VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")  # {{name}}
 
 
 class _Model(BaseModel):
@@ -112,7 +112,7 @@ class CampaignSpec(_Model):
 def render(value: Any, variables: dict[str, Any]) -> Any:
     """``value`` with every ``{{name}}`` replaced from ``variables`` (KeyError if absent)."""
     if isinstance(value, str):
-        return _VAR.sub(lambda m: str(variables[m.group(1)]), value)
+        return VARIABLE.sub(lambda m: str(variables[m.group(1)]), value)
     if isinstance(value, list):
         return [render(item, variables) for item in value]
     if isinstance(value, dict):

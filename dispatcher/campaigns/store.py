@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from dispatcher import keys
 from dispatcher.campaigns.audience import Refused
+from dispatcher.campaigns.checks import CampaignCheck
 from dispatcher.campaigns.model import CampaignSpec, render
 from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import FieldProblem, InvalidRequest
@@ -74,6 +75,8 @@ class Campaigns:
                     )
                 ]
             )
+        check = CampaignCheck(spec)
+        check.message()  # a message that cannot be sent is refused before anything is stored
         campaign_id = "c" + new_job_id()[:23]
         key = _key(campaign_id)
         created = Created(campaign_id, 0)
@@ -95,7 +98,13 @@ class Campaigns:
                 if isinstance(row, Refused):
                     created.refused.append(row)
                     continue
-                batch.append(json.dumps(row[1], separators=(",", ":")))
+                line, values = row
+                number = spec.numbers[(created.recipients + len(batch)) % len(spec.numbers)]
+                problem = check.row(values, number)
+                if problem is not None:
+                    created.refused.append(Refused(line, problem))
+                    continue
+                batch.append(json.dumps(values, separators=(",", ":")))
                 if len(batch) >= UPLOAD_CHUNK:
                     self.client.rpush(_key(campaign_id, "aud"), *batch)
                     created.recipients += len(batch)
@@ -316,23 +325,17 @@ class Campaigns:
                 )
             if not rows:
                 break
-            envelopes, invalid = [], 0
+            envelopes = []
             for offset, raw_row in enumerate(rows):
                 envelope = self._envelope(
                     campaign_id, spec, run, cursor + offset, json.loads(raw_row)
                 )
-                if envelope is None:
-                    invalid += 1
-                else:
+                if envelope is not None:
                     envelopes.append(envelope)
             self.dispatcher.ledger.enqueue(envelopes, mode="batch", run=run)
             cursor += len(rows)
             with store_errors():
-                pipe = self.client.pipeline()
-                pipe.hset(key, "cursor", cursor)
-                if invalid:
-                    pipe.hincrby(_key(campaign_id, f"f:{run}"), "invalid", invalid)
-                pipe.execute()
+                self.client.hset(key, "cursor", cursor)
             queued += len(envelopes)
             room -= len(rows)
         return queued
@@ -340,7 +343,11 @@ class Campaigns:
     def _envelope(
         self, campaign_id: str, spec: CampaignSpec, run: int, index: int, row: dict[str, Any]
     ) -> JobEnvelope | None:
+        """The row's job, or None when it cannot be sent: then it is recorded ``failed``
+        with the reason (rows are checked at upload, so this means the configuration or
+        the time changed since: an unbound number, an ``expiresAt`` passed)."""
         number = spec.numbers[index % len(spec.numbers)]
+        job_id = derived_job_id(campaign_id, str(run), row["to"])
         try:
             body = render(spec.message.body, row)
             envelope = self.dispatcher.prepare(
@@ -350,14 +357,34 @@ class Campaigns:
                 lane="bulk",
                 campaign_id=campaign_id,
                 expires_at=spec.expires_at,
-                job_id=derived_job_id(campaign_id, str(run), row["to"]),
+                job_id=job_id,
             )
-        except (InvalidRequest, KeyError) as exc:
-            log.info("campaign %s row %d refused: %s", campaign_id, index, exc)
-            return None
-        if spec.throttle_per_s:
-            envelope = envelope.model_copy(update={"campaign_rate": spec.throttle_per_s})
-        return envelope
+        except InvalidRequest as exc:
+            reason = f"refused at fan-out: {exc}"
+        except KeyError as exc:
+            reason = f"refused at fan-out: variable {exc.args[0]} is missing"
+        else:
+            if spec.throttle_per_s:
+                envelope = envelope.model_copy(update={"campaign_rate": spec.throttle_per_s})
+            return envelope
+        log.warning(
+            "campaign %s row %d not sent: %s",
+            campaign_id,
+            index,
+            reason,
+            extra={"job": job_id, "campaign": campaign_id, "number": number},
+        )
+        self.dispatcher.ledger.refuse(
+            job_id,
+            to=row["to"],
+            from_phone_no=number,
+            campaign_id=campaign_id,
+            run=run,
+            channel=spec.message.channel,
+            message_type=spec.message.type,
+            reason=reason,
+        )
+        return None
 
     def _finish_run(
         self,
