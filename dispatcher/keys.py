@@ -15,6 +15,10 @@ STATS = PREFIX + "stats"  # hash of counters (ambiguous sends, republished, ...)
 WORKERS = PREFIX + "workers"  # zset worker name -> last seen (ms)
 DEAD = PREFIX + "dead"  # zset job id -> when it died (ms): the dead letters
 BEAT_SEEN = PREFIX + "beat"  # when beat's once-a-minute task last ran (unix s)
+CAMPAIGNS = PREFIX + "campaigns"  # zset campaign id -> created (ms): the listing
+CAMPAIGNS_DUE = PREFIX + "campaigns:due"  # zset campaign id -> next run (ms)
+CAMPAIGNS_RUNNING = PREFIX + "campaigns:running"  # set of campaigns fanning out a run
+TRIMMED = PREFIX + "trimmed"  # set for a minute after the indexes were trimmed
 
 
 def metric(name: str) -> str:

@@ -82,7 +82,7 @@ class Ledger:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self.scripts = Scripts(client, settings.events_maxlen)
+        self.scripts = Scripts(client, settings.events_maxlen, settings.job_retention_s)
         # Unknown jobs wait this long for their webhook, when webhooks come at all.
         webhooks = any(key.webhook_verify_token is not None for key in settings.keys)
         self._recheck_ms = int(settings.unknown_recheck_s * 1000) if webhooks else 0
@@ -189,7 +189,6 @@ class Ledger:
             attempt,
             state,
             json.dumps({k: v for k, v in fields.items() if v is not None}),
-            self.settings.job_retention_s,
             self._recheck_ms,
         )
         return int(result[0]) == 1
@@ -220,7 +219,6 @@ class Ledger:
             channel,
             message_type,
             reason[:500],
-            self.settings.job_retention_s,
         )
         return int(result) == 1
 
@@ -265,7 +263,6 @@ class Ledger:
             status,
             "" if code is None else code,
             message[:500],
-            self.settings.job_retention_s,
             number or "",
             recipient or "",
         )
@@ -279,12 +276,34 @@ class Ledger:
             _ms(self.clock),
             limit,
             int(self.settings.queued_stuck_s * 1000),
-            self.settings.job_retention_s,
             self.settings.ambiguous_transactional,
             self.settings.ambiguous_bulk,
             self._recheck_ms,
         )
         return TickResult(*(int(n) for n in result))
+
+    def trim(self, numbers: Sequence[str], every_s: float = 60.0) -> bool:
+        """Drop index entries of jobs past the retention (the job hashes expire by
+        themselves): the recent indexes, dead letters, and campaigns whose records have
+        expired. At most once per ``every_s`` across every beat; True when it ran."""
+        retention_ms = self.settings.job_retention_s * 1000
+        cutoff = f"({_ms(self.clock) - retention_ms}"
+        with store_errors():
+            if not self.client.set(keys.TRIMMED, 1, nx=True, ex=max(1, int(every_s))):
+                return False
+            pipe = self.client.pipeline(transaction=False)
+            for index in (keys.RECENT, keys.DEAD, *(keys.recent_for_number(n) for n in numbers)):
+                pipe.zremrangebyscore(index, "-inf", cutoff)
+            pipe.zrange(keys.CAMPAIGNS, 0, 199)
+            campaigns = cast(list[bytes], pipe.execute()[-1])
+            if campaigns:
+                pipe = self.client.pipeline(transaction=False)
+                for campaign_id in campaigns:
+                    pipe.exists(keys.campaign(campaign_id.decode()))
+                gone = [c for c, alive in zip(campaigns, pipe.execute(), strict=True) if not alive]
+                if gone:
+                    self.client.zrem(keys.CAMPAIGNS, *gone)
+        return True
 
     # --- reading -----------------------------------------------------------------------
 

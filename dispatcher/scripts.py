@@ -2,8 +2,9 @@
 
 Each script is ``prelude.lua`` (key helpers, events, message building) followed by its
 own body; KEYS are not used because every script reaches several keys it derives from
-the prefix (one Redis, not a cluster). ARGV[1..3] are always prefix, now (ms), and the
-events stream's cap; a script's own arguments follow.
+the prefix (one Redis, not a cluster). ARGV[1..4] are always prefix, now (ms), the
+events stream's cap and the retention of settled jobs (s); a script's own arguments
+follow.
 """
 
 from __future__ import annotations
@@ -40,14 +41,16 @@ def _source(name: str) -> str:
 class Scripts:
     """Registered scripts for one Redis client (EVALSHA, reloaded on NOSCRIPT)."""
 
-    def __init__(self, client: redis.Redis, events_maxlen: int) -> None:
+    def __init__(self, client: redis.Redis, events_maxlen: int, retention_s: int) -> None:
         self._client = client
         self._maxlen = events_maxlen
+        self._retention_s = retention_s
         self._scripts: dict[str, Script] = {n: client.register_script(_source(n)) for n in NAMES}
 
     def call(self, name: str, now_ms: int, *args: Any, client: Any = None) -> Any:
         """Run ``name`` with the common arguments first; ``client`` may be a pipeline."""
         with store_errors():
             return self._scripts[name](
-                args=[keys.PREFIX, now_ms, self._maxlen, *args], client=client or self._client
+                args=[keys.PREFIX, now_ms, self._maxlen, self._retention_s, *args],
+                client=client or self._client,
             )

@@ -23,6 +23,7 @@ def tick() -> int:
         if result.total < TICK_BATCH or time.monotonic() > deadline:
             break
     campaigns = campaigns_for(app).tick()
+    ledger.trim(ledger.settings.from_numbers)
     return handled + campaigns["queued"]
 
 

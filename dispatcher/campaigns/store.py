@@ -119,8 +119,8 @@ class Campaigns:
             pipe.hset(
                 key, mapping={"state": state, "total": created.recipients, "next_run": next_ms}
             )
-            pipe.zadd(keys.PREFIX + "campaigns", {campaign_id: _ms(now)})
-            pipe.zadd(keys.PREFIX + "campaigns:due", {campaign_id: next_ms})
+            pipe.zadd(keys.CAMPAIGNS, {campaign_id: _ms(now)})
+            pipe.zadd(keys.CAMPAIGNS_DUE, {campaign_id: next_ms})
             pipe.execute()
         return created
 
@@ -165,7 +165,7 @@ class Campaigns:
 
     def recent(self) -> list[dict[str, Any]]:
         with store_errors():
-            ids = cast(list[bytes], self.client.zrevrange(keys.PREFIX + "campaigns", 0, 199))
+            ids = cast(list[bytes], self.client.zrevrange(keys.CAMPAIGNS, 0, 199))
         return [c for c in (self.get(i.decode()) for i in ids) if c is not None]
 
     def report(self, campaign_id: str, run: int | None = None) -> Iterator[dict[str, Any]]:
@@ -232,15 +232,27 @@ class Campaigns:
             if state in (None, b"cancelled", b"done"):
                 return False
             self.client.hset(_key(campaign_id), "state", "cancelled")
-            self.client.zrem(keys.PREFIX + "campaigns:due", campaign_id)
+            self.client.zrem(keys.CAMPAIGNS_DUE, campaign_id)
             self._release_held(campaign_id)
+            if not self.client.sismember(keys.CAMPAIGNS_RUNNING, campaign_id):
+                self._expire(campaign_id)  # nothing to wind down: kept for the retention
         return True
+
+    def _expire(self, campaign_id: str) -> None:
+        """A campaign that will not run again is kept (record, audience, funnels) for
+        the retention of its jobs, then goes with them."""
+        run = int(cast(bytes, self.client.hget(_key(campaign_id), "run") or b"0"))
+        ttl_s = self.dispatcher.settings.job_retention_s
+        pipe = self.client.pipeline()
+        for part in ("", "aud", "held", *(f"f:{n}" for n in range(1, run + 1))):
+            pipe.expire(_key(campaign_id, part), ttl_s)
+        pipe.execute()
 
     def pause_for_number(self, number: str, reason: str) -> list[str]:
         """Pause the running campaigns that send from ``number`` (Meta's spam limit)."""
         paused = []
         with store_errors():
-            running = cast(set[bytes], self.client.smembers(keys.PREFIX + "campaigns:running"))
+            running = cast(set[bytes], self.client.smembers(keys.CAMPAIGNS_RUNNING))
         for raw in running:
             campaign_id = raw.decode()
             if number in self.spec(campaign_id).numbers and self.pause(campaign_id, reason):
@@ -265,9 +277,7 @@ class Campaigns:
         with store_errors():
             due = cast(
                 list[tuple[bytes, float]],
-                self.client.zrangebyscore(
-                    keys.PREFIX + "campaigns:due", "-inf", _ms(now), withscores=True
-                ),
+                self.client.zrangebyscore(keys.CAMPAIGNS_DUE, "-inf", _ms(now), withscores=True),
             )
         for raw, score in due:
             campaign_id = raw.decode()
@@ -278,7 +288,7 @@ class Campaigns:
             )
             done["launched"] += int(run) > 0
         with store_errors():
-            running = cast(set[bytes], self.client.smembers(keys.PREFIX + "campaigns:running"))
+            running = cast(set[bytes], self.client.smembers(keys.CAMPAIGNS_RUNNING))
         for raw in running:
             done["queued"] += self._advance(raw.decode(), now)
         return done
@@ -397,20 +407,21 @@ class Campaigns:
         cancelled: bool = False,
     ) -> int:
         key = _key(campaign_id)
+        following = None if cancelled else spec.schedule.next_run(now)
         with store_errors():
             pipe = self.client.pipeline()
-            pipe.srem(keys.PREFIX + "campaigns:running", campaign_id)
+            pipe.srem(keys.CAMPAIGNS_RUNNING, campaign_id)
             if cancelled:
                 if total > cursor:
                     pipe.hincrby(_key(campaign_id, f"f:{run}"), "cancelled", total - cursor)
                 pipe.hset(key, "cursor", total)
+            elif following is None:
+                pipe.hset(key, "state", "done")
             else:
-                following = spec.schedule.next_run(now)
-                if following is None:
-                    pipe.hset(key, "state", "done")
-                else:
-                    pipe.hset(key, mapping={"state": "scheduled", "next_run": _ms(following)})
-                    pipe.zadd(keys.PREFIX + "campaigns:due", {campaign_id: _ms(following)})
+                pipe.hset(key, mapping={"state": "scheduled", "next_run": _ms(following)})
+                pipe.zadd(keys.CAMPAIGNS_DUE, {campaign_id: _ms(following)})
+                # This run's funnel goes with its jobs; the next run counts in its own.
+                pipe.expire(_key(campaign_id, f"f:{run}"), self.dispatcher.settings.job_retention_s)
             pipe.xadd(
                 keys.EVENTS,
                 {"job": "", "state": "campaign_finished", "camp": campaign_id, "run": run},
@@ -418,4 +429,6 @@ class Campaigns:
                 approximate=True,
             )
             pipe.execute()
+            if following is None:
+                self._expire(campaign_id)  # it will not run again
         return 0

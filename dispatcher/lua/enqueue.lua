@@ -1,17 +1,17 @@
 -- Enqueue jobs: idempotency claim, ledger record, index, event, and the queue message,
 -- all in one atomic step (a job is either queued with its message or not at all).
--- ARGV[4] = idempotency window (s), ARGV[5] = 'each' | 'batch' | 'none' (adopt: record
--- only, the message already exists), ARGV[6] = stuck threshold (ms), ARGV[7] = jobs per
--- batch message (mode 'batch'), ARGV[8] = JSON list of jobs, each a list of 14 values:
+-- ARGV[5] = idempotency window (s), ARGV[6] = 'each' | 'batch' | 'none' (adopt: record
+-- only, the message already exists), ARGV[7] = stuck threshold (ms), ARGV[8] = jobs per
+-- batch message (mode 'batch'), ARGV[9] = JSON list of jobs, each a list of 14 values:
 -- id, env, queue, channel, type, to, from, session, lane, idempotency key, campaign,
 -- not before (ms, 0 = none), expires at (ms, 0 = none), campaign run ('' = none).
 -- Returns one entry per job: the job id, or 'dup:<first job id>' for a repeated key.
-local IDEM_S = tonumber(ARGV[4])
-local MODE = ARGV[5]
-local STUCK = tonumber(ARGV[6])
-local BATCH = tonumber(ARGV[7])
+local IDEM_S = tonumber(ARGV[5])
+local MODE = ARGV[6]
+local STUCK = tonumber(ARGV[7])
+local BATCH = tonumber(ARGV[8])
 local EVENTS, TIMERS, RECENT = P .. 'events', P .. 'timers', P .. 'recent'
-local jobs = cjson.decode(ARGV[8])
+local jobs = cjson.decode(ARGV[9])
 local out, groups, order = {}, {}, {}
 local counted = {}  -- metrics: new jobs per (number, lane, state), written once at the end
 for i = 0, #jobs - 1 do

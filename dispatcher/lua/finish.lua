@@ -1,14 +1,13 @@
 -- Record the outcome of an attempt; states only move forward.
--- ARGV[4] = job id, ARGV[5] = attempt, ARGV[6] = new state (sent | retry_wait | failed |
--- dead | unknown), ARGV[7] = JSON {wamid, err_status, err_code, err_msg, next_at,
--- ambiguous}, ARGV[8] = retention (s) applied once the job is settled, ARGV[9] = how long
+-- ARGV[5] = job id, ARGV[6] = attempt, ARGV[7] = new state (sent | retry_wait | failed |
+-- dead | unknown), ARGV[8] = JSON {wamid, err_status, err_code, err_msg, next_at,
+-- ambiguous}, ARGV[9] = how long
 -- an unknown job waits for its webhook (ms, 0 = no webhooks).
 -- The attempt that holds the lease wins. A 'sent' from an attempt that lost its lease
 -- is still recorded (the message did go out) unless the job has already moved past it.
 -- Returns {1, state} when applied, {0, current state} when not.
-local id, att, new = ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local fields = cjson.decode(ARGV[7])
-local RETENTION = tonumber(ARGV[8])
+local id, att, new = ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local fields = cjson.decode(ARGV[8])
 local k = jkey(id)
 local f = redis.call('HMGET', k, 'state', 'att', 'from', 'lane', 'camp', 'wamid')
 local cur = f[1]
@@ -19,7 +18,7 @@ local late_sent = (new == 'sent') and (cur == 'sending' or cur == 'retry_wait' o
 if not (holder or late_sent) then
   if new == 'sent' and fields.wamid and not f[6] then
     redis.call('HSET', k, 'wamid', fields.wamid)
-    redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION)
+    redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION_S)
   end
   return {0, cur}
 end
@@ -34,14 +33,13 @@ if fields.ambiguous then
   redis.call('HINCRBY', k, 'ambiguous', 1)
   stat('ambiguous')
 end
-if fields.wamid then redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION) end
+if fields.wamid then redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION_S) end
 if new == 'retry_wait' then
   redis.call('ZADD', P .. 'timers', tonumber(fields.next_at), id)
 else
   redis.call('ZREM', P .. 'timers', id)
 end
 if new == 'unknown' then hold_unknown(id, tonumber(ARGV[9])) end
-if TERMINAL[new] then redis.call('EXPIRE', k, RETENTION) end
 event(id, new, f[3], {lane = f[4], camp = f[5], wamid = fields.wamid,
   code = fields.err_code, status = fields.err_status})
 if fields.wamid then drain_orphans(id, fields.wamid) end  -- statuses that came first

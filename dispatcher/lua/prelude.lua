@@ -1,9 +1,11 @@
 -- Shared by every ledger script (prepended by dispatcher/scripts.py).
--- ARGV[1] = key prefix, ARGV[2] = now in ms, ARGV[3] = events stream max length.
+-- ARGV[1] = key prefix, ARGV[2] = now in ms, ARGV[3] = events stream max length,
+-- ARGV[4] = retention (s): how long a settled job (and what points at it) is kept.
 -- Scripts touch keys they build from the prefix: this assumes one Redis, not a cluster.
 local P = ARGV[1]
 local NOW = tonumber(ARGV[2])
 local MAXLEN = tonumber(ARGV[3])
+local RETENTION_S = tonumber(ARGV[4])
 local TERMINAL = {sent = true, delivered = true, read = true, failed = true, dead = true,
                   cancelled = true, expired = true, unknown = true, skipped = true}
 local RANK = {sent = 1, delivered = 2, read = 3}
@@ -150,6 +152,13 @@ local function set_state(id, state, extra_fields)
   end
   redis.call('HSET', unpack(args))
   if SENT_STATES[state] then redis.call('HDEL', jkey(id), unpack(ERROR_FIELDS)) end
+  -- A settled job is kept for the retention; one that leaves a settled state (an
+  -- unknown job sent again) is kept until it settles again.
+  if TERMINAL[state] then
+    redis.call('EXPIRE', jkey(id), RETENTION_S)
+  elseif before[1] and TERMINAL[before[1]] then
+    redis.call('PERSIST', jkey(id))
+  end
 end
 
 -- A delivery status from the gateway's webhook: sent -> delivered -> read, or failed;
@@ -193,7 +202,7 @@ end
 -- arrives for a wamid nobody owns, from the same number to the same recipient.
 local function resolve_sent(id, wamid)
   redis.call('HSET', jkey(id), 'wamid', wamid)
-  redis.call('SET', P .. 'wamid:' .. wamid, id, 'EX', 30 * 86400)
+  redis.call('SET', P .. 'wamid:' .. wamid, id, 'EX', RETENTION_S)
   set_state(id, 'sent', {err_msg = 'ambiguous send confirmed by the gateway webhook'})
   stat('reconciled')
   local f = redis.call('HMGET', jkey(id), 'from', 'lane', 'camp')

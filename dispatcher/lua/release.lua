@@ -1,8 +1,8 @@
 -- Give a claim back without spending an attempt: the limiter said "not now".
--- ARGV[4] = job id, ARGV[5] = attempt, ARGV[6] = next attempt (ms), ARGV[7] = reason,
--- ARGV[8] = the number's parked-jobs set to join ('' for none: a paused number's jobs
+-- ARGV[5] = job id, ARGV[6] = attempt, ARGV[7] = next attempt (ms), ARGV[8] = reason,
+-- ARGV[9] = the number's parked-jobs set to join ('' for none: a paused number's jobs
 -- are made due again when it is resumed).
-local id, att, next_at, reason, parked = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local id, att, next_at, reason, parked = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local k = jkey(id)
 local f = redis.call('HMGET', k, 'state', 'att', 'from', 'lane', 'camp')
 if f[1] ~= 'sending' or tonumber(f[2]) ~= att then return 0 end

@@ -1,11 +1,11 @@
 -- Apply one delivery status from a webhook to the job that sent ``wamid``; a status for a
 -- wamid the ledger does not know yet (it can arrive before the send's answer is stored)
 -- is parked and applied by finish.lua when the wamid is recorded.
--- ARGV[4] = wamid, ARGV[5] = status (sent|delivered|read|failed), ARGV[6] = Meta code
--- ('' if none), ARGV[7] = message, ARGV[8] = how long a parked status is kept (s),
--- ARGV[9] = our number and ARGV[10] = the recipient, both E.164 ('' if unknown).
+-- ARGV[5] = wamid, ARGV[6] = status (sent|delivered|read|failed), ARGV[7] = Meta code
+-- ('' if none), ARGV[8] = message, ARGV[9] = our number and ARGV[10] = the recipient,
+-- both E.164 ('' if unknown). A parked status is kept for the retention.
 -- Returns {applied state or current state, job id or ''}; 'parked' when parked.
-local wamid, status, code, message = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local wamid, status, code, message = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local number, recipient = ARGV[9], ARGV[10]
 local id = redis.call('GET', P .. 'wamid:' .. wamid)
 if not id and number ~= '' then
@@ -24,7 +24,7 @@ end
 if not id then
   local key = P .. 'orphan:' .. wamid
   redis.call('RPUSH', key, cjson.encode({status = status, code = code, message = message}))
-  redis.call('EXPIRE', key, tonumber(ARGV[8]))
+  redis.call('EXPIRE', key, RETENTION_S)
   return {'parked', ''}
 end
 return {apply_status(id, status, code ~= '' and code or nil, message), id}

@@ -4,12 +4,12 @@
 -- just sent a job takes the next one itself. Taking and claiming together leave no
 -- moment when a message is gone and its job unclaimed: a worker that dies after this is
 -- like one that died mid-send (its lease expires, the sweeper acts).
--- ARGV[4] = queue, ARGV[5] = lease (ms), ARGV[6] = max attempts.
+-- ARGV[5] = queue, ARGV[6] = lease (ms), ARGV[7] = max attempts.
 -- Returns {} when the queue is empty; {1, attempt, env, window, suppressed, id} when this
 -- caller may send; {0, reason, id} when the job is not to be sent now (as claim.lua);
 -- {2, job JSON} for a message this script will not judge (not ours, or no record yet:
 -- the caller handles it as Celery would have).
-local queue = ARGV[4]
+local queue = ARGV[5]
 local raw = redis.call('RPOP', queue)
 if not raw then return {} end
 local ok, msg = pcall(cjson.decode, raw)
@@ -27,6 +27,6 @@ if type(job) ~= 'table' or type(job.id) ~= 'string' or
   redis.call('RPUSH', queue, raw)
   return {2, ''}
 end
-local result = claim_job(job.id, tonumber(ARGV[5]), tonumber(ARGV[6]))
+local result = claim_job(job.id, tonumber(ARGV[6]), tonumber(ARGV[7]))
 table.insert(result, job.id)
 return result

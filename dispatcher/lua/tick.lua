@@ -4,11 +4,11 @@
 --   sending with an expired lease  -> ambiguous: per lane, resend (queued + published)
 --                                     or hold as 'unknown'
 --   unknown, no webhook came       -> it was not sent: queued + published
--- ARGV[4] = max jobs, ARGV[5] = stuck threshold (ms), ARGV[6] = retention (s),
+-- ARGV[5] = max jobs, ARGV[6] = stuck threshold (ms),
 -- ARGV[7] = policy for transactional, ARGV[8] = policy for bulk, ARGV[9] = how long an
 -- unknown job waits for its webhook (ms, 0 = no webhooks: it stays unknown).
 -- Returns {published, republished, resent, held, dropped}.
-local LIMIT, STUCK, RETENTION = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local LIMIT, STUCK = tonumber(ARGV[5]), tonumber(ARGV[6])
 local POLICY = {transactional = ARGV[7], bulk = ARGV[8]}
 local RECHECK = tonumber(ARGV[9])
 local due = redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', NOW, 'LIMIT', 0, LIMIT)

@@ -153,7 +153,7 @@ class LedgerCollector(Collector):
         for name in key_names:
             pipe.pttl(keys.cooldown(f"key:{name}"))
         pipe.get(keys.BEAT_SEEN)
-        pipe.zrevrange(keys.PREFIX + "campaigns", 0, 199)
+        pipe.zrevrange(keys.CAMPAIGNS, 0, 199)
         replies = iter(pipe.execute())
 
         for _, family_type, metric, documentation, labels, divisor in LABELLED:
