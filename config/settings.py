@@ -142,7 +142,11 @@ class Settings(BaseSettings):
     waapi_connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
     waapi_read_timeout_s: float = Field(default=20.0, gt=0, le=300)
 
-    retry_max_attempts: int = Field(default=8, ge=1, le=100)
+    # Retries are budgeted in time (a job's expiresAt, or its lane's maximum age below);
+    # the attempt cap only stops a job that fails for ever (at the backoff's cap of
+    # RETRY_MAX_DELAY_S, 50 attempts take hours; a 10-minute outage uses a handful,
+    # since the adaptive throttle holds jobs back without an attempt).
+    retry_max_attempts: int = Field(default=50, ge=1, le=1000)
     retry_base_delay_s: float = Field(default=1.0, gt=0, le=3600)
     retry_max_delay_s: float = Field(default=300.0, gt=0, le=86400)
 
@@ -161,12 +165,16 @@ class Settings(BaseSettings):
     # status for a wamid nobody owns, same number and recipient); when none came within
     # this long, it was not sent and goes again. 0: unknown jobs stay unknown.
     unknown_recheck_s: float = Field(default=300.0, ge=0, le=86_400)
-    queued_stuck_s: float = Field(default=900.0, ge=1, le=86400)
     job_retention_s: int = Field(default=7 * 86400, ge=60)
     idempotency_window_s: int = Field(default=86400, ge=1)
     events_maxlen: int = Field(default=100_000, ge=100)
 
     worker_concurrency: int = Field(default=32, ge=1, le=512)
+    # Workers heartbeat this often; one silent for WORKER_DEAD_AFTER_S is dead: the jobs
+    # it was sending follow the lanes' ambiguity policy and the messages it held go back
+    # to their queues at once (recovery by liveness, not by lease or visibility timeout).
+    worker_heartbeat_s: float = Field(default=2.0, gt=0, le=60)
+    worker_dead_after_s: float = Field(default=15.0, ge=3, le=600)
     # After a transactional job, a worker thread sends up to this many more from the same
     # queue itself (taken and claimed atomically), for at most WORKER_DRAIN_S seconds,
     # sparing Celery's per-message delivery. 0 turns it off.
@@ -191,13 +199,15 @@ class Settings(BaseSettings):
     limiter_max_sleep_s: float = Field(default=2.0, ge=0, le=60)
     # Jobs of a paused number (Meta 131048) look again this often until resumed.
     pause_recheck_s: float = Field(default=60.0, ge=1, le=86_400)
-    # The circuit breaker: when this share of a worker's recent gateway calls failed on
-    # the gateway's side (5xx, resets, timeouts), every worker stops using the key for a
-    # cooldown that doubles while the trouble lasts. 0 turns it off.
-    breaker_error_ratio: float = Field(default=0.2, ge=0, le=1)
-    breaker_min_calls: int = Field(default=20, ge=1, le=10_000)
-    breaker_base_cooldown_s: float = Field(default=0.5, gt=0, le=3600)
-    breaker_max_cooldown_s: float = Field(default=10.0, gt=0, le=3600)
+    # The adaptive throttle (per API key and per sending number, across every worker):
+    # over the last THROTTLE_WINDOW_S, calls beyond THROTTLE_ACCEPT_FACTOR times those the
+    # gateway took (answered other than 5xx/429 or a lost connection) are held back, not
+    # an attempt, once THROTTLE_MIN_CALLS were made; a gateway that takes nothing is
+    # probed THROTTLE_PROBE_PER_S. A factor of 0 turns it off.
+    throttle_accept_factor: float = Field(default=2.0, ge=0, le=100)
+    throttle_window_s: float = Field(default=10.0, ge=2, le=600)
+    throttle_min_calls: int = Field(default=20, ge=1, le=100_000)
+    throttle_probe_per_s: float = Field(default=1.0, gt=0, le=1000)
 
     # Error reports (Sentry); no DSN: off. Phone numbers are masked in reports unless
     # SENTRY_KEEP_NUMBERS is set; secrets and message bodies are always scrubbed.
@@ -227,6 +237,8 @@ class Settings(BaseSettings):
     def _build_keys(self) -> Self:
         if self.retry_max_delay_s < self.retry_base_delay_s:
             raise ValueError("RETRY_MAX_DELAY_S: must be at least RETRY_BASE_DELAY_S")
+        if 0 < self.throttle_accept_factor < 1:
+            raise ValueError("THROTTLE_ACCEPT_FACTOR: must be 0 (off) or at least 1")
         keys = _keys_from_json(self.waapi_keys) if self.waapi_keys else ()
         simple = self.waapi_api_key or self.waapi_api_secret or self.waapi_from_numbers
         if keys and simple:

@@ -56,7 +56,7 @@ class Cooldown(enum.StrEnum):
     """Which shared limit an error asks to cool down, for every worker at once."""
 
     NONE = "none"
-    KEY = "key"  # the API key's quota (HTTP 429, Meta 4 / 80007)
+    KEY = "key"  # the API key's call limit at Meta (codes 4, 80007)
     NUMBER = "number"  # the sending number's throughput (130429)
     RECIPIENT = "recipient"  # the (number, recipient) pair (131056)
     PAUSE_NUMBER = "pause_number"  # stop the sending number until resumed (131048)
@@ -98,6 +98,10 @@ class GatewayError(DispatcherError):
 
     disposition: ClassVar[Disposition] = Disposition.PERMANENT
     cooldown: ClassVar[Cooldown] = Cooldown.NONE
+    # True when the gateway (or Meta) did not take the call at all: down, overloaded or
+    # over a rate. The adaptive throttle counts these against the key and the number;
+    # a refusal of one message (a 4xx about its content) is a gateway that works.
+    overload: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -129,6 +133,8 @@ class GatewayError(DispatcherError):
 class TransportError(GatewayError):
     """No HTTP response was read from the gateway."""
 
+    overload = True
+
 
 class ConnectFailed(TransportError):
     """Connection refused, DNS failure or connect timeout: the request was never sent."""
@@ -154,6 +160,7 @@ class UnexpectedResponse(GatewayError):
     """A 2xx answer without the fields it must carry: treat the send as ambiguous."""
 
     disposition = Disposition.AMBIGUOUS
+    overload = True
 
 
 class GatewayHTTPError(GatewayError):
@@ -174,12 +181,14 @@ class ApiCallLimited(MetaError):
     codes = (4, 80007)
     disposition = Disposition.RETRY
     cooldown = Cooldown.KEY
+    overload = True
 
 
 class ThroughputLimited(MetaError):
     codes = (130429,)
     disposition = Disposition.RETRY
     cooldown = Cooldown.NUMBER
+    overload = True
 
 
 class PairRateLimited(MetaError):
@@ -240,16 +249,20 @@ class Conflict(GatewayHTTPError):
 
 
 class RateLimited(GatewayHTTPError):
-    """429: the key's per-minute or per-hour quota is used up."""
+    """429: the key's per-minute or per-hour quota is used up. Not a cooldown for the
+    whole key at once (a gateway that answers some calls 429 would stop every worker
+    again and again): the adaptive throttle slows the key to what the gateway takes,
+    and the job waits at least its Retry-After."""
 
     disposition = Disposition.RETRY
-    cooldown = Cooldown.KEY
+    overload = True
 
 
 class ServerError(GatewayHTTPError):
     """5xx: the gateway failed; retry with backoff."""
 
     disposition = Disposition.RETRY
+    overload = True
 
 
 _META_CODE = re.compile(r"^\s*\(#(\d+)\)\s*")

@@ -19,6 +19,11 @@ CAMPAIGNS = PREFIX + "campaigns"  # zset campaign id -> created (ms): the listin
 CAMPAIGNS_DUE = PREFIX + "campaigns:due"  # zset campaign id -> next run (ms)
 CAMPAIGNS_RUNNING = PREFIX + "campaigns:running"  # set of campaigns fanning out a run
 TRIMMED = PREFIX + "trimmed"  # set for a minute after the indexes were trimmed
+SWEPT = PREFIX + "swept"  # set for a few seconds after the publication sweep ran
+# kombu's Redis transport keeps delivered, unacknowledged messages here (its defaults;
+# global_keyprefix is not used): tag -> [message, exchange, routing key] and tag -> time.
+KOMBU_UNACKED = "unacked"
+KOMBU_UNACKED_INDEX = "unacked_index"
 
 
 def metric(name: str) -> str:
@@ -47,8 +52,24 @@ def rate(name: str) -> str:
     return f"{PREFIX}rl:{name}"
 
 
+def throttle(scope: str) -> str:
+    """The adaptive throttle's counts for a scope (``key:<name>``, ``num:<number>``); its
+    buckets are ``<this>:<bucket>`` hashes and ``<this>:probe`` is its probe slot."""
+    return f"{PREFIX}gw:{scope}"
+
+
 def cooldown(name: str) -> str:
     return f"{PREFIX}cool:{name}"
+
+
+def held(worker: str) -> str:
+    """Jobs a worker process has claimed and not yet settled (claims name their holder)."""
+    return f"{PREFIX}held:{worker}"
+
+
+def holds(worker: str) -> str:
+    """Delivery tags of the Celery messages a worker process holds (its heartbeat)."""
+    return f"{PREFIX}holds:{worker}"
 
 
 def paused(number: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -45,14 +45,35 @@ class Claim:
 @dataclass(frozen=True)
 class TickResult:
     published: int
-    republished: int
     resent: int
     held: int
     dropped: int
 
     @property
     def total(self) -> int:
-        return self.published + self.republished + self.resent + self.held + self.dropped
+        return self.published + self.resent + self.held + self.dropped
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """What one recovery pass found (recover.lua)."""
+
+    dead_workers: int
+    claims_resent: int
+    claims_held: int
+    messages_restored: int
+    republished: int
+    waiting: bool  # judgements wait after a gap in the passes (an outage)
+
+    @property
+    def total(self) -> int:
+        return (
+            self.dead_workers
+            + self.claims_resent
+            + self.claims_held
+            + self.messages_restored
+            + self.republished
+        )
 
 
 def job_fields(envelope: JobEnvelope, run: int | None = None) -> tuple[str | int, ...]:
@@ -110,20 +131,23 @@ class Ledger:
             _ms(self.clock),
             self.settings.idempotency_window_s,
             mode,
-            int(self.settings.queued_stuck_s * 1000),
             batch_size,
             json.dumps(jobs, separators=(",", ":")),
         )
         return [item.decode() for item in result]
 
-    def claim(self, job_id: str) -> Claim | str:
-        """Claim the job for one attempt, or return why not (its state, 'missing', ...)."""
+    def claim(self, job_id: str, holder: str = "", token: str = "") -> Claim | str:
+        """Claim the job for one attempt, or return why not (its state, 'missing', ...).
+        ``holder`` is the claiming worker's identity (its heartbeat name): when it dies,
+        recovery finds the claim; ``token`` names this claim for :meth:`unclaim`."""
         result = self.scripts.call(
             "claim",
             _ms(self.clock),
             job_id,
             int(self.settings.job_lease_s * 1000),
             self.settings.retry_max_attempts,
+            holder,
+            token,
         )
         if int(result[0]) == 1:
             return Claim(
@@ -131,7 +155,7 @@ class Ledger:
             )
         return str(result[1].decode())
 
-    def take(self, queue: str) -> Claim | str | None:
+    def take(self, queue: str, holder: str = "", token: str = "") -> Claim | str | None:
         """Take the next message of ``queue`` and claim its job in one step (take.lua):
         a Claim to send, the reason not to (as :meth:`claim`), or None when the queue is
         empty or its next message is for Celery's consumer to handle."""
@@ -141,6 +165,8 @@ class Ledger:
             queue,
             int(self.settings.job_lease_s * 1000),
             self.settings.retry_max_attempts,
+            holder,
+            token,
         )
         if not result or int(result[0]) == 2:
             return None
@@ -166,10 +192,12 @@ class Ledger:
         ambiguous: bool = False,
         fallback: bool = False,
         gateway_ms: float | None = None,
+        taken: Mapping[str, object] | None = None,
     ) -> bool:
         """Record an attempt's outcome; False when the job had already moved on.
-        ``gateway_ms`` (the call's duration) feeds the gateway latency histogram."""
-        fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms}
+        ``gateway_ms`` (the call's duration) feeds the gateway latency histogram;
+        ``taken`` (``Throttle.taken``) counts a call the gateway took for the throttle."""
+        fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms, **(taken or {})}
         if gateway_ms is not None:
             fields["gw_ms"] = round(gateway_ms)
         if fallback:
@@ -222,6 +250,12 @@ class Ledger:
         )
         return int(result) == 1
 
+    def unclaim(self, holder: str, token: str) -> bool:
+        """Give back the claim ``holder`` made with ``token`` whose answer never arrived
+        (Redis went away meanwhile): nothing was sent under it. True when the claim had
+        been made (and is given back), False when it never happened."""
+        return int(self.scripts.call("unclaim", _ms(self.clock), holder, token)) == 1
+
     def release(
         self,
         claim: Claim,
@@ -270,17 +304,41 @@ class Ledger:
         return result[0].decode(), job_id or None
 
     def tick(self, limit: int = 1000) -> TickResult:
-        """Publish due retries and scheduled jobs, sweep stuck and lease-expired ones."""
+        """Publish due retries and scheduled jobs; resolve lease-expired claims and
+        unknown jobs whose webhook did not come."""
         result = self.scripts.call(
             "tick",
             _ms(self.clock),
             limit,
-            int(self.settings.queued_stuck_s * 1000),
             self.settings.ambiguous_transactional,
             self.settings.ambiguous_bulk,
             self._recheck_ms,
         )
         return TickResult(*(int(n) for n in result))
+
+    def recover(self, limit: int = 1000, sweep_every_s: float = 5.0) -> Recovered:
+        """Recovery by liveness (recover.lua): dead workers' claims follow the lanes'
+        policy, messages no live worker holds go back to their queues, and (at most every
+        ``sweep_every_s`` across beats) queued jobs whose message was lost are published
+        again."""
+        with store_errors():
+            sweep = bool(self.client.set(keys.SWEPT, 1, nx=True, px=int(sweep_every_s * 1000)))
+        dead_after_ms = int(self.settings.worker_dead_after_s * 1000)
+        result = self.scripts.call(
+            "recover",
+            _ms(self.clock),
+            dead_after_ms,
+            self.settings.ambiguous_transactional,
+            self.settings.ambiguous_bulk,
+            self._recheck_ms,
+            keys.KOMBU_UNACKED,
+            keys.KOMBU_UNACKED_INDEX,
+            max(5000, int(self.settings.worker_heartbeat_s * 3000)),
+            limit,
+            "1" if sweep else "0",
+        )
+        dead, resent, held, restored, republished, waiting = (int(n) for n in result)
+        return Recovered(dead, resent, held, restored, republished, waiting=bool(waiting))
 
     def trim(self, numbers: Sequence[str], every_s: float = 60.0) -> bool:
         """Drop index entries of jobs past the retention (the job hashes expire by

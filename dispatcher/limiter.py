@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +26,7 @@ from config import ApiKeyConfig, Settings
 from dispatcher import keys
 from dispatcher.envelope import JobEnvelope
 from dispatcher.store import store_errors
+from dispatcher.throttle import BUCKET_MS, Throttle
 
 Status = Literal["ok", "wait", "paused"]
 
@@ -72,6 +74,7 @@ class Limiter:
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._rates = settings.number_rates
+        self.throttle = Throttle.from_settings(settings)
 
     # --- which limits apply ----------------------------------------------------------------
 
@@ -126,6 +129,10 @@ class Limiter:
             names.append(f"pair:{envelope.from_phone_no}:{envelope.to}")
         return names
 
+    def throttle_scopes(self, envelope: JobEnvelope) -> list[str]:
+        """The adaptive throttle's scopes of this job's calls (key, number)."""
+        return self.throttle.scopes(self.key_name(envelope), envelope.from_phone_no)
+
     def _key_config(self, envelope: JobEnvelope) -> ApiKeyConfig | None:
         name = self.key_name(envelope)
         return None if name is None else self._key_by_name.get(name)
@@ -153,6 +160,12 @@ class Limiter:
         for limit in limits:
             args.extend((limit.interval_ms, limit.tolerance_ms))
         args.append(envelope.from_phone_no or "sessions")
+        scopes = self.throttle_scopes(envelope)
+        throttle_keys = [*scopes, scopes[0] + ":probe"] if scopes else []
+        if scopes:
+            t = self.throttle
+            args.extend((len(scopes), t.factor, t.min_calls, BUCKET_MS, t.buckets))
+            args.extend((random.random(), random.random(), t.probe_interval_ms))  # noqa: S311
         with store_errors():
             status, delay = self._admit(
                 keys=[
@@ -161,6 +174,7 @@ class Limiter:
                     paused,
                     keys.metric("waits"),
                     keys.metric("waited"),
+                    *throttle_keys,
                 ],
                 args=args,
             )

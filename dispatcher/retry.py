@@ -28,7 +28,7 @@ MARKETING_CAP_WAIT_S = 3600.0
 class Decision:
     """The state to record and, for a retry, when (seconds from now)."""
 
-    state: str  # retry_wait | failed | dead | unknown
+    state: str  # retry_wait | failed | expired | dead | unknown
     delay_s: float | None = None
     ambiguous: bool = False
 
@@ -53,9 +53,19 @@ def retry_delay_s(
 
 
 def decide(
-    error: GatewayError, attempt: int, lane: str, settings: Settings, rng: random.Random
+    error: GatewayError,
+    attempt: int,
+    lane: str,
+    settings: Settings,
+    rng: random.Random,
+    *,
+    now_s: float = 0.0,
+    expires_at_s: float | None = None,
 ) -> Decision:
-    """The ledger transition for a failed attempt, per the retry table in DESIGN.md."""
+    """The ledger transition for a failed attempt (the retry table in README "The life
+    of a job"). Retries are budgeted in time: a job whose next attempt would come after
+    its ``expiresAt`` (its own, or its lane's maximum age) is ``expired`` now; the
+    attempt cap (``RETRY_MAX_ATTEMPTS``) only guards against a job that fails forever."""
     disposition = error.disposition
     ambiguous = disposition is Disposition.AMBIGUOUS
     if ambiguous:
@@ -64,9 +74,12 @@ def decide(
         disposition = Disposition.RETRY
     if disposition is Disposition.PERMANENT:
         return Decision("failed")
+    delay_s = retry_delay_s(error, attempt, settings, rng)
+    if expires_at_s is not None and now_s + delay_s >= expires_at_s:
+        return Decision("expired", ambiguous=ambiguous)
     if attempt >= settings.retry_max_attempts:
         return Decision("dead", ambiguous=ambiguous)
-    return Decision("retry_wait", retry_delay_s(error, attempt, settings, rng), ambiguous)
+    return Decision("retry_wait", delay_s, ambiguous)
 
 
 def error_fields(error: GatewayError) -> dict[str, Any]:

@@ -29,6 +29,8 @@ NAMES = (
     "status",
     "camp_launch",
     "refuse",
+    "recover",
+    "unclaim",
 )
 
 

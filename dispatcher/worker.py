@@ -7,6 +7,7 @@ want to drive without a broker lives here.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import random
 import threading
@@ -20,7 +21,6 @@ from pydantic import ValidationError
 
 from config import Settings
 from dispatcher import keys
-from dispatcher.breaker import Breaker, BreakerPolicy, is_gateway_trouble
 from dispatcher.clients import Clients
 from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import (
@@ -33,6 +33,7 @@ from dispatcher.errors import (
 )
 from dispatcher.gateway.cloud import TemplateMessage
 from dispatcher.gateway.validation import problems_of
+from dispatcher.heartbeat import beat_once, worker_identity
 from dispatcher.ledger import Claim, Ledger
 from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
@@ -43,6 +44,8 @@ from dispatcher.telemetry.sentry import alert
 from dispatcher.windows import Windows
 
 log = logging.getLogger("dispatcher.worker")
+
+ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
 
 
 def needs_window(envelope: JobEnvelope) -> bool:
@@ -81,19 +84,17 @@ class Worker:
         self.clients = clients
         self.limiter = limiter
         self.windows = Windows(ledger.client)
-        self.breaker = Breaker(
-            BreakerPolicy(
-                error_ratio=settings.breaker_error_ratio,
-                min_calls=settings.breaker_min_calls,
-                base_cooldown_s=settings.breaker_base_cooldown_s,
-                max_cooldown_s=settings.breaker_max_cooldown_s,
-            )
-        )
         # Called when the gateway pauses a number (131048): campaigns stop using it.
         self.on_number_paused: Callable[[str, str], object] | None = None
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
         self.sleep = sleep
         self._rng_lock = threading.Lock()
+        # Claims name their holder: this process, as it heartbeats (dispatcher.heartbeat).
+        self.identity = worker_identity()
+        self._tokens = itertools.count(1)
+        self._registered = False
+        self._uncertain: list[str] = []  # tokens of claims whose answer was lost
+        self._uncertain_lock = threading.Lock()
         self._executor = ThreadPoolExecutor(
             max_workers=batch_threads or settings.worker_concurrency,
             thread_name_prefix="waapi-batch",
@@ -127,13 +128,46 @@ class Worker:
         return self.refuse(job, problems)  # outside except: no pydantic context (inputs)
 
     def _handle(self, envelope: JobEnvelope) -> str:
-        claim = self.ledger.claim(envelope.id)
+        claim = self._claim(self.ledger.claim, envelope.id)
         if claim == "missing":  # published by another app straight to the queue
             self.ledger.enqueue([envelope], mode="none")
-            claim = self.ledger.claim(envelope.id)
+            claim = self._claim(self.ledger.claim, envelope.id)
         if not isinstance(claim, Claim):
-            return claim  # a duplicate delivery, or not due: nothing to do
+            return claim or "missing"  # a duplicate delivery, or not due: nothing to do
         return self._attempt(envelope, claim)
+
+    def _claim(self, how: Callable[[str, str, str], ClaimAnswer], subject: str) -> ClaimAnswer:
+        """Claim (``Ledger.claim`` a job, or ``Ledger.take`` from a queue) as this worker.
+        When Redis goes away mid-call the claim may or may not have been made: its token
+        is kept, and the claim given back once Redis answers (:meth:`settle_uncertain`),
+        instead of waiting out its lease as an ambiguous send it never was."""
+        if not self._registered:
+            beat_once(self.ledger.client, self.identity, (), ttl_s=0)  # findable at once
+            self._registered = True
+        token = str(next(self._tokens))
+        try:
+            return how(subject, self.identity, token)
+        except StoreUnavailable:
+            with self._uncertain_lock:
+                self._uncertain.append(token)
+            raise
+
+    def settle_uncertain(self) -> int:
+        """Give back claims whose answer was lost; returns how many were made (and so
+        given back). Called after each heartbeat that reached Redis."""
+        with self._uncertain_lock:
+            tokens, self._uncertain = self._uncertain, []
+        given_back = 0
+        for n, token in enumerate(tokens):
+            try:
+                given_back += self.ledger.unclaim(self.identity, token)
+            except StoreUnavailable:
+                with self._uncertain_lock:
+                    self._uncertain.extend(tokens[n:])
+                break
+        if given_back:
+            log.warning("gave back %d claims whose answer was lost to a Redis outage", given_back)
+        return given_back
 
     def drain(self, queue: str) -> int:
         """Send what else waits on a busy transactional queue, without a Celery delivery
@@ -144,7 +178,7 @@ class Worker:
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
         while taken < budget and time.monotonic() < deadline:
-            claim = self.ledger.take(queue)
+            claim = self._claim(self.ledger.take, queue)
             if claim is None:
                 break
             taken += 1
@@ -207,15 +241,17 @@ class Worker:
             self.sleep(admission.delay_s)  # our reserved slot under every limit
             if envelope.campaign_id and self._campaign_stopped(envelope, claim):
                 return "retry_wait"
+        # Counted for the adaptive throttle when the gateway takes the call (limiter.py).
+        taken = self.limiter.throttle.taken(self.limiter.throttle_scopes(envelope))
         started = time.perf_counter()
         try:
             result = client.send(request)
         except GatewayError as error:
             gateway_ms = (time.perf_counter() - started) * 1000
-            self._note_health(envelope, error)
-            return self._after_error(envelope, claim, error, use_fallback, gateway_ms)
+            if error.overload:
+                taken = {}
+            return self._after_error(envelope, claim, error, use_fallback, gateway_ms, taken)
         gateway_ms = (time.perf_counter() - started) * 1000
-        self._note_health(envelope, None)
         return self._finish(
             envelope,
             claim,
@@ -223,6 +259,7 @@ class Worker:
             wamid=result.message_id,
             fallback=use_fallback,
             gateway_ms=gateway_ms,
+            taken=taken,
         )
 
     def _after_error(
@@ -232,6 +269,7 @@ class Worker:
         error: GatewayError,
         use_fallback: bool,
         gateway_ms: float,
+        taken: dict[str, object],
     ) -> str:
         if isinstance(error, OutsideWindow):
             if envelope.from_phone_no is not None:
@@ -245,28 +283,7 @@ class Worker:
         elif isinstance(error, OptedOut):
             with self._best_effort("suppression"):
                 self.windows.suppress(envelope.to, "opted out (131050)")
-        return self._failed(envelope, claim, error, gateway_ms)
-
-    def _note_health(self, envelope: JobEnvelope, error: GatewayError | None) -> None:
-        """Feed the breaker; when it trips, cool the key down for every worker."""
-        if self.settings.breaker_error_ratio <= 0:
-            return
-        name = self.limiter.key_name(envelope)
-        if name is None:
-            return
-        trouble = error is not None and is_gateway_trouble(error)
-        cooldown_s = self.breaker.record(name, trouble)
-        if cooldown_s is None:
-            return
-        with self._best_effort("breaker cooldown"):
-            self.limiter.cool_down(f"key:{name}", cooldown_s)
-            log.warning(
-                "gateway trouble on key %s (%s): every worker holds off %.1f s",
-                name,
-                type(error).__name__,
-                cooldown_s,
-                extra={"key": name},
-            )
+        return self._failed(envelope, claim, error, gateway_ms, taken)
 
     def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:
         """A campaign paused or cancelled while this job slept for its slot: hold it
@@ -289,9 +306,19 @@ class Worker:
         claim: Claim,
         error: GatewayError,
         gateway_ms: float | None = None,
+        taken: dict[str, object] | None = None,
     ) -> str:
+        deadline_s = envelope.expires_at.timestamp() if envelope.expires_at else None
         with self._rng_lock:
-            decision = decide(error, claim.attempt, envelope.lane, self.settings, self.rng)
+            decision = decide(
+                error,
+                claim.attempt,
+                envelope.lane,
+                self.settings,
+                self.rng,
+                now_s=self.ledger.clock(),
+                expires_at_s=deadline_s,
+            )
         delay_s = decision.delay_s
         with self._best_effort("cooldown"):
             self._cool_down(envelope, claim, error, delay_s)
@@ -303,15 +330,21 @@ class Worker:
         if delay_s is not None:
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
         report_if_it_pages(envelope, claim.attempt, error, decision.state, self.limiter)
+        fields = error_fields(error)
+        if decision.state == "expired":
+            fields["message"] = (
+                f"expired: the next attempt would come after expiresAt ({fields['message']})"
+            )
         return self._finish(
             envelope,
             claim,
             decision.state,
             cause=type(error).__name__,
-            error=error_fields(error),
+            error=fields,
             next_attempt_ms=next_ms,
             ambiguous=decision.ambiguous,
             gateway_ms=gateway_ms,
+            taken=taken,
         )
 
     def _cool_down(

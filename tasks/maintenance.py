@@ -1,15 +1,18 @@
-"""The beat-driven tick: the pump and sweeper (due retries and scheduled jobs, stuck and
-lease-expired ones) and the campaigns (launch due runs, fan out running ones). Two beats
-ticking at once are harmless: each step is an atomic script or idempotent."""
+"""The beat-driven tick: the pump (due retries and scheduled jobs, lease-expired claims),
+recovery by liveness (dead workers' claims and messages, lost messages), the campaigns
+(launch due runs, fan out running ones) and the trim of the indexes. Two beats ticking at
+once are harmless: each step is an atomic script or idempotent."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 from tasks.app import TICK_INTERVAL_S, app
 from tasks.runtime import campaigns_for, worker_for
 
 TICK_BATCH = 1000
+log = logging.getLogger("dispatcher.recovery")
 
 
 @app.task(name="waapi.tick")
@@ -22,9 +25,20 @@ def tick() -> int:
         handled += result.total
         if result.total < TICK_BATCH or time.monotonic() > deadline:
             break
+    recovered = ledger.recover()
+    if recovered.total:
+        log.warning(
+            "recovery: %d dead workers (%d claims resent, %d held as unknown), %d messages "
+            "returned to their queues, %d lost messages published again",
+            recovered.dead_workers,
+            recovered.claims_resent,
+            recovered.claims_held,
+            recovered.messages_restored,
+            recovered.republished,
+        )
     campaigns = campaigns_for(app).tick()
     ledger.trim(ledger.settings.from_numbers)
-    return handled + campaigns["queued"]
+    return handled + recovered.total + campaigns["queued"]
 
 
 @app.task(name="waapi.beat_alive")

@@ -1,5 +1,6 @@
 """One dispatcher Worker (and its Campaigns) per worker process, built on first use from
-the app's settings, and the heartbeat that tells ``/readyz`` the worker is alive."""
+the app's settings, and the heartbeat that says the worker is alive and which messages
+it holds (recovery, ``/readyz``, metrics and the status screen read it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from celery.worker import state as worker_state
 
 from dispatcher.campaigns import Campaigns
 from dispatcher.heartbeat import heartbeat
@@ -40,13 +42,34 @@ def campaigns_for(app: Celery) -> Campaigns:
     return _build(app)[1]
 
 
+def held_tags() -> list[str]:
+    """Delivery tags of the messages this process holds: received and not yet acked
+    (Celery's own worker state; another thread may change it while we read)."""
+    for _ in range(20):
+        try:
+            requests = [
+                *worker_state.requests.values(),
+                *worker_state.reserved_requests,
+                *worker_state.active_requests,
+            ]
+        except RuntimeError:  # changed size during iteration
+            continue
+        return sorted({str(r.message.delivery_tag) for r in requests if r.message is not None})
+    raise RuntimeError("could not read the worker's held messages")
+
+
 @worker_ready.connect
 def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     app = sender.app
-    client = connect(app.conf.waapi_settings.redis_url, max_connections=2)
-    name = getattr(sender, "hostname", "worker")
+    worker = worker_for(app)
+    settings = worker.settings
+    client = connect(settings.redis_url, max_connections=2)
     threading.Thread(
-        target=heartbeat, args=(client, name, _stop), daemon=True, name="waapi-heartbeat"
+        target=heartbeat,
+        args=(client, worker.identity, _stop, settings.worker_heartbeat_s),
+        kwargs={"held_tags": held_tags, "on_beat": worker.settle_uncertain},
+        daemon=True,
+        name="waapi-heartbeat",
     ).start()
 
 

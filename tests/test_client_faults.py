@@ -37,7 +37,9 @@ def test_5xx_is_a_server_error_to_retry(sandbox: SandboxProcess) -> None:
     assert len(sandbox.sent()) == 1
 
 
-def test_429_burst_carries_retry_after_and_cools_the_key(sandbox: SandboxProcess) -> None:
+def test_429_burst_carries_retry_after_and_leaves_the_key_to_the_throttle(
+    sandbox: SandboxProcess,
+) -> None:
     sandbox.faults(burst_429=2, retry_after_s=7)
     client = sandbox.client()
     for _ in range(2):
@@ -45,7 +47,8 @@ def test_429_burst_carries_retry_after_and_cools_the_key(sandbox: SandboxProcess
             client.send(HELLO)
         assert caught.value.retry_after_s == 7
         assert caught.value.disposition is Disposition.RETRY
-        assert caught.value.cooldown is Cooldown.KEY
+        assert caught.value.cooldown is Cooldown.NONE  # no stop-the-world hold
+        assert caught.value.overload  # counted by the adaptive throttle
     client.send(HELLO)
     assert len(sandbox.sent()) == 1
 

@@ -36,7 +36,7 @@ def test_every_error_shares_one_root() -> None:
         (404, "Contact not found", "NotFound", Disposition.PERMANENT, Cooldown.NONE),
         (409, "duplicate", "Conflict", Disposition.PERMANENT, Cooldown.NONE),
         (418, "teapot", "GatewayHTTPError", Disposition.PERMANENT, Cooldown.NONE),
-        (429, "slow down", "RateLimited", Disposition.RETRY, Cooldown.KEY),
+        (429, "slow down", "RateLimited", Disposition.RETRY, Cooldown.NONE),
         (429, "(#80007) WABA limit", "ApiCallLimited", Disposition.RETRY, Cooldown.KEY),
         (500, "oops", "ServerError", Disposition.RETRY, Cooldown.NONE),
         (502, "<html>bad gateway</html>", "ServerError", Disposition.RETRY, Cooldown.NONE),

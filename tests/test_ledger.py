@@ -180,16 +180,6 @@ def test_an_expired_lease_follows_the_lanes_ambiguity_policy(
     assert ledger.get(job_id).state == "sent"  # type: ignore[union-attr]
 
 
-def test_stuck_queued_jobs_are_published_again(
-    ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
-) -> None:
-    job_id = hello(dispatcher)
-    redis_client.delete(QUEUE_TX)  # the message was lost
-    clock.advance(601)
-    assert ledger.tick().republished == 1
-    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_TX)] == [job_id]
-
-
 def test_not_before_schedules_and_expiry_expires(
     ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
 ) -> None:

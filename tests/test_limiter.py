@@ -58,6 +58,7 @@ def limiter(redis_url: str) -> Limiter:
         pair_interval_s=0,
         transactional_reserve=0,
         quota_headroom=0,
+        throttle_accept_factor=0,  # the GCRA alone (no gateway answers here)
     )
     return Limiter(redis.Redis.from_url(redis_url), s)
 
@@ -98,7 +99,13 @@ def test_admitted_never_exceed_rate_plus_burst_in_any_window(
 ) -> None:
     """Immediate admissions only (max wait 0): count them in every 1 s window."""
     redis_client.flushall()
-    s = make_settings(redis_url, number_per_second=rate, number_headroom=0, pair_interval_s=0)
+    s = make_settings(
+        redis_url,
+        number_per_second=rate,
+        number_headroom=0,
+        pair_interval_s=0,
+        throttle_accept_factor=0,  # the GCRA alone (no gateway answers here)
+    )
     limiter = Limiter(redis_client, s)
     job = envelope()
     limit = limiter.limits_for(job)[0]

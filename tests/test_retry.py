@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from config import Settings
 from dispatcher.errors import (
     ConnectFailed,
     GatewayError,
@@ -80,3 +81,46 @@ def test_pair_rate_backs_off_four_to_the_n_and_marketing_cap_waits_long() -> Non
     ]
     capped = MarketingCapped("x", status=400, code=131049)
     assert decide(capped, 1, "bulk", SETTINGS, random.Random(0)).delay_s == 3600.0
+
+
+def test_retries_are_budgeted_in_time_a_job_past_its_expiry_expires_never_dies() -> None:
+    shipped = Settings.model_fields  # what a user gets (make_settings shortens the backoff)
+    defaults = make_settings(
+        "redis://127.0.0.1:1/0",
+        retry_base_delay_s=shipped["retry_base_delay_s"].default,
+        retry_max_delay_s=shipped["retry_max_delay_s"].default,
+    )
+    now = 1_800_000_000.0
+    outage = ConnectFailed("connection refused")
+    # Ten minutes of a dead gateway at the default backoff use a handful of attempts;
+    # the cap (a guard against a job failing for ever) is far away.
+    rng, elapsed, attempt = random.Random(4), 0.0, 0
+    while elapsed < 600:
+        attempt += 1
+        decision = decide(outage, attempt, "transactional", defaults, rng, now_s=now)
+        assert decision.state == "retry_wait"
+        elapsed += decision.delay_s or 0.0
+    assert attempt < defaults.retry_max_attempts / 2
+    # A job whose next attempt would come after its expiresAt expires now.
+    soon = decide(
+        ServerError("x", status=503),
+        9,
+        "transactional",
+        defaults,
+        random.Random(0),
+        now_s=now,
+        expires_at_s=now + 1.0,
+    )
+    assert soon.state == "expired"
+    assert (
+        decide(
+            ServerError("x", status=503),
+            1,
+            "transactional",
+            defaults,
+            random.Random(0),
+            now_s=now,
+            expires_at_s=now + 86_400,
+        ).state
+        == "retry_wait"
+    )

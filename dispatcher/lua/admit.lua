@@ -7,13 +7,27 @@
 -- the delay is returned (the caller sleeps it, holding its reserved slot); otherwise
 -- nothing is charged. Either every limit is charged or none is.
 --
+-- Before the limits, the adaptive throttle (client-side throttling as in Google's SRE
+-- book, per API key and per sending number, shared by every worker): over the window,
+-- R admissions were let through (or held back by it) and the gateway took A calls
+-- (finish.lua counts them: answered other than 5xx/429, connection not lost). Once
+-- R >= min, an admission is held back with probability (R - K*A) / (R + 1): a gateway
+-- that takes 65% of calls is not slowed at all (K = 2), one that takes nothing gets
+-- only probes (one per probe interval per scope) and is not hammered, and the rate
+-- comes back as the gateway takes calls again. A held-back job waits (not an attempt).
+--
 -- KEYS[1..n]       TAT of each limit
 -- KEYS[n+1..n+c]   cooldown flags: a key's remaining PTTL is a wait for everyone
 -- KEYS[n+c+1]      the sending number's paused flag
 -- KEYS[n+c+2..+3]  metrics: waits per (number, kind) and time waited per number (ms)
+-- KEYS[n+c+4..+g]  the throttle's scopes; each bucket is a hash '<scope>:<bucket>' of
+--                  r and a, expiring after the window
+-- KEYS[n+c+4+g]    the probe slot (a TAT) of the first scope
 -- ARGV[1] = n, ARGV[2] = c, ARGV[3] = max wait (ms), ARGV[4] = now (ms), or '' to use
 -- Redis TIME (tests pass a simulated clock), then T and tau for each limit, then the
--- number the metrics are counted under.
+-- number the metrics are counted under, then the throttle: g (0 = off), K, min
+-- admissions, bucket (ms), buckets per window, two uniform draws in [0, 1), the probe
+-- interval (ms).
 -- Returns {'ok', delay_ms} (charged), {'wait', delay_ms} (not charged), {'paused', 0}.
 local n, c, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now
@@ -44,10 +58,50 @@ for i = 1, n do
   tats[i] = tat
   if tat - tau > start then start = tat - tau end
 end
+-- The adaptive throttle.
+local g = tonumber(ARGV[6 + 2 * n] or '0')
+local scopes, bucket = {}, 0
+if g > 0 then
+  local K, MIN = tonumber(ARGV[7 + 2 * n]), tonumber(ARGV[8 + 2 * n])
+  local BUCKET, NB = tonumber(ARGV[9 + 2 * n]), tonumber(ARGV[10 + 2 * n])
+  local u, v, PROBE = tonumber(ARGV[11 + 2 * n]), tonumber(ARGV[12 + 2 * n]),
+    tonumber(ARGV[13 + 2 * n])
+  bucket = math.floor(now / BUCKET)
+  local p = 0
+  for j = 1, g do
+    scopes[j] = KEYS[n + c + 3 + j]
+    local r, a = 0, 0
+    for i = 0, NB - 1 do
+      local counts = redis.call('HMGET', scopes[j] .. ':' .. (bucket - i), 'r', 'a')
+      r = r + tonumber(counts[1] or '0'); a = a + tonumber(counts[2] or '0')
+    end
+    if r >= MIN and (r - K * a) / (r + 1) > p then p = (r - K * a) / (r + 1) end
+  end
+  if u < p then
+    local probe = KEYS[n + c + 4 + g]
+    if tonumber(redis.call('GET', probe) or '0') <= now then
+      redis.call('SET', probe, string.format('%.3f', now + PROBE), 'PX', math.ceil(PROBE) + 1000)
+    else
+      for j = 1, g do
+        local k = scopes[j] .. ':' .. bucket
+        redis.call('HINCRBY', k, 'r', 1)
+        redis.call('PEXPIRE', k, BUCKET * (NB + 1))
+      end
+      local hold = math.max(250, BUCKET * NB * p * (0.5 + v))
+      waited('throttle', hold)
+      return {'wait', string.format('%.3f', hold)}
+    end
+  end
+end
 local delay = start - now
 if delay > max_wait then
   waited('park', delay)
   return {'wait', string.format('%.3f', delay)}
+end
+for j = 1, #scopes do
+  local k = scopes[j] .. ':' .. bucket
+  redis.call('HINCRBY', k, 'r', 1)
+  redis.call('PEXPIRE', k, tonumber(ARGV[9 + 2 * n]) * (tonumber(ARGV[10 + 2 * n]) + 1))
 end
 if delay > 0 then waited('sleep', delay) end
 for i = 1, n do

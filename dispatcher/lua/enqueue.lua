@@ -1,17 +1,16 @@
 -- Enqueue jobs: idempotency claim, ledger record, index, event, and the queue message,
 -- all in one atomic step (a job is either queued with its message or not at all).
 -- ARGV[5] = idempotency window (s), ARGV[6] = 'each' | 'batch' | 'none' (adopt: record
--- only, the message already exists), ARGV[7] = stuck threshold (ms), ARGV[8] = jobs per
--- batch message (mode 'batch'), ARGV[9] = JSON list of jobs, each a list of 14 values:
+-- only, the message already exists), ARGV[7] = jobs per batch message (mode 'batch'),
+-- ARGV[8] = JSON list of jobs, each a list of 14 values:
 -- id, env, queue, channel, type, to, from, session, lane, idempotency key, campaign,
 -- not before (ms, 0 = none), expires at (ms, 0 = none), campaign run ('' = none).
 -- Returns one entry per job: the job id, or 'dup:<first job id>' for a repeated key.
 local IDEM_S = tonumber(ARGV[5])
 local MODE = ARGV[6]
-local STUCK = tonumber(ARGV[7])
-local BATCH = tonumber(ARGV[8])
+local BATCH = tonumber(ARGV[7])
 local EVENTS, TIMERS, RECENT = P .. 'events', P .. 'timers', P .. 'recent'
-local jobs = cjson.decode(ARGV[9])
+local jobs = cjson.decode(ARGV[8])
 local out, groups, order = {}, {}, {}
 local counted = {}  -- metrics: new jobs per (number, lane, state), written once at the end
 for i = 0, #jobs - 1 do
@@ -37,7 +36,7 @@ for i = 0, #jobs - 1 do
     if camp ~= '' then redis.call('HINCRBY', funnel_key(camp, crun), state, 1) end
     local label = from .. '|' .. lane .. '|' .. state
     counted[label] = (counted[label] or 0) + 1
-    redis.call('ZADD', TIMERS, (state == 'scheduled') and nb or (NOW + STUCK), id)
+    if state == 'scheduled' then redis.call('ZADD', TIMERS, nb, id) end
     redis.call('ZADD', RECENT, NOW, id)
     if from ~= '' then redis.call('ZADD', RECENT .. ':' .. from, NOW, id) end
     redis.call('XADD', EVENTS, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'state', state,

@@ -1,13 +1,23 @@
 -- Record the outcome of an attempt; states only move forward.
 -- ARGV[5] = job id, ARGV[6] = attempt, ARGV[7] = new state (sent | retry_wait | failed |
 -- dead | unknown), ARGV[8] = JSON {wamid, err_status, err_code, err_msg, next_at,
--- ambiguous}, ARGV[9] = how long
--- an unknown job waits for its webhook (ms, 0 = no webhooks).
+-- ambiguous, and when the gateway took the call: taken, scopes, bucket_ms, buckets},
+-- ARGV[9] = how long an unknown job waits for its webhook (ms, 0 = no webhooks).
 -- The attempt that holds the lease wins. A 'sent' from an attempt that lost its lease
 -- is still recorded (the message did go out) unless the job has already moved past it.
 -- Returns {1, state} when applied, {0, current state} when not.
 local id, att, new = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local fields = cjson.decode(ARGV[8])
+if fields.taken then
+  -- The gateway took this call (the adaptive throttle's A; see admit.lua): counted in
+  -- each scope's bucket whatever becomes of the outcome below.
+  local bucket = math.floor(NOW / fields.bucket_ms)
+  for _, scope in ipairs(fields.scopes) do
+    local k = scope .. ':' .. bucket
+    redis.call('HINCRBY', k, 'a', 1)
+    redis.call('PEXPIRE', k, fields.bucket_ms * (fields.buckets + 1))
+  end
+end
 local k = jkey(id)
 local f = redis.call('HMGET', k, 'state', 'att', 'from', 'lane', 'camp', 'wamid')
 local cur = f[1]

@@ -27,27 +27,53 @@ end
 
 local function stat(name, n) redis.call('HINCRBY', P .. 'stats', name, n or 1) end
 
+-- Publication is tracked: each message gets the next number of one sequence (its
+-- delivery tag is '<task id>.<n>'), and each job it carries records n and the tag
+-- ('pub', 'ptag') and sits in the queue's publication index (zset 'pub:<queue>', score
+-- n) until it leaves 'queued'. Lists are FIFO (LPUSH here, BRPOP/RPOP at the other
+-- end), so a job whose n is below the number of the message now at the head of its
+-- queue has had its message taken; if no worker holds that message (kombu's 'unacked'
+-- hash) and the job is still queued, the message was lost and recover.lua publishes it
+-- again. A backlog of any age is never published twice.
 local function message(task, task_id, queue, kwargs_json)
   -- A Celery protocol 2 message in kombu's Redis format, body not base64-encoded.
   local n = redis.call('HINCRBY', P .. 'stats', 'published', 1)
+  local tag = task_id .. '.' .. n
   return cjson.encode({
     body = '[[],' .. kwargs_json .. ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]',
     ['content-encoding'] = 'utf-8',
     ['content-type'] = 'application/json',
     headers = {lang = 'py', task = task, id = task_id, retries = 0,
                argsrepr = '', kwargsrepr = ''},
-    properties = {delivery_tag = task_id .. '.' .. n, priority = 0, body_encoding = 'utf-8',
+    properties = {delivery_tag = tag, priority = 0, body_encoding = 'utf-8',
                   delivery_info = {exchange = '', routing_key = queue}},
-  })
+  }), n, tag
+end
+
+local function track(id, queue, n, tag)
+  redis.call('HSET', jkey(id), 'pub', n, 'ptag', tag)
+  redis.call('ZADD', P .. 'pub:' .. queue, n, id)
 end
 
 local function publish_one(id, queue, env)
-  redis.call('LPUSH', queue, message('waapi.send', id, queue, '{"job":' .. env .. '}'))
+  local msg, n, tag = message('waapi.send', id, queue, '{"job":' .. env .. '}')
+  redis.call('LPUSH', queue, msg)
+  track(id, queue, n, tag)
+  redis.call('SADD', P .. 'queues', queue)
 end
 
 local function publish_batch(ids, queue, envs)
   local body = '{"jobs":[' .. table.concat(envs, ',') .. ']}'
-  redis.call('LPUSH', queue, message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body))
+  local msg, n, tag = message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body)
+  redis.call('LPUSH', queue, msg)
+  for _, id in ipairs(ids) do track(id, queue, n, tag) end
+  redis.call('SADD', P .. 'queues', queue)
+end
+
+-- The sequence number in one of our delivery tags ('<task id>.<n>'), or nil.
+local function tag_number(tag)
+  if type(tag) ~= 'string' then return nil end
+  return tonumber(string.match(tag, '%.(%d+)$'))
 end
 
 -- Metrics, kept beside the ledger in the same atomic step (telemetry/metrics.py reads
@@ -109,7 +135,17 @@ end
 
 local function set_state(id, state, extra_fields)
   local before = redis.call('HMGET', jkey(id), 'state', 'camp', 'crun', 'from', 'lane',
-                            'created', 'att')
+                            'created', 'att', 'holder', 'queue')
+  if before[1] == 'queued' and state ~= 'queued' and before[9] then
+    -- Its message was taken (or it is leaving the queue some other way): no longer
+    -- waiting for one.
+    redis.call('ZREM', P .. 'pub:' .. before[9], id)
+    redis.call('HDEL', jkey(id), 'lost_at')
+  end
+  if before[1] == 'sending' and state ~= 'sending' and before[8] then
+    redis.call('SREM', P .. 'held:' .. before[8], id)
+    redis.call('HDEL', jkey(id), 'holder', 'ctok')
+  end
   if before[2] and before[2] ~= '' then
     local fk = funnel_key(before[2], before[3] or '0')
     if before[1] then redis.call('HINCRBY', fk, before[1], -1) end
@@ -227,8 +263,34 @@ local function hold_unknown(id, recheck_ms)
   return false
 end
 
+-- A claim whose holder is gone (its lease ran out, or its worker died): the send may
+-- or may not have happened. Per lane (``policy``: lane -> 'resend' | 'hold'): resend
+-- queues it again (a duplicate is possible, and counted), hold parks it as 'unknown'
+-- for the webhooks to settle. Returns 'resent' or 'held'.
+local function claim_lost(id, why, policy, recheck_ms)
+  local k = jkey(id)
+  local f = redis.call('HMGET', k, 'queue', 'env', 'from', 'lane', 'camp')
+  stat('ambiguous')
+  redis.call('HINCRBY', k, 'ambiguous', 1)
+  redis.call('ZREM', P .. 'timers', id)
+  if policy[f[4]] == 'resend' then
+    set_state(id, 'queued', {err_msg = why .. ': sent again (ambiguous)'})
+    publish_one(id, f[1], f[2])
+    event(id, 'queued', f[3], {lane = f[4], camp = f[5], ambiguous = 1})
+    return 'resent'
+  end
+  set_state(id, 'unknown', {err_msg = why .. ': may or may not have been sent'})
+  event(id, 'unknown', f[3], {lane = f[4], camp = f[5], ambiguous = 1})
+  hold_unknown(id, recheck_ms)
+  return 'held'
+end
+
 -- Claim a job for one attempt (claim.lua, take.lua): see claim.lua for the reply.
-local function claim_job(id, LEASE, MAX_ATT)
+-- The claim names its holder (a worker process, by the identity it heartbeats under)
+-- and carries the holder's token for this claim: when the holder dies its claims are
+-- found at once (recover.lua), and a holder that lost the answer to its claim can give
+-- back exactly that claim (unclaim.lua).
+local function claim_job(id, LEASE, MAX_ATT, holder, token)
   local k = jkey(id)
   local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane',
     'to', 'camp')
@@ -266,7 +328,8 @@ local function claim_job(id, LEASE, MAX_ATT)
     event(id, 'dead', f[7])
     return {0, 'dead'}
   end
-  set_state(id, 'sending', {att = att, lease = NOW + LEASE})
+  set_state(id, 'sending', {att = att, lease = NOW + LEASE, holder = holder, ctok = token})
+  redis.call('SADD', P .. 'held:' .. holder, id)
   redis.call('ZADD', P .. 'timers', NOW + LEASE, id)
   event(id, 'sending', f[7], {attempt = att})
   local pair = (f[7] or '') .. ':' .. f[9]

@@ -3,8 +3,9 @@
 -- message per round trip and keeps two bookkeeping writes per message; a task that has
 -- just sent a job takes the next one itself. Taking and claiming together leave no
 -- moment when a message is gone and its job unclaimed: a worker that dies after this is
--- like one that died mid-send (its lease expires, the sweeper acts).
--- ARGV[5] = queue, ARGV[6] = lease (ms), ARGV[7] = max attempts.
+-- like one that died mid-send (recover.lua finds its claims).
+-- ARGV[5] = queue, ARGV[6] = lease (ms), ARGV[7] = max attempts, ARGV[8] = the holder,
+-- ARGV[9] = the holder's token for this claim.
 -- Returns {} when the queue is empty; {1, attempt, env, window, suppressed, id} when this
 -- caller may send; {0, reason, id} when the job is not to be sent now (as claim.lua);
 -- {2, job JSON} for a message this script will not judge (not ours, or no record yet:
@@ -27,6 +28,6 @@ if type(job) ~= 'table' or type(job.id) ~= 'string' or
   redis.call('RPUSH', queue, raw)
   return {2, ''}
 end
-local result = claim_job(job.id, tonumber(ARGV[6]), tonumber(ARGV[7]))
+local result = claim_job(job.id, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
 table.insert(result, job.id)
 return result

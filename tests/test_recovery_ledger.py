@@ -1,0 +1,221 @@
+"""Recovery by liveness on a real Redis with a settable clock: a dead worker's claims,
+messages no live worker holds, lost messages found by publication tracking (and a
+backlog of any age never published twice), the outage guard, and claims whose answer
+was lost given back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis
+
+from dispatcher import keys
+from dispatcher.ledger import Claim, Ledger, Recovered
+from dispatcher.producer import Dispatcher
+from tests.support import FakeClock, make_settings
+
+FROM, TO = "+15550000001", "+15551230001"
+QUEUE_TX = "waapi.cloud.15550000001.tx"
+QUEUE_BULK = "waapi.cloud.15550000001.bulk"
+DEAD_S = 15.0  # WORKER_DEAD_AFTER_S's default
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def dispatcher(redis_url: str, clock: FakeClock) -> Dispatcher:
+    return Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url), clock)
+
+
+@pytest.fixture
+def ledger(dispatcher: Dispatcher, clock: FakeClock) -> Ledger:
+    ledger = dispatcher.ledger
+    for _ in range(int(DEAD_S)):  # passes every second: judgements may start
+        ledger.recover()
+        clock.advance(1)
+    return ledger
+
+
+def hello(dispatcher: Dispatcher, to: str = TO, **options: Any) -> str:
+    return dispatcher.send_template(to, FROM, "hello_world", "en", **options)
+
+
+def alive(client: redis.Redis, worker: str, at_s: float, tags: tuple[str, ...] = ()) -> None:
+    """A heartbeat of ``worker`` at ``at_s`` (unix s) holding ``tags``."""
+    client.zadd(keys.WORKERS, {worker: at_s})
+    client.delete(keys.holds(worker))
+    if tags:
+        client.sadd(keys.holds(worker), *tags)
+
+
+def recover(
+    ledger: Ledger,
+    clock: FakeClock,
+    client: redis.Redis,
+    seconds: int = 1,
+    beating: dict[str, tuple[str, ...]] | None = None,
+) -> Recovered:
+    """``seconds`` of beat's passes, one a second (the publication sweep due each time),
+    while the ``beating`` workers heartbeat holding their tags; the passes' sum."""
+    totals = [0] * 5
+    result = None
+    for _ in range(seconds):
+        clock.advance(1)
+        for worker, tags in (beating or {}).items():
+            alive(client, worker, clock.now, tags)
+        client.delete(keys.SWEPT)
+        result = ledger.recover()
+        for n, value in enumerate(
+            (
+                result.dead_workers,
+                result.claims_resent,
+                result.claims_held,
+                result.messages_restored,
+                result.republished,
+            )
+        ):
+            totals[n] += value
+    assert result is not None
+    return Recovered(*totals, waiting=result.waiting)
+
+
+def deliver(client: redis.Redis, queue: str, delivered_at_s: float) -> str:
+    """Do what kombu's consumer does: BRPOP the oldest message and keep it in the
+    unacked hash and index. Returns its delivery tag."""
+    raw = client.rpop(queue)
+    message = json.loads(raw)
+    message["headers"]["timelimit"] = [None, None]  # as Celery's own messages carry
+    tag = message["properties"]["delivery_tag"]
+    client.zadd(keys.KOMBU_UNACKED_INDEX, {tag: delivered_at_s})
+    client.hset(
+        keys.KOMBU_UNACKED, tag, json.dumps([message, "", queue])
+    )  # kombu's own layout: json.dumps([message, exchange, routing_key])
+    return str(tag)
+
+
+def test_a_dead_workers_claims_follow_the_lane_policy_at_once(
+    dispatcher: Dispatcher, ledger: Ledger, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    otp, promo = hello(dispatcher), hello(dispatcher, to="+15551230002", lane="bulk")
+    for queue in (QUEUE_TX, QUEUE_BULK):
+        redis_client.delete(queue)  # taken by the worker (as take.lua does)
+    for job_id in (otp, promo):
+        assert isinstance(ledger.claim(job_id, "host/1/dead", "7"), Claim)
+    other = hello(dispatcher, to="+15551230003")
+    redis_client.delete(QUEUE_TX)
+    assert isinstance(ledger.claim(other, "host/2/alive", "1"), Claim)
+    alive(redis_client, "host/1/dead", clock.now)  # its last heartbeat: then SIGKILL
+    beating = {"host/2/alive": ()}
+    early = recover(ledger, clock, redis_client, int(DEAD_S) - 1, beating)
+    assert early.dead_workers == 0  # silent, not yet for long enough
+    result = recover(ledger, clock, redis_client, 1, beating)  # silent for DEAD_S
+    assert (result.dead_workers, result.claims_resent, result.claims_held) == (1, 1, 1)
+    assert ledger.get(otp).state == "queued"  # type: ignore[union-attr]
+    assert ledger.get(promo).state == "unknown"  # type: ignore[union-attr]
+    assert ledger.get(other).state == "sending"  # type: ignore[union-attr]  # a live holder
+    assert redis_client.llen(QUEUE_TX) == 1  # the OTP's new message
+    assert redis_client.zrange(keys.WORKERS, 0, -1) == [b"host/2/alive"]
+    assert not redis_client.exists(keys.held("host/1/dead"))
+    record = ledger.get(otp)
+    assert record is not None and record.ambiguous == 1
+    assert record.error is not None and "worker died" in record.error["message"]
+
+
+def test_messages_no_live_worker_holds_go_back_to_their_queue_byte_for_byte(
+    dispatcher: Dispatcher, ledger: Ledger, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    first, second = hello(dispatcher), hello(dispatcher, to="+15551230002")
+    original = redis_client.lrange(QUEUE_TX, 0, -1)
+    held_tag = deliver(redis_client, QUEUE_TX, clock.now)
+    orphan_tag = deliver(redis_client, QUEUE_TX, clock.now)
+    beating = {"host/3/alive": (held_tag,)}
+    early = recover(ledger, clock, redis_client, int(DEAD_S) - 1, beating)
+    assert early.messages_restored == 0  # too recent to judge
+    assert recover(ledger, clock, redis_client, 1, beating).messages_restored == 1
+    assert redis_client.hkeys(keys.KOMBU_UNACKED) == [held_tag.encode()]
+    [restored] = redis_client.lrange(QUEUE_TX, 0, -1)
+    stored = json.dumps([json.loads(restored), "", QUEUE_TX])
+    assert json.loads(stored)[0]["headers"]["timelimit"] == [None, None]  # a list stays one
+    expected = json.loads(original[0])
+    expected["headers"]["timelimit"] = [None, None]
+    assert json.loads(restored) == expected  # the orphan, as it was delivered
+    assert expected["properties"]["delivery_tag"] == orphan_tag
+    assert {ledger.get(first).state, ledger.get(second).state} == {"queued"}  # type: ignore[union-attr]
+
+
+def test_a_message_lost_between_brpop_and_unacked_is_published_again_once(
+    dispatcher: Dispatcher, ledger: Ledger, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    lost = hello(dispatcher)
+    waiting = hello(dispatcher, to="+15551230002")
+    redis_client.rpop(QUEUE_TX)  # BRPOP's reply never arrived: the message is gone
+    assert recover(ledger, clock, redis_client).republished == 0  # first seen: wait
+    assert recover(ledger, clock, redis_client, int(DEAD_S) - 1).republished == 0
+    assert recover(ledger, clock, redis_client).republished == 1
+    ids = [
+        json.loads(json.loads(m)["body"])[1]["job"]["id"]
+        for m in redis_client.lrange(QUEUE_TX, 0, -1)
+    ]
+    assert sorted(ids) == sorted([lost, waiting])  # one message each
+    assert recover(ledger, clock, redis_client, 3 * int(DEAD_S)).republished == 0
+    assert redis_client.llen(QUEUE_TX) == 2
+
+
+def test_a_backlog_of_any_age_is_never_published_twice(
+    dispatcher: Dispatcher, ledger: Ledger, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    lines = [
+        {
+            "type": "template",
+            "to": f"+1555200{n:04d}",
+            "fromPhoneNo": FROM,
+            "name": "hello_world",
+            "language": "en",
+            "priority": "bulk",
+        }
+        for n in range(1000)
+    ]
+    dispatcher.send_many(lines)
+    before = redis_client.llen(QUEUE_BULK)
+    in_flight = deliver(redis_client, QUEUE_BULK, clock.now)  # a worker has one batch
+    # Half an hour of passes, one a second, over a backlog that does not move (a
+    # throttled number, a paused campaign).
+    result = recover(ledger, clock, redis_client, 1800, {"host/4/alive": (in_flight,)})
+    assert (result.republished, result.messages_restored) == (0, 0)
+    assert redis_client.llen(QUEUE_BULK) == before - 1
+
+
+def test_after_a_gap_in_the_passes_no_worker_is_judged_until_it_could_beat(
+    dispatcher: Dispatcher, ledger: Ledger, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher)
+    redis_client.delete(QUEUE_TX)
+    assert isinstance(ledger.claim(job_id, "host/5/w", "1"), Claim)
+    alive(redis_client, "host/5/w", clock.now)
+    clock.advance(30)  # Redis (and so beat and the heartbeats) was down for 30 s
+    assert ledger.recover().waiting
+    assert recover(ledger, clock, redis_client, 3).waiting  # the worker not heard yet
+    settled = recover(ledger, clock, redis_client, int(DEAD_S), {"host/5/w": ()})
+    assert not settled.waiting and settled.dead_workers == 0  # it was only cut off
+    assert ledger.get(job_id).state == "sending"  # type: ignore[union-attr]
+    gone = recover(ledger, clock, redis_client, int(DEAD_S))  # now it is silent
+    assert gone.dead_workers == 1
+
+
+def test_a_claim_whose_answer_was_lost_is_given_back(
+    dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
+) -> None:
+    job_id = hello(dispatcher)
+    assert isinstance(ledger.take(QUEUE_TX, "host/6/w", "41"), Claim)  # the answer was lost
+    assert not ledger.unclaim("host/6/w", "40")  # another claim: never made
+    assert ledger.unclaim("host/6/w", "41")
+    record = ledger.get(job_id)
+    assert record is not None and (record.state, record.attempts) == ("retry_wait", 0)
+    assert ledger.tick().published == 1  # due at once
+    assert isinstance(ledger.claim(job_id, "host/6/w", "42"), Claim)
+    assert not ledger.unclaim("host/6/w", "41")  # given back once only
