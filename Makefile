@@ -8,11 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install redis-server run sandbox test lint format typecheck contracts pytest bench clean
+.PHONY: help install redis-server run sandbox test test-long lint format typecheck contracts pytest bench clean
 
 help:
 	@echo "make run    - start the dispatcher locally (sandbox gateway when no credentials)"
 	@echo "make test   - ruff, mypy, import contracts and pytest"
+	@echo "make test-long - the long fault cases (a 10-minute gateway outage)"
 	@echo "make bench  - benchmarks (not part of make test)"
 
 $(STAMP): pyproject.toml
@@ -49,7 +50,11 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not long"
+
+# The fault cases that take many minutes (RELIABILITY.md quotes their figures).
+test-long: install
+	$(BIN)/pytest -m long -s -p no:cacheprovider
 
 test: install lint typecheck contracts pytest
 

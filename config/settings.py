@@ -147,8 +147,12 @@ class Settings(BaseSettings):
     # RETRY_MAX_DELAY_S, 50 attempts take hours; a 10-minute outage uses a handful,
     # since the adaptive throttle holds jobs back without an attempt).
     retry_max_attempts: int = Field(default=50, ge=1, le=1000)
-    retry_base_delay_s: float = Field(default=1.0, gt=0, le=3600)
-    retry_max_delay_s: float = Field(default=300.0, gt=0, le=86400)
+    # Backoff between one job's attempts (full jitter, doubling from the base to the cap).
+    # A gateway in trouble is paced by the adaptive throttle (THROTTLE_*) for every job at
+    # once, so one job's backoff only spreads retries: long caps would only leave a few
+    # unlucky jobs waiting minutes after a flap. Retry-After wins when longer.
+    retry_base_delay_s: float = Field(default=0.1, gt=0, le=3600)
+    retry_max_delay_s: float = Field(default=2.0, gt=0, le=86400)
 
     # What to do when a send may or may not have reached the gateway (read timeout,
     # reset after the request went out, a worker killed mid-call): send again (a

@@ -40,6 +40,7 @@ class Claim:
     envelope_json: str
     window: str = "unknown"  # the recipient's window as the webhooks told: open|closed|unknown
     suppressed: str = ""  # why the recipient is on the suppression list, or ""
+    token: str = ""  # the holder's token for this claim (Ledger.unclaim gives it back)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Recovered:
     messages_restored: int
     republished: int
     waiting: bool  # judgements wait after a gap in the passes (an outage)
+    claims_returned: int = 0  # never admitted: not sent, queued again (not ambiguous)
 
     @property
     def total(self) -> int:
@@ -71,6 +73,7 @@ class Recovered:
             self.dead_workers
             + self.claims_resent
             + self.claims_held
+            + self.claims_returned
             + self.messages_restored
             + self.republished
         )
@@ -151,7 +154,12 @@ class Ledger:
         )
         if int(result[0]) == 1:
             return Claim(
-                job_id, int(result[1]), result[2].decode(), result[3].decode(), result[4].decode()
+                job_id,
+                int(result[1]),
+                result[2].decode(),
+                result[3].decode(),
+                result[4].decode(),
+                token,
             )
         return str(result[1].decode())
 
@@ -177,6 +185,7 @@ class Ledger:
                 result[2].decode(),
                 result[3].decode(),
                 result[4].decode(),
+                token,
             )
         return str(result[1].decode())
 
@@ -192,12 +201,12 @@ class Ledger:
         ambiguous: bool = False,
         fallback: bool = False,
         gateway_ms: float | None = None,
-        taken: Mapping[str, object] | None = None,
+        call: Mapping[str, object] | None = None,
     ) -> bool:
         """Record an attempt's outcome; False when the job had already moved on.
         ``gateway_ms`` (the call's duration) feeds the gateway latency histogram;
-        ``taken`` (``Throttle.taken``) counts a call the gateway took for the throttle."""
-        fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms, **(taken or {})}
+        ``call`` (``Throttle.call``) counts the gateway call for the adaptive throttle."""
+        fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms, **(call or {})}
         if gateway_ms is not None:
             fields["gw_ms"] = round(gateway_ms)
         if fallback:
@@ -337,8 +346,10 @@ class Ledger:
             limit,
             "1" if sweep else "0",
         )
-        dead, resent, held, restored, republished, waiting = (int(n) for n in result)
-        return Recovered(dead, resent, held, restored, republished, waiting=bool(waiting))
+        dead, resent, held, restored, republished, waiting, returned = (int(n) for n in result)
+        return Recovered(
+            dead, resent, held, restored, republished, bool(waiting), claims_returned=returned
+        )
 
     def trim(self, numbers: Sequence[str], every_s: float = 60.0) -> bool:
         """Drop index entries of jobs past the retention (the job hashes expire by

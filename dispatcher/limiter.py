@@ -56,6 +56,7 @@ class Admission:
 
     status: Status
     delay_s: float
+    probe: bool = False  # let through as the adaptive throttle's probe of a gateway in trouble
 
 
 @cache
@@ -145,8 +146,11 @@ class Limiter:
         *,
         max_wait_s: float | None = None,
         now_ms: float | None = None,
+        attempt: int | None = None,
     ) -> Admission:
-        """Reserve a slot under every limit, or say how long to wait (nothing charged)."""
+        """Reserve a slot under every limit, or say how long to wait (nothing charged).
+        ``attempt``: the claim's attempt; when admitted, the job is marked as going to
+        the gateway under it (``go``), which recovery reads."""
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
         paused = keys.paused(envelope.from_phone_no or "sessions")
@@ -162,12 +166,15 @@ class Limiter:
         args.append(envelope.from_phone_no or "sessions")
         scopes = self.throttle_scopes(envelope)
         throttle_keys = [*scopes, scopes[0] + ":probe"] if scopes else []
-        if scopes:
-            t = self.throttle
-            args.extend((len(scopes), t.factor, t.min_calls, BUCKET_MS, t.buckets))
-            args.extend((random.random(), random.random(), t.probe_interval_ms))  # noqa: S311
+        t = self.throttle
+        args.extend((len(scopes), t.factor, t.min_calls, BUCKET_MS, t.buckets))
+        args.extend((random.random(), random.random(), t.probe_interval_ms))  # noqa: S311
+        # Admitted under a claim: the job is marked as going to the gateway now, so a
+        # claim lost before this point is known not to have been sent (not ambiguous).
+        args.append("" if attempt is None else attempt)
+        job_key = [keys.job(envelope.id)] if attempt is not None else []
         with store_errors():
-            status, delay = self._admit(
+            status, delay, *probe = self._admit(
                 keys=[
                     *(keys.rate(limit.name) for limit in limits),
                     *(keys.cooldown(c) for c in cooldowns),
@@ -175,10 +182,11 @@ class Limiter:
                     keys.metric("waits"),
                     keys.metric("waited"),
                     *throttle_keys,
+                    *job_key,
                 ],
                 args=args,
             )
-        return Admission(cast(Status, status.decode()), float(delay) / 1000.0)
+        return Admission(cast(Status, status.decode()), float(delay) / 1000.0, probe == [1])
 
     # --- cooldowns and pauses -----------------------------------------------------------
 

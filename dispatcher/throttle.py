@@ -2,12 +2,13 @@
 
 A gateway in trouble is met per API key and per sending number, across every worker,
 by client-side throttling (Google's SRE book, "Handling Overload"): admission
-(``lua/admit.lua``) counts the calls it lets through (R) and decides, and the outcome
-(``lua/finish.lua``) counts the calls the gateway took (A), in buckets of ``BUCKET_MS``
-over the window. Once R reaches the minimum, a call is held back (not an attempt) with
+(``lua/admit.lua``) counts what it holds back and decides; the outcome
+(``lua/finish.lua``) counts each call made and whether the gateway took it. Over the
+window (buckets of ``BUCKET_MS``), R is calls made plus calls held back and A the calls
+taken. Once R reaches the minimum, a call is held back (not an attempt) with
 probability (R - K*A) / (R + 1). Unlike a breaker's stop-the-world hold, this keeps the
 rate at what the gateway takes: at 35% failures (K = 2) nothing is held back, at 100%
-only probes go. See README "The life of a job" and RELIABILITY.md for the figures.
+only probes go. docs/recovery.md says more; RELIABILITY.md has the figures.
 """
 
 from __future__ import annotations
@@ -58,8 +59,14 @@ class Throttle:
             found.append(keys.throttle(f"num:{number}"))
         return found if self.enabled else []
 
-    def taken(self, scopes: list[str]) -> dict[str, object]:
-        """The outcome fields (finish.lua) that count one call the gateway took."""
+    def call(self, scopes: list[str], taken: bool) -> dict[str, object]:
+        """The outcome fields (finish.lua) that count one call, and whether the gateway
+        took it."""
         if not scopes:
             return {}
-        return {"taken": 1, "scopes": scopes, "bucket_ms": BUCKET_MS, "buckets": self.buckets}
+        return {
+            "scopes": scopes,
+            "taken": int(taken),
+            "bucket_ms": BUCKET_MS,
+            "buckets": self.buckets,
+        }

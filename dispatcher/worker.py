@@ -37,7 +37,7 @@ from dispatcher.heartbeat import beat_once, worker_identity
 from dispatcher.ledger import Claim, Ledger
 from dispatcher.limiter import Limiter
 from dispatcher.retry import decide, error_fields
-from dispatcher.store import connect
+from dispatcher.store import connect, store_errors
 from dispatcher.telemetry.logs import job_fields
 from dispatcher.telemetry.pages import report_if_it_pages
 from dispatcher.telemetry.sentry import alert
@@ -46,6 +46,7 @@ from dispatcher.windows import Windows
 log = logging.getLogger("dispatcher.worker")
 
 ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
+INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to the tick
 
 
 def needs_window(envelope: JobEnvelope) -> bool:
@@ -95,6 +96,7 @@ class Worker:
         self._registered = False
         self._uncertain: list[str] = []  # tokens of claims whose answer was lost
         self._uncertain_lock = threading.Lock()
+        self._local = threading.local()  # per thread: a short retry _attempt makes itself
         self._executor = ThreadPoolExecutor(
             max_workers=batch_threads or settings.worker_concurrency,
             thread_name_prefix="waapi-batch",
@@ -148,8 +150,22 @@ class Worker:
         try:
             return how(subject, self.identity, token)
         except StoreUnavailable:
-            with self._uncertain_lock:
-                self._uncertain.append(token)
+            self._give_back_later(token)
+            raise
+
+    def _give_back_later(self, token: str) -> None:
+        with self._uncertain_lock:
+            self._uncertain.append(token)
+
+    @contextlib.contextmanager
+    def _before_the_call(self, claim: Claim) -> Iterator[None]:
+        """Redis going away between the claim and the gateway call (admission, a release)
+        leaves a claim under which nothing was sent: it is given back once Redis answers,
+        rather than held until its lease runs out."""
+        try:
+            yield
+        except StoreUnavailable:
+            self._give_back_later(claim.token)
             raise
 
     def settle_uncertain(self) -> int:
@@ -202,6 +218,26 @@ class Worker:
         return "rejected"
 
     def _attempt(self, envelope: JobEnvelope, claim: Claim) -> str:
+        """An attempt, and the short retries after a gateway in trouble: a retry due
+        within ``LIMITER_MAX_SLEEP_S`` is slept here and claimed again (an attempt of its
+        own, through admission like any other), not sent round through beat's tick; a
+        longer one waits in the ledger. A worker that dies meanwhile leaves the job in
+        ``retry_wait``, where the tick finds it."""
+        state = self._attempt_once(envelope, claim)
+        for _ in range(INLINE_RETRIES):
+            retry_in_s, self._local.retry_in_s = getattr(self._local, "retry_in_s", None), None
+            if state != "retry_wait" or retry_in_s is None:
+                break
+            self.sleep(retry_in_s)
+            again = self._claim(self.ledger.claim, envelope.id)
+            if not isinstance(again, Claim):
+                break  # someone else has it, or it is not due yet: the ledger decides
+            claim = again
+            state = self._attempt_once(envelope, claim)
+        self._local.retry_in_s = None
+        return state
+
+    def _attempt_once(self, envelope: JobEnvelope, claim: Claim) -> str:
         if claim.suppressed and envelope.lane == "bulk":
             reason = f"skipped: the recipient is on the suppression list ({claim.suppressed})"
             return self._finish(
@@ -229,28 +265,29 @@ class Worker:
         except KeyError:
             message = f"no configured key is bound to {envelope.from_phone_no}"
             return self._finish(envelope, claim, "failed", error={"message": message})
-        admission = self.limiter.admit(envelope)
-        if admission.status == "paused":
-            number = envelope.from_phone_no or ""
-            self.ledger.release(claim, self.settings.pause_recheck_s, "paused", park_for=number)
-            return "retry_wait"
-        if admission.status == "wait":
-            self.ledger.release(claim, admission.delay_s, "rate limited")
-            return "retry_wait"
-        if admission.delay_s > 0:
-            self.sleep(admission.delay_s)  # our reserved slot under every limit
-            if envelope.campaign_id and self._campaign_stopped(envelope, claim):
+        with self._before_the_call(claim):
+            admission = self.limiter.admit(envelope, attempt=claim.attempt)
+            if admission.status == "paused":
+                number = envelope.from_phone_no or ""
+                self.ledger.release(claim, self.settings.pause_recheck_s, "paused", park_for=number)
                 return "retry_wait"
-        # Counted for the adaptive throttle when the gateway takes the call (limiter.py).
-        taken = self.limiter.throttle.taken(self.limiter.throttle_scopes(envelope))
+            if admission.status == "wait":
+                self.ledger.release(claim, admission.delay_s, "rate limited")
+                return "retry_wait"
+            if admission.delay_s > 0:
+                self.sleep(admission.delay_s)  # our reserved slot under every limit
+                if envelope.campaign_id and self._campaign_stopped(envelope, claim):
+                    return "retry_wait"
+        scopes = self.limiter.throttle_scopes(envelope)  # the adaptive throttle counts calls
         started = time.perf_counter()
         try:
             result = client.send(request)
         except GatewayError as error:
             gateway_ms = (time.perf_counter() - started) * 1000
-            if error.overload:
-                taken = {}
-            return self._after_error(envelope, claim, error, use_fallback, gateway_ms, taken)
+            call = self.limiter.throttle.call(scopes, taken=not error.overload)
+            if admission.probe and error.overload:
+                self._local.probe_failed = True  # the gateway is still in trouble
+            return self._after_error(envelope, claim, error, use_fallback, gateway_ms, call)
         gateway_ms = (time.perf_counter() - started) * 1000
         return self._finish(
             envelope,
@@ -259,7 +296,7 @@ class Worker:
             wamid=result.message_id,
             fallback=use_fallback,
             gateway_ms=gateway_ms,
-            taken=taken,
+            call=self.limiter.throttle.call(scopes, taken=True),
         )
 
     def _after_error(
@@ -269,7 +306,7 @@ class Worker:
         error: GatewayError,
         use_fallback: bool,
         gateway_ms: float,
-        taken: dict[str, object],
+        call: dict[str, object],
     ) -> str:
         if isinstance(error, OutsideWindow):
             if envelope.from_phone_no is not None:
@@ -283,13 +320,14 @@ class Worker:
         elif isinstance(error, OptedOut):
             with self._best_effort("suppression"):
                 self.windows.suppress(envelope.to, "opted out (131050)")
-        return self._failed(envelope, claim, error, gateway_ms, taken)
+        return self._failed(envelope, claim, error, gateway_ms, call)
 
     def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:
         """A campaign paused or cancelled while this job slept for its slot: hold it
         (released on resume, where the claim cancels it if the campaign was cancelled)."""
         assert envelope.campaign_id is not None
-        state = self.ledger.client.hget(keys.campaign(envelope.campaign_id), "state")
+        with store_errors():
+            state = self.ledger.client.hget(keys.campaign(envelope.campaign_id), "state")
         if state not in (b"paused", b"cancelled"):
             return False
         self.ledger.release(
@@ -306,7 +344,7 @@ class Worker:
         claim: Claim,
         error: GatewayError,
         gateway_ms: float | None = None,
-        taken: dict[str, object] | None = None,
+        call: dict[str, object] | None = None,
     ) -> str:
         deadline_s = envelope.expires_at.timestamp() if envelope.expires_at else None
         with self._rng_lock:
@@ -328,6 +366,17 @@ class Worker:
                 self.ledger.client.sadd(keys.parked(envelope.from_phone_no or ""), envelope.id)
         next_ms = None
         if delay_s is not None:
+            if getattr(self._local, "probe_failed", False):
+                # A failed probe waits like the jobs the throttle holds back (about the
+                # window), so that probes go round the waiting jobs instead of one job
+                # spending its attempts on them.
+                self._local.probe_failed = False
+                with self._rng_lock:
+                    delay_s = max(
+                        delay_s, self.settings.throttle_window_s * self.rng.uniform(0.5, 1.5)
+                    )
+            elif error.overload and delay_s <= self.settings.limiter_max_sleep_s:
+                self._local.retry_in_s = delay_s  # _attempt sleeps it and goes again
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
         report_if_it_pages(envelope, claim.attempt, error, decision.state, self.limiter)
         fields = error_fields(error)
@@ -344,7 +393,7 @@ class Worker:
             next_attempt_ms=next_ms,
             ambiguous=decision.ambiguous,
             gateway_ms=gateway_ms,
-            taken=taken,
+            call=call,
         )
 
     def _cool_down(

@@ -28,11 +28,13 @@ def tick() -> int:
     recovered = ledger.recover()
     if recovered.total:
         log.warning(
-            "recovery: %d dead workers (%d claims resent, %d held as unknown), %d messages "
-            "returned to their queues, %d lost messages published again",
+            "recovery: %d dead workers (claims: %d resent, %d held as unknown, %d never sent "
+            "and queued again), %d messages returned to their queues, %d lost messages "
+            "published again",
             recovered.dead_workers,
             recovered.claims_resent,
             recovered.claims_held,
+            recovered.claims_returned,
             recovered.messages_restored,
             recovered.republished,
         )

@@ -414,7 +414,9 @@ def own_stack(
 
 
 class Stack:
-    """Real parts wired together: Redis, the sandbox, worker and beat processes."""
+    """Real parts wired together: Redis, the sandbox, worker and beat processes, with the
+    settings a user gets (only the gateway, Redis, keys and tokens are set here; a test
+    that changes a setting says why)."""
 
     def __init__(
         self, redis_server: RedisProcess, sandbox: SandboxProcess, workdir: Path, **settings: Any
@@ -429,13 +431,6 @@ class Stack:
                 "REDIS_URL": redis_server.url,
                 "WAAPI_BASE_URL": sandbox.base_url,
                 "WAAPI_KEYS": json.dumps(SANDBOX_KEYS),
-                "WAAPI_READ_TIMEOUT_S": "5",
-                "RETRY_BASE_DELAY_S": "0.2",
-                "RETRY_MAX_DELAY_S": "1",
-                "JOB_LEASE_S": "4",
-                "QUEUED_STUCK_S": "6",
-                "BROKER_VISIBILITY_TIMEOUT_S": "30",
-                "PAIR_INTERVAL_S": "0",  # tests that want pacing per recipient set it
                 "DISPATCH_TOKENS": json.dumps(TOKENS),
             }
         )

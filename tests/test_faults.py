@@ -1,16 +1,21 @@
-"""The fault suite: the promises of DESIGN.md measured under crashes, restarts and storms.
+"""The fault suite: the promise measured under crashes, restarts, storms and outages,
+with the settings a user gets. Only the fault itself is injected: every timeout,
+threshold and policy is the shipped default (the sandbox gateway has 20 ms of latency,
+and numbers the default 80 messages/s).
 
 Each case starts its own Redis, sandbox gateway, HTTP service (for the gateway's signed
-webhooks), worker and beat processes, injects one kind of trouble into a run, checks the
-promise (nothing lost, nothing sent twice outside the ambiguous window, every outcome
-recorded) and prints its figures; RELIABILITY.md quotes them. Run just these with
-``pytest -m faults -s``.
+webhooks), worker and beat processes, checks the promise (nothing lost, nothing sent
+twice outside the counted ambiguous sends, every outcome recorded, recovery within the
+stated time) and prints its figures; RELIABILITY.md quotes them. ``pytest -m faults -s``
+runs these; the 10-minute outage is also marked ``long`` (``.ci/run`` runs it in its own
+step).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import random
 import signal
 import threading
@@ -20,26 +25,37 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 
 from dispatcher.errors import StoreUnavailable
-from tests.support import BEARER, SandboxProcess, Stack, own_stack, wait_until
+from dispatcher.records import TERMINAL_STATES
+from tests.support import BEARER, SANDBOX_KEYS, SandboxProcess, Stack, own_stack, wait_until
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
-NUMBERS = ("+15550000001", "+15550000002")
+NUMBERS = ("+15550000001", "+15550000002", "+15550000003")
 SENT = frozenset({"sent", "delivered", "read"})
+KEYS = [{**SANDBOX_KEYS[0], "numbers": list(NUMBERS)}]
+SANDBOX = {
+    "keys": [{"key": "waapi_sandbox", "secret": "secr_sandbox", "numbers": list(NUMBERS)}],
+    "templates": [{"name": "hello_world", "language": "en"}],
+}
 
 
 def template_line(n: int, lane: str, prefix: str = "1557") -> dict[str, Any]:
     return {
         "type": "template",
         "to": f"+{prefix}{n:07d}",
-        "fromPhoneNo": NUMBERS[n % 2],
+        "fromPhoneNo": NUMBERS[n % len(NUMBERS)],
         "name": "hello_world",
         "language": "en",
         "priority": lane,
     }
+
+
+def both_lanes(count: int, prefix: str = "1557") -> list[dict[str, Any]]:
+    return [template_line(n, "transactional" if n % 2 else "bulk", prefix) for n in range(count)]
 
 
 @pytest.fixture
@@ -48,53 +64,58 @@ def cleanup() -> Iterator[contextlib.ExitStack]:
         yield exits
 
 
-def make_stack(
-    cleanup: contextlib.ExitStack, tmp_path: Path, *redis_args: str, **settings: Any
+def fault_stack(
+    cleanup: contextlib.ExitStack, tmp_path: Path, *redis_args: str, durable: bool = False
 ) -> Stack:
-    """Its own Redis and sandbox, stopped when the test ends."""
-    return cleanup.enter_context(
-        own_stack(tmp_path, "--no-window", "--seed", "7", redis_args=redis_args, **settings)
+    """Its own Redis (as production runs it when ``durable``: AOF, everysec) and sandbox
+    (three numbers, 20 ms), the settings a user gets; stopped when the test ends."""
+    config = tmp_path / "sandbox.json"
+    config.write_text(json.dumps(SANDBOX))
+    if durable:
+        redis_args = ("--appendonly", "yes", "--appendfsync", "everysec", *redis_args)
+    stack = cleanup.enter_context(
+        own_stack(
+            tmp_path,
+            "--config",
+            str(config),
+            "--no-window",
+            "--seed",
+            "7",
+            redis_args=redis_args,
+            waapi_keys=json.dumps(KEYS),
+        )
     )
-
-
-def durable_stack(cleanup: contextlib.ExitStack, tmp_path: Path) -> Stack:
-    """Redis as production runs it (AOF, appendfsync everysec), a 10 ms gateway, and a
-    job lease longer than the outages the tests cause (60 s by default in production)."""
-    stack = make_stack(
-        cleanup,
-        tmp_path,
-        "--appendonly",
-        "yes",
-        "--appendfsync",
-        "everysec",
-        job_lease_s=20,
-        number_per_second=1000,
-    )
-    stack.sandbox.faults(latency_ms=10, latency_jitter_ms=2)
+    stack.sandbox.faults(latency_ms=20, latency_jitter_ms=5)
     return stack
 
 
 class Supervisor:
     """What compose's ``restart: unless-stopped`` or systemd does for a worker: start it
-    again when it exits. Needed because kombu's Redis transport can end a worker with
-    "Unrecoverable error: AttributeError ... 'hostname'" when Redis vanishes abruptly
-    (seen in this suite); the restarts are counted and printed."""
+    again when it exits (killed by a test, or ended by kombu when Redis vanished)."""
 
-    def __init__(self, stack: Stack, count: int, threads: int = 16) -> None:
+    def __init__(self, stack: Stack, count: int, threads: int = 32) -> None:
         self.stack = stack
         self.threads = threads
         self.restarts = 0
         self.procs = [stack.start_worker(threads=threads) for _ in range(count)]
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
-            for index, proc in enumerate(self.procs):
-                if proc.poll() is not None:
-                    self.restarts += 1
-                    self.procs[index] = self.stack.start_worker(threads=self.threads)
+            with self._lock:
+                for index, proc in enumerate(self.procs):
+                    if proc.poll() is not None:
+                        self.restarts += 1
+                        self.procs[index] = self.stack.start_worker(threads=self.threads)
+
+    def kill_one(self, rng: random.Random) -> None:
+        with self._lock:
+            victim = self.procs[rng.randrange(len(self.procs))]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
 
     def stop(self) -> None:
         self._stop.set()
@@ -105,64 +126,169 @@ def sends_per_recipient(stack: Stack) -> collections.Counter[str]:
     return collections.Counter(r["to"] for r in stack.sandbox.sent())
 
 
-def test_random_sigkills_during_5000_jobs_lose_nothing(
+def states_of(client: redis.Redis, ids: list[str]) -> dict[str, str]:
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hget(f"waapi:job:{job_id}", "state")
+    return {j: (s.decode() if s else "missing") for j, s in zip(ids, pipe.execute(), strict=True)}
+
+
+def wait_terminal(client: redis.Redis, ids: list[str], timeout_s: float) -> dict[str, str]:
+    """Every job settled (TERMINAL_STATES, ``unknown`` included) within ``timeout_s``."""
+    found: dict[str, str] = {}
+
+    def settled() -> bool:
+        found.update(states_of(client, ids))
+        return all(s in TERMINAL_STATES for s in found.values())
+
+    try:
+        wait_until(settled, timeout_s=timeout_s, interval_s=0.25)
+    except AssertionError:
+        pending = collections.Counter(s for s in found.values() if s not in TERMINAL_STATES)
+        raise AssertionError(f"not settled within {timeout_s:.0f} s: {dict(pending)}") from None
+    return found
+
+
+def stats(client: redis.Redis) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in client.hgetall("waapi:stats").items()}
+
+
+def check_no_duplicate_outside_ambiguous(
+    stack: Stack, client: redis.Redis, ids: list[str], lanes: dict[str, str]
+) -> tuple[set[str], set[str]]:
+    """The promise: a recipient sent more than once only where the send was ambiguous,
+    at most once more per ambiguous send of its job, and only in the transactional lane
+    (bulk holds, never resends blindly). Returns (ambiguous, sent twice) recipients."""
+    pipe = client.pipeline(transaction=False)
+    for job_id in ids:
+        pipe.hmget(f"waapi:job:{job_id}", "to", "ambiguous")
+    times_ambiguous = {to.decode(): int(amb or 0) for to, amb in pipe.execute()}
+    ambiguous = {to for to, n in times_ambiguous.items() if n > 0}
+    per_recipient = sends_per_recipient(stack)
+    duplicated = {to for to, n in per_recipient.items() if n > 1}
+    assert duplicated <= ambiguous
+    assert all(lanes[to] == "transactional" for to in duplicated)
+    assert all(n <= 1 + times_ambiguous[to] for to, n in per_recipient.items())
+    return ambiguous, duplicated
+
+
+def test_random_sigkills_during_3000_jobs_over_3_numbers_all_settle_within_180s(
     tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
-    """Three workers SIGKILLed at random moments of a 5,000-job run (half transactional,
-    half bulk); a replacement starts each time. Transactional jobs caught mid-call are
-    resent (a duplicate is possible only among them); bulk ones are held as ``unknown``
-    and settled by the gateway's webhook, or resent when none comes."""
-    stack = make_stack(
-        cleanup, tmp_path, unknown_recheck_s=8, limiter_max_sleep_s=2, number_per_second=1000
-    )
-    stack.sandbox.faults(latency_ms=20, latency_jitter_ms=5)
+    """3,000 jobs over three numbers, both lanes; for the first 40 s a random worker is
+    SIGKILLed every 2-6 s (a supervisor restarts it, as compose would). Recovery is by
+    liveness: a dead worker's claims and messages are back at work within seconds, so
+    every job settles within 180 s of the start."""
+    stack = fault_stack(cleanup, tmp_path)
     url = stack.start_serve()
     stack.sandbox.webhooks(url=url + "/v1/webhooks/waapi", statuses=["delivered"])
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    lines = [template_line(n, "transactional" if n % 2 else "bulk") for n in range(5000)]
+    lines = both_lanes(3000)
+    lanes = {line["to"]: line["priority"] for line in lines}
     with stack.dispatcher() as dispatcher:
+        client = dispatcher.ledger.client
         ids = [r.job_id for r in dispatcher.send_many(lines)]
-        lanes = {line["to"]: line["priority"] for line in lines}
-        workers = [stack.start_worker(threads=16), stack.start_worker(threads=16)]
+        started = time.monotonic()
+        workers = Supervisor(stack, 2)
         stack.start_beat()
-        kill_at = sorted(rng.sample(range(400, 4000), 3))
-        in_flight_at_kills = []
-        for threshold in kill_at:
-            wait_until(lambda t=threshold: len(stack.sandbox.sent()) >= t, timeout_s=120)
-            victim = workers.pop(rng.randrange(len(workers)))
-            time.sleep(rng.uniform(0, 0.2))
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            in_flight_at_kills.append(sum(1 for _ in dispatcher.jobs(state="sending", limit=5000)))
-            workers.append(stack.start_worker(threads=16))
-        states = stack.wait_states(dispatcher, ids, timeout_s=180, settled=frozenset({"delivered"}))
-        records = [dispatcher.job(i) for i in ids]
-
-    per_recipient = sends_per_recipient(stack)
-    ambiguous = {r.to for r in records if r and r.ambiguous}
-    duplicated = {to for to, n in per_recipient.items() if n > 1}
-    by_lane = collections.Counter(lanes[to] for to in ambiguous)
+        kills = 0
+        while time.monotonic() - started < 40:
+            time.sleep(rng.uniform(2, 6))
+            workers.kill_one(rng)
+            kills += 1
+        states = wait_terminal(client, ids, timeout_s=180 - (time.monotonic() - started))
+        settled_s = time.monotonic() - started
+        workers.stop()
+        ambiguous, duplicated = check_no_duplicate_outside_ambiguous(stack, client, ids, lanes)
+        counters = stats(client)
+    by_state = collections.Counter(states.values())
     print(
-        f"\nSIGKILL x3 (seed {seed}, at {kill_at} sent): jobs 5000, lost 0, "
-        f"in flight at the kills {in_flight_at_kills}, ambiguous {len(ambiguous)} "
-        f"(transactional {by_lane['transactional']}, bulk {by_lane['bulk']}), "
-        f"sent twice {len(duplicated)}, gateway calls {stack.sandbox.stats()['counters']}"
+        f"\nSIGKILL x{kills} (seed {seed}) during 3,000 jobs over 3 numbers: all settled in "
+        f"{settled_s:.0f} s ({dict(by_state)}); dead workers found "
+        f"{counters.get('workers_lost', 0)}, messages returned "
+        f"{counters.get('messages_restored', 0)}, "
+        f"claims never sent and queued again {counters.get('claims_returned', 0)}, ambiguous "
+        f"{len(ambiguous)}, sent twice {len(duplicated)} (all transactional and ambiguous), "
+        f"gateway calls {stack.sandbox.stats()['counters'].get('requests')}"
     )
-    assert set(states.values()) == {"delivered"}  # every job sent, confirmed by the gateway
-    assert set(per_recipient) == set(lanes)  # nobody missing
-    assert duplicated <= ambiguous  # a duplicate only where the send was ambiguous
-    assert all(lanes[to] == "transactional" for to in duplicated)  # bulk holds, never resends
-    assert max(per_recipient.values()) <= 2
+    assert by_state.keys() <= SENT | {"unknown"}
+    unknown_ids = [j for j, s in states.items() if s == "unknown"]
+    unknown_to = {client.hget(f"waapi:job:{j}", "to") for j in unknown_ids}
+    assert all(lanes[t.decode()] == "bulk" for t in unknown_to if t)  # only bulk holds
+    assert set(sends_per_recipient(stack)) >= {to for to in lanes} - {
+        t.decode() for t in unknown_to if t
+    }  # nobody missing but the held ones
+    assert settled_s <= 180
 
 
-def test_redis_restart_mid_run_keeps_every_acknowledged_job(
+def test_a_redis_crash_after_sends_are_in_flight_settles_every_acknowledged_job_in_60s(
     tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
-    """Redis (AOF, appendfsync everysec) is shut down for 3 s in the middle of a run while
-    producers keep enqueueing through Python and HTTP. Every enqueue that returned
-    success ends sent; workers, beat and the HTTP service reconnect on their own."""
-    stack = durable_stack(cleanup, tmp_path)
+    """Redis (AOF, appendfsync everysec) is SIGKILLed while workers are sending and back
+    2 s later. Every job whose enqueue was acknowledged settles within 60 s of Redis
+    returning: messages lost with a BRPOP's reply are published again, claims whose
+    answer was lost are given back, workers kombu ended are restarted."""
+    stack = fault_stack(cleanup, tmp_path, durable=True)
+    lines = both_lanes(2000, prefix="1558")
+    lanes = {line["to"]: line["priority"] for line in lines}
+    produced: list[str] = []
+    stop = threading.Event()
+
+    def produce() -> None:  # a producer goes on enqueueing one job at a time
+        with stack.dispatcher() as dispatcher:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                to = f"+1551{n:07d}"
+                time.sleep(0.01)
+                try:
+                    produced.append(dispatcher.send_template(to, NUMBERS[2], "hello_world", "en"))
+                except StoreUnavailable:
+                    time.sleep(0.05)
+                    continue
+                lanes[to] = "transactional"
+
+    with stack.dispatcher() as dispatcher:
+        ids = [r.job_id for r in dispatcher.send_many(lines)]
+        workers = Supervisor(stack, 2)
+        stack.start_beat()
+        producer = threading.Thread(target=produce)
+        producer.start()
+        wait_until(lambda: len(stack.sandbox.sent()) >= 500, timeout_s=60)
+        stack.redis.restart(down_s=2, kill=True)
+        returned = time.monotonic()
+        time.sleep(2)
+        stop.set()
+        producer.join(30)
+        ids += produced
+        client = redis.Redis(port=stack.redis.port)
+        states = wait_terminal(client, ids, timeout_s=60)
+        settled_s = time.monotonic() - returned
+        workers.stop()
+        ambiguous, duplicated = check_no_duplicate_outside_ambiguous(stack, client, ids, lanes)
+        counters = stats(client)
+        client.close()
+    by_state = collections.Counter(states.values())
+    print(
+        f"\nRedis SIGKILL mid-run ({len(ids)} acknowledged jobs, {len(produced)} enqueued one by "
+        f"one around the crash): all settled {settled_s:.1f} s after "
+        f"Redis returned ({dict(by_state)}); lost messages published again "
+        f"{counters.get('republished', 0)}, messages returned "
+        f"{counters.get('messages_restored', 0)}, "
+        f"ambiguous {len(ambiguous)}, sent twice {len(duplicated)}, worker restarts "
+        f"{workers.restarts}"
+    )
+    assert by_state.keys() <= SENT | {"unknown"}  # none missing: no acknowledged job lost
+
+
+def test_redis_restart_under_producers_keeps_every_acknowledged_job(
+    tmp_path: Path, cleanup: contextlib.ExitStack
+) -> None:
+    """Redis is shut down for 3 s while producers keep enqueueing through Python and
+    HTTP. Every enqueue that returned success ends sent; refusals were loud (an error,
+    HTTP 503); workers, beat and the HTTP service reconnect on their own."""
+    stack = fault_stack(cleanup, tmp_path, durable=True)
     url = stack.start_serve()
     workers = Supervisor(stack, 2)
     stack.start_beat()
@@ -175,10 +301,10 @@ def test_redis_restart_mid_run_keeps_every_acknowledged_job(
             n = 0
             while not stop.is_set():
                 n += 1
-                time.sleep(0.005)  # a busy service, not a flood: the drain stays short
+                time.sleep(0.01)
                 try:
                     accepted.append(
-                        dispatcher.send_template(f"+1558{n:07d}", NUMBERS[0], "hello_world", "en")
+                        dispatcher.send_template(f"+1559{n:07d}", NUMBERS[0], "hello_world", "en")
                     )
                 except StoreUnavailable:
                     refused["python"] += 1
@@ -189,13 +315,13 @@ def test_redis_restart_mid_run_keeps_every_acknowledged_job(
         with requests.Session() as session:
             while not stop.is_set():
                 n += 1
-                time.sleep(0.005)
+                time.sleep(0.01)
                 try:
                     answer = session.post(
                         url + "/v1/whatsapp-api/messages/template",
                         headers=BEARER["crm"],
                         json={
-                            "to": f"+1559{n:07d}",
+                            "to": f"+1556{n:07d}",
                             "fromPhoneNo": NUMBERS[1],
                             "name": "hello_world",
                             "language": "en",
@@ -218,192 +344,123 @@ def test_redis_restart_mid_run_keeps_every_acknowledged_job(
         time.sleep(3)
         before = len(accepted)
         stack.redis.restart(down_s=3)
+        returned = time.monotonic()
         time.sleep(3)
     finally:
         stop.set()
         for thread in producers:
             thread.join(30)
     ready = wait_until(lambda: requests.get(url + "/readyz", timeout=5).ok, timeout_s=30)
-    with stack.dispatcher() as dispatcher:
-        states = stack.wait_states(dispatcher, accepted, timeout_s=120)
-        records = [dispatcher.job(i) for i in accepted]
+    client = redis.Redis(port=stack.redis.port)
+    states = wait_terminal(client, accepted, timeout_s=60)
+    settled_s = time.monotonic() - returned
     per_recipient = sends_per_recipient(stack)
-    duplicated = {to for to, n in per_recipient.items() if n > 1}
-    ambiguous = {r.to for r in records if r and r.ambiguous}
-    print(
-        f"\nRedis restart (3 s down): enqueues accepted {len(accepted)} ({before} before the "
-        f"restart), refused while down {dict(refused)}, ended "
-        f"{dict(collections.Counter(states.values()))}, ambiguous {len(ambiguous)}, "
-        f"sent twice {len(duplicated)}, worker restarts {workers.restarts}"
-    )
+    client.close()
     workers.stop()
+    print(
+        f"\nRedis restart (3 s down) under producers: {len(accepted)} acknowledged ({before} "
+        f"before), refused while down {dict(refused)}, all settled {settled_s:.0f} s after "
+        f"Redis returned ({dict(collections.Counter(states.values()))}), sent twice "
+        f"{sum(1 for n in per_recipient.values() if n > 1)}, worker restarts {workers.restarts}"
+    )
     assert ready
-    assert duplicated <= ambiguous
     assert set(states.values()) <= SENT  # every acknowledged job was sent
     assert len(accepted) > before > 0  # the producers went on after the restart
     assert refused  # the restart was seen, and refused loudly rather than lost
 
 
-def test_a_redis_crash_with_everysec_loses_at_most_the_last_second(
+def sent_rate(items: list[dict[str, Any]]) -> float:
+    """Messages per second the gateway accepted, first to last (its own clock)."""
+    times = sorted(float(i["received"]) for i in items)
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def test_a_flapping_gateway_keeps_sending_at_what_it_takes(
     tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
-    """Redis is SIGKILLed (no clean shutdown) mid-run. With ``appendfsync everysec`` Redis
-    write()s the AOF on every event loop turn and fsyncs once a second, so a crash of the
-    process loses nothing the kernel holds; only a crash of the machine can lose about the
-    last second. Bounded here: any acknowledged job that is lost was enqueued within 2 s
-    of the crash, and every other one ends sent."""
-    stack = durable_stack(cleanup, tmp_path)
-    workers = Supervisor(stack, 1)
-    stack.start_beat()
-    accepted: list[tuple[float, str]] = []
-    stop = threading.Event()
-
-    def produce() -> None:
-        with stack.dispatcher() as dispatcher:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                time.sleep(0.004)
-                try:
-                    job = dispatcher.send_template(f"+1554{n:07d}", NUMBERS[0], "hello_world", "en")
-                except StoreUnavailable:
-                    time.sleep(0.05)
-                    continue
-                accepted.append((time.monotonic(), job))
-
-    producer = threading.Thread(target=produce)
-    producer.start()
-    try:
-        time.sleep(3)
-        crashed_at = time.monotonic()
-        stack.redis.restart(down_s=1, kill=True)
-        time.sleep(2)
-    finally:
-        stop.set()
-        producer.join(30)
+    """1,000 jobs on a healthy gateway measure the healthy rate; then the gateway answers
+    30% of calls 503 and 5% 429 (Retry-After 1 s) for up to 300 s, and 2,000 jobs go
+    through it. All are sent, none dead, with no more gateway calls per message than the
+    failures themselves cost (1 / 0.65 = 1.54): the throttle holds nothing back from a
+    gateway that takes 65% of calls. The rates are printed (RELIABILITY.md quotes them;
+    a speed target is not asserted in a timed test)."""
+    stack = fault_stack(cleanup, tmp_path)
     with stack.dispatcher() as dispatcher:
         client = dispatcher.ledger.client
-        missing = [(t, j) for t, j in accepted if not client.exists(f"waapi:job:{j}")]
-        kept = [j for t, j in accepted if client.exists(f"waapi:job:{j}")]
-        states = stack.wait_states(dispatcher, kept, timeout_s=120)
-    before_crash = [t for t, _ in accepted if t < crashed_at]
-    lost_window_s = max((crashed_at - t for t, _ in missing), default=0.0)
-    per_recipient = sends_per_recipient(stack)
+        Supervisor(stack, 2)
+        stack.start_beat()
+        healthy = [r.job_id for r in dispatcher.send_many(both_lanes(1000, prefix="1553"))]
+        wait_terminal(client, healthy, timeout_s=120)
+        healthy_items = stack.sandbox.sent()
+        healthy_per_s = sent_rate(healthy_items)
+        before = stack.sandbox.stats()["counters"]
+        stack.sandbox.faults(rate_5xx=0.30, rate_429=0.05, retry_after_s=1)
+        storm_started = time.monotonic()
+        lines = both_lanes(2000, prefix="1554")
+        ids = [r.job_id for r in dispatcher.send_many(lines)]
+        states = wait_terminal(client, ids, timeout_s=300)
+        storm_s = time.monotonic() - storm_started
+        stack.sandbox.faults(rate_5xx=0, rate_429=0)
+        after = stack.sandbox.stats()["counters"]
+        counters = stats(client)
+        waits = client.hgetall("waapi:m:waits")
+    storm_items = stack.sandbox.sent()[len(healthy_items) :]
+    storm_per_s = sent_rate(storm_items)
+    calls = after["requests"] - before["requests"]
+    throttled = sum(int(v) for k, v in waits.items() if k.endswith(b"|throttle"))
     print(
-        f"\nRedis SIGKILL (everysec): acknowledged {len(accepted)} ({len(before_crash)} before "
-        f"the crash), lost {len(missing)} (the oldest enqueued {lost_window_s:.2f} s before the "
-        f"crash), the rest ended {dict(collections.Counter(states.values()))}, sent twice "
-        f"{sum(1 for n in per_recipient.values() if n > 1)}, worker restarts {workers.restarts}"
+        f"\nflapping gateway (30% 503, 5% 429): healthy {healthy_per_s:.0f} msg/s; during "
+        f"the storm {storm_per_s:.0f} msg/s ({storm_per_s / healthy_per_s:.2f}x), 2,000 sent "
+        f"in {storm_s:.0f} s with {calls} calls ({calls / 2000:.2f} per message); faults "
+        f"{ {k: after[k] - before.get(k, 0) for k in after if k.startswith('fault_')} }; "
+        f"throttled admissions {throttled}, ambiguous {counters.get('ambiguous', 0)}"
     )
-    workers.stop()
-    assert all(crashed_at - t <= 2.0 for t, _ in missing)  # only the last second or so
     assert set(states.values()) <= SENT
+    assert calls / 2000 <= 1.6
 
 
-class RequestRate:
-    """Samples the sandbox's request counter so a test can see the send rate over time."""
-
-    def __init__(self, sandbox: SandboxProcess, every_s: float = 0.25) -> None:
-        self.samples: list[tuple[float, int]] = []
-        self._sandbox = sandbox
-        self._every_s = every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            counters = self._sandbox.stats()["counters"]
-            self.samples.append((time.monotonic(), counters.get("requests", 0)))
-            self._stop.wait(self._every_s)
-
-    def per_s(self, start: float, end: float) -> float:
-        """Requests per second between two moments (monotonic)."""
-        inside = [(t, n) for t, n in self.samples if start <= t <= end]
-        if len(inside) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = inside[0], inside[-1]
-        return (n1 - n0) / (t1 - t0)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-def ledger_times_ms(stack: Stack, ids: list[str], state: str) -> list[tuple[int, int]]:
-    """(created, reached ``state``) in ms for each job, from the ledger's hashes."""
-    with stack.dispatcher() as dispatcher:
-        pipe = dispatcher.ledger.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hmget(f"waapi:job:{job_id}", "created", f"t_{state}")
-        return [(int(c), int(s)) for c, s in pipe.execute()]
-
-
-def test_a_gateway_storm_ends_sent_with_few_extra_calls_and_visible_backoff(
+@pytest.mark.long
+@pytest.mark.timeout(1800)
+def test_a_10_minute_gateway_outage_kills_no_job(
     tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
-    """For 6 s of a 2,000-job run the gateway answers 30% 503, resets 3%, hangs past the
-    read timeout 2%, loses 2% of answers after accepting, and starts with a burst of 30
-    429s with Retry-After. Transactional jobs end sent (a duplicate only among the
-    ambiguous); bulk jobs end sent or held ``unknown``; the circuit breaker keeps the
-    calls per message low and slows the send rate during the storm."""
-    stack = make_stack(
-        cleanup, tmp_path, waapi_read_timeout_s=1, unknown_recheck_s=0, number_per_second=1000
-    )
-    stack.sandbox.faults(latency_ms=5, latency_jitter_ms=2)
-    lines = [template_line(n, "bulk" if n % 4 == 0 else "transactional") for n in range(2000)]
-    lanes = {line["to"]: line["priority"] for line in lines}
+    """The gateway refuses connections for 10 minutes (its process is gone) while 600
+    jobs wait. The throttle probes it gently instead of spending every job's attempts;
+    when it is back everything is sent, and no job is dead (retries are budgeted in time,
+    and a day is the transactional lane's maximum age)."""
+    stack = fault_stack(cleanup, tmp_path)
+    port = stack.sandbox.port
+    stack.sandbox.stop()
+    lines = both_lanes(600, prefix="1552")
     with stack.dispatcher() as dispatcher:
+        client = dispatcher.ledger.client
         ids = [r.job_id for r in dispatcher.send_many(lines)]
-        rate = RequestRate(stack.sandbox)
-        stack.start_worker(threads=16)
-        stack.start_worker(threads=16)
+        Supervisor(stack, 2)
         stack.start_beat()
-        wait_until(lambda: len(stack.sandbox.sent()) >= 300, timeout_s=60)
-        calm = time.monotonic()
-        storm = {
-            "rate_5xx": 0.3,
-            "rate_reset": 0.03,
-            "rate_timeout": 0.02,
-            "rate_lost_response": 0.02,
-            "hang_s": 3,
-            "burst_429": 30,
-            "retry_after_s": 1,
-        }
-        stack.sandbox.faults(**storm)
-        storm_start = time.monotonic()
-        time.sleep(6)
-        stack.sandbox.faults(
-            rate_5xx=0, rate_reset=0, rate_timeout=0, rate_lost_response=0, burst_429=0
-        )
-        storm_end = time.monotonic()
-        states = stack.wait_states(dispatcher, ids, timeout_s=120)
-        records = [dispatcher.job(i) for i in ids]
-        rate.stop()
-
-    counters = stack.sandbox.stats()["counters"]
-    calls_per_message = counters["requests"] / len(ids)
-    per_recipient = sends_per_recipient(stack)
-    duplicated = {to for to, n in per_recipient.items() if n > 1}
-    ambiguous = {r.to for r in records if r and r.ambiguous}
-    before_per_s = rate.per_s(calm - 1, calm)
-    during_per_s = rate.per_s(storm_start + 0.5, storm_end)
-    by_state = collections.Counter((lanes[r.to], r.state) for r in records if r)
+        time.sleep(600)
+        during = collections.Counter(states_of(client, ids).values())
+        pipe = client.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(f"waapi:job:{job_id}", "att")
+        attempts = [int(a or 0) for a in pipe.execute()]
+        config = tmp_path / "sandbox.json"
+        stack.sandbox = SandboxProcess.start("--config", str(config), "--no-window", port=port)
+        stack.sandbox.faults(latency_ms=20, latency_jitter_ms=5)
+        back = time.monotonic()
+        states = wait_terminal(client, ids, timeout_s=600)
+        settled_s = time.monotonic() - back
+        waits = client.hgetall("waapi:m:waits")
+    throttled = sum(int(v) for k, v in waits.items() if k.endswith(b"|throttle"))
+    by_state = collections.Counter(states.values())
     print(
-        f"\nstorm (6 s): jobs 2000, gateway calls {counters['requests']} "
-        f"({calls_per_message:.2f} per message), faults "
-        f"{ {k: v for k, v in counters.items() if k.startswith('fault_')} }, requests/s before "
-        f"{before_per_s:.0f}, during {during_per_s:.0f}, ended {dict(by_state)}, ambiguous "
-        f"{len(ambiguous)}, sent twice {len(duplicated)}"
+        f"\n10-minute outage (connection refused), 600 jobs: during it {dict(during)}; "
+        f"attempts per job max {max(attempts)}, mean {sum(attempts) / len(attempts):.1f}; "
+        f"throttled admissions {throttled}; all settled {settled_s:.0f} s after the gateway "
+        f"returned ({dict(by_state)})"
     )
-    assert {s for i, s in states.items()} <= SENT | {"unknown"}
-    assert all(
-        r.state in SENT for r in records if r and lanes[r.to] == "transactional"
-    )  # the transactional lane resends what may have been lost
-    assert all(r.ambiguous for r in records if r and r.state == "unknown")
-    assert duplicated <= ambiguous
-    assert calls_per_message <= 1.3
-    assert during_per_s < before_per_s / 2  # the fleet backs off; no retry storm
+    assert set(states.values()) <= SENT
+    assert "dead" not in during
+    stack.sandbox.stop()
 
 
 def test_a_slow_gateway_times_nothing_out_and_keeps_transactional_latency_bounded(
@@ -412,26 +469,32 @@ def test_a_slow_gateway_times_nothing_out_and_keeps_transactional_latency_bounde
     """Every call takes 2 s (+-0.2). With 400 bulk jobs queued, 40 transactional jobs
     enqueued one by one still go out within a few gateway latencies, nothing times out
     or is sent twice, and the queues drain."""
-    stack = make_stack(cleanup, tmp_path, number_per_second=1000)
+    stack = fault_stack(cleanup, tmp_path)
     stack.sandbox.faults(latency_ms=2000, latency_jitter_ms=200)
     bulk_lines = [template_line(n, "bulk", prefix="1556") for n in range(400)]
     with stack.dispatcher() as dispatcher:
         bulk = [r.job_id for r in dispatcher.send_many(bulk_lines)]
         stack.start_worker(threads=32)
         stack.start_worker(threads=32)
+        stack.start_beat()
+        # Latency behind a backlog, not a worker's start: measured once both are up (and
+        # already sending the bulk jobs).
+        wait_until(lambda: dispatcher.ledger.client.zcard("waapi:workers") >= 2, timeout_s=60)
         started = time.monotonic()
         transactional = []
         for n in range(40):
             transactional.append(
-                dispatcher.send_template(f"+1555{n:07d}", NUMBERS[n % 2], "hello_world", "en")
+                dispatcher.send_template(f"+1555{n:07d}", NUMBERS[n % 3], "hello_world", "en")
             )
             time.sleep(0.1)
         stack.wait_states(dispatcher, transactional + bulk, timeout_s=180)
         drained_s = time.monotonic() - started
         records = [dispatcher.job(i) for i in transactional + bulk]
-    latencies_s = sorted(
-        (sent - created) / 1000 for created, sent in ledger_times_ms(stack, transactional, "sent")
-    )
+        pipe = dispatcher.ledger.client.pipeline(transaction=False)
+        for job_id in transactional:
+            pipe.hmget(f"waapi:job:{job_id}", "created", "t_sent")
+        times = [(int(c), int(s)) for c, s in pipe.execute()]
+    latencies_s = sorted((sent - created) / 1000 for created, sent in times)
     per_recipient = sends_per_recipient(stack)
     print(
         f"\nslow gateway (2 s): 400 bulk + 40 transactional drained in {drained_s:.1f} s; "
@@ -443,3 +506,50 @@ def test_a_slow_gateway_times_nothing_out_and_keeps_transactional_latency_bounde
     assert not any(r.ambiguous for r in records if r)
     assert max(per_recipient.values()) == 1 and len(per_recipient) == 440
     assert latencies_s[-1] < 3 * 2.2  # a few gateway latencies, not the bulk backlog's length
+
+
+def test_a_100k_backlog_of_any_age_holds_one_message_per_job(
+    tmp_path: Path, cleanup: contextlib.ExitStack
+) -> None:
+    """100,000 bulk jobs wait on a number nobody serves (a throttled number, a paused
+    campaign) while recovery passes run once a second for 30 simulated minutes (the old
+    sweep re-published anything queued for 15 minutes): every queued job still has
+    exactly one message, and Redis holds no more than it did for the fresh backlog."""
+    from dispatcher.ledger import Ledger
+    from tests.support import FakeClock
+
+    stack = fault_stack(cleanup, tmp_path)
+    settings = stack.settings()
+    client = redis.Redis(port=stack.redis.port)
+    clock = FakeClock(time.time())
+    ledger = Ledger(client, settings, clock)
+    with stack.dispatcher() as dispatcher:
+        lines = [template_line(n * 3, "bulk", prefix="1550") for n in range(100_000)]
+        for start in range(0, len(lines), 5000):
+            dispatcher.send_many(lines[start : start + 5000])
+    queue = "waapi.cloud.15550000001.bulk"
+    fresh = int(client.info("memory")["used_memory"])
+    for second in range(1800):  # a pass a second; the publication sweep every 5 s
+        clock.advance(1)
+        if second % 5 == 0:
+            client.delete("waapi:swept")  # (its 5 s guard runs on Redis's real clock)
+        ledger.recover()
+    aged = int(client.info("memory")["used_memory"])
+    carried = collections.Counter()
+    for raw in client.lrange(queue, 0, -1):
+        body = json.loads(json.loads(raw)["body"])
+        for job in body[1].get("jobs") or [body[1].get("job")]:
+            carried[job["id"]] += 1
+    queued = sum(1 for s in states_of(client, list(carried)).values() if s == "queued")
+    counters = stats(client)
+    client.close()
+    print(
+        f"\n100k backlog after 30 simulated minutes of recovery passes: {len(carried)} jobs, "
+        f"{sum(carried.values())} carried by the queue's messages, {queued} queued, "
+        f"republished {counters.get('republished', 0)}; Redis {fresh / 100_000:.0f} B per job "
+        f"fresh, {aged / 100_000:.0f} B aged ({aged / fresh:.3f}x)"
+    )
+    assert len(carried) == 100_000 and set(carried.values()) == {1}  # one message per job
+    assert queued == 100_000
+    assert counters.get("republished", 0) == 0
+    assert aged <= 1.1 * fresh

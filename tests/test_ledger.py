@@ -27,7 +27,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def dispatcher(redis_url: str, clock: FakeClock) -> Dispatcher:
-    settings = make_settings(redis_url, job_lease_s=30, queued_stuck_s=600)
+    settings = make_settings(redis_url, job_lease_s=30)
     return Dispatcher(settings, redis.Redis.from_url(redis_url), clock)
 
 
@@ -38,6 +38,15 @@ def ledger(dispatcher: Dispatcher) -> Ledger:
 
 def hello(dispatcher: Dispatcher, **options: Any) -> str:
     return dispatcher.send_template(TO, FROM, "hello_world", "en", **options)
+
+
+def called(ledger: Ledger, job_id: str) -> Claim:
+    """Claim the job and go to the gateway with it, as a worker does (admission marks
+    the claim's attempt as gone to the gateway: ``go``)."""
+    claim = ledger.claim(job_id)
+    assert isinstance(claim, Claim)
+    ledger.client.hset(keys.job(job_id), "go", claim.attempt)
+    return claim
 
 
 def messages(client: redis.Redis, queue: str) -> list[dict[str, Any]]:
@@ -167,7 +176,7 @@ def test_an_expired_lease_follows_the_lanes_ambiguity_policy(
     job_id = hello(dispatcher, lane=lane)
     queue = QUEUE_TX if lane == "transactional" else QUEUE_BULK
     redis_client.delete(queue)
-    assert isinstance(ledger.claim(job_id), Claim)
+    called(ledger, job_id)
     clock.advance(31)  # the worker died holding the lease
     result = ledger.tick()
     assert (result.resent, result.held) == ((1, 0) if lane == "transactional" else (0, 1))
@@ -251,7 +260,7 @@ def held(
     """A bulk job whose worker died mid-send: held as unknown."""
     job_id = hello(dispatcher, lane="bulk")
     redis_client.delete(QUEUE_BULK)
-    assert isinstance(ledger.claim(job_id), Claim)
+    called(ledger, job_id)
     clock.advance(31)
     assert ledger.tick().held == 1
     assert ledger.get(job_id).state == "unknown"  # type: ignore[union-attr]
@@ -271,7 +280,7 @@ def test_a_webhook_that_came_first_resolves_the_job_when_it_is_held(
     ledger: Ledger, dispatcher: Dispatcher, clock: FakeClock, redis_client: redis.Redis
 ) -> None:
     job_id = hello(dispatcher, lane="bulk")
-    assert isinstance(ledger.claim(job_id), Claim)
+    called(ledger, job_id)
     assert ledger.apply_status("wamid.EARLY", "sent", number=FROM, recipient=TO) == ("parked", None)
     clock.advance(31)
     ledger.tick()
@@ -300,7 +309,7 @@ def test_a_wamid_another_job_owns_does_not_resolve_the_unknown_one(
     ledger.finish(other, claim.attempt, "sent", wamid="wamid.OTHER")  # then its owner
     clock.advance(0.001)
     job_id = hello(dispatcher, lane="bulk")
-    assert isinstance(ledger.claim(job_id), Claim)
+    called(ledger, job_id)
     clock.advance(31)
     ledger.tick()
     assert ledger.get(job_id).state == "unknown"  # type: ignore[union-attr]

@@ -12,7 +12,9 @@ import pytest
 import redis
 
 from dispatcher import keys
+from dispatcher.envelope import JobEnvelope
 from dispatcher.ledger import Claim, Ledger, Recovered
+from dispatcher.limiter import Limiter
 from dispatcher.producer import Dispatcher
 from tests.support import FakeClock, make_settings
 
@@ -62,7 +64,7 @@ def recover(
 ) -> Recovered:
     """``seconds`` of beat's passes, one a second (the publication sweep due each time),
     while the ``beating`` workers heartbeat holding their tags; the passes' sum."""
-    totals = [0] * 5
+    totals = [0] * 6
     result = None
     for _ in range(seconds):
         clock.advance(1)
@@ -77,11 +79,12 @@ def recover(
                 result.claims_held,
                 result.messages_restored,
                 result.republished,
+                result.claims_returned,
             )
         ):
             totals[n] += value
     assert result is not None
-    return Recovered(*totals, waiting=result.waiting)
+    return Recovered(*totals[:5], waiting=result.waiting, claims_returned=totals[5])
 
 
 def deliver(client: redis.Redis, queue: str, delivered_at_s: float) -> str:
@@ -104,8 +107,16 @@ def test_a_dead_workers_claims_follow_the_lane_policy_at_once(
     otp, promo = hello(dispatcher), hello(dispatcher, to="+15551230002", lane="bulk")
     for queue in (QUEUE_TX, QUEUE_BULK):
         redis_client.delete(queue)  # taken by the worker (as take.lua does)
+    limiter = Limiter(redis_client, dispatcher.settings)
     for job_id in (otp, promo):
-        assert isinstance(ledger.claim(job_id, "host/1/dead", "7"), Claim)
+        claim = ledger.claim(job_id, "host/1/dead", "7")
+        assert isinstance(claim, Claim)
+        envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+        assert limiter.admit(envelope, attempt=claim.attempt).status == "ok"  # the call went
+        assert redis_client.hget(keys.job(job_id), "go") == b"1"
+    unsent = hello(dispatcher, to="+15551230004", lane="bulk")
+    redis_client.delete(QUEUE_BULK)
+    assert isinstance(ledger.claim(unsent, "host/1/dead", "8"), Claim)  # died before the call
     other = hello(dispatcher, to="+15551230003")
     redis_client.delete(QUEUE_TX)
     assert isinstance(ledger.claim(other, "host/2/alive", "1"), Claim)
@@ -115,6 +126,11 @@ def test_a_dead_workers_claims_follow_the_lane_policy_at_once(
     assert early.dead_workers == 0  # silent, not yet for long enough
     result = recover(ledger, clock, redis_client, 1, beating)  # silent for DEAD_S
     assert (result.dead_workers, result.claims_resent, result.claims_held) == (1, 1, 1)
+    assert result.claims_returned == 1
+    never_sent = ledger.get(unsent)
+    assert never_sent is not None
+    assert (never_sent.state, never_sent.attempts, never_sent.ambiguous) == ("queued", 0, 0)
+    assert redis_client.llen(QUEUE_BULK) == 1  # published again
     assert ledger.get(otp).state == "queued"  # type: ignore[union-attr]
     assert ledger.get(promo).state == "unknown"  # type: ignore[union-attr]
     assert ledger.get(other).state == "sending"  # type: ignore[union-attr]  # a live holder
@@ -219,3 +235,22 @@ def test_a_claim_whose_answer_was_lost_is_given_back(
     assert ledger.tick().published == 1  # due at once
     assert isinstance(ledger.claim(job_id, "host/6/w", "42"), Claim)
     assert not ledger.unclaim("host/6/w", "41")  # given back once only
+
+
+def test_a_retry_goes_to_the_front_and_the_backlog_behind_it_is_not_taken_for_lost(
+    dispatcher: Dispatcher, ledger: Ledger, clock: FakeClock, redis_client: redis.Redis
+) -> None:
+    first = hello(dispatcher)
+    backlog = [hello(dispatcher, to=f"+155512300{n:02d}") for n in range(10, 30)]
+    taken = ledger.take(QUEUE_TX, "host/7/w", "1")
+    assert isinstance(taken, Claim) and taken.job_id == first
+    ledger.finish(first, taken.attempt, "retry_wait", error={"status": 503}, next_attempt_ms=0)
+    assert ledger.tick().published == 1
+    again = ledger.take(QUEUE_TX, "host/7/w", "2")  # the retry is next, not behind 20 jobs
+    assert isinstance(again, Claim) and again.job_id == first
+    ledger.finish(first, again.attempt, "retry_wait", error={"status": 503}, next_attempt_ms=0)
+    ledger.tick()
+    result = recover(ledger, clock, redis_client, 3 * int(DEAD_S), {"host/7/w": ()})
+    assert result.republished == 0  # nothing behind the front is taken for lost
+    assert redis_client.llen(QUEUE_TX) == len(backlog) + 1
+    assert [ledger.take(QUEUE_TX).job_id for _ in range(3)] == [first, *backlog[:2]]  # type: ignore[union-attr]

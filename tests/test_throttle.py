@@ -83,9 +83,9 @@ class Gateway:
                 held += 1
                 continue
             through += 1
-            if rng.random() < takes:
-                scopes = self.limiter.throttle_scopes(job)
-                self.ledger.finish(job.id, 1, "sent", taken=self.limiter.throttle.taken(scopes))
+            scopes = self.limiter.throttle_scopes(job)
+            taken = rng.random() < takes
+            self.ledger.finish(job.id, 1, "sent", call=self.limiter.throttle.call(scopes, taken))
         return through, held
 
 

@@ -9,8 +9,8 @@
 --
 -- Before the limits, the adaptive throttle (client-side throttling as in Google's SRE
 -- book, per API key and per sending number, shared by every worker): over the window,
--- R admissions were let through (or held back by it) and the gateway took A calls
--- (finish.lua counts them: answered other than 5xx/429, connection not lost). Once
+-- R calls were made (finish.lua counts them as they end) or held back here, and the
+-- gateway took A of them (answered other than 5xx/429, connection not lost). Once
 -- R >= min, an admission is held back with probability (R - K*A) / (R + 1): a gateway
 -- that takes 65% of calls is not slowed at all (K = 2), one that takes nothing gets
 -- only probes (one per probe interval per scope) and is not hammered, and the rate
@@ -22,13 +22,16 @@
 -- KEYS[n+c+2..+3]  metrics: waits per (number, kind) and time waited per number (ms)
 -- KEYS[n+c+4..+g]  the throttle's scopes; each bucket is a hash '<scope>:<bucket>' of
 --                  r and a, expiring after the window
--- KEYS[n+c+4+g]    the probe slot (a TAT) of the first scope
+-- KEYS[n+c+4+g]    the probe slot (a TAT) of the first scope (when g > 0)
+-- KEYS[last]       the job's record, when admitted under a claim: 'go' = the attempt
+--                  (a claim lost before this was never sent; see claim_lost)
 -- ARGV[1] = n, ARGV[2] = c, ARGV[3] = max wait (ms), ARGV[4] = now (ms), or '' to use
 -- Redis TIME (tests pass a simulated clock), then T and tau for each limit, then the
 -- number the metrics are counted under, then the throttle: g (0 = off), K, min
 -- admissions, bucket (ms), buckets per window, two uniform draws in [0, 1), the probe
--- interval (ms).
--- Returns {'ok', delay_ms} (charged), {'wait', delay_ms} (not charged), {'paused', 0}.
+-- interval (ms), then the claim's attempt ('' = not under a claim).
+-- Returns {'ok', delay_ms, probe} (charged; probe = 1 when let through as the throttle's
+-- probe), {'wait', delay_ms} (not charged), {'paused', 0}.
 local n, c, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now
 if ARGV[4] ~= '' then
@@ -60,13 +63,14 @@ for i = 1, n do
 end
 -- The adaptive throttle.
 local g = tonumber(ARGV[6 + 2 * n] or '0')
-local scopes, bucket = {}, 0
+local probing = 0  -- 1: let through as the scope's probe while the throttle holds
 if g > 0 then
+  local scopes = {}
   local K, MIN = tonumber(ARGV[7 + 2 * n]), tonumber(ARGV[8 + 2 * n])
   local BUCKET, NB = tonumber(ARGV[9 + 2 * n]), tonumber(ARGV[10 + 2 * n])
   local u, v, PROBE = tonumber(ARGV[11 + 2 * n]), tonumber(ARGV[12 + 2 * n]),
     tonumber(ARGV[13 + 2 * n])
-  bucket = math.floor(now / BUCKET)
+  local bucket = math.floor(now / BUCKET)
   local p = 0
   for j = 1, g do
     scopes[j] = KEYS[n + c + 3 + j]
@@ -81,6 +85,7 @@ if g > 0 then
     local probe = KEYS[n + c + 4 + g]
     if tonumber(redis.call('GET', probe) or '0') <= now then
       redis.call('SET', probe, string.format('%.3f', now + PROBE), 'PX', math.ceil(PROBE) + 1000)
+      probing = 1
     else
       for j = 1, g do
         local k = scopes[j] .. ':' .. bucket
@@ -98,10 +103,8 @@ if delay > max_wait then
   waited('park', delay)
   return {'wait', string.format('%.3f', delay)}
 end
-for j = 1, #scopes do
-  local k = scopes[j] .. ':' .. bucket
-  redis.call('HINCRBY', k, 'r', 1)
-  redis.call('PEXPIRE', k, tonumber(ARGV[9 + 2 * n]) * (tonumber(ARGV[10 + 2 * n]) + 1))
+if ARGV[14 + 2 * n] and ARGV[14 + 2 * n] ~= '' then
+  redis.call('HSET', KEYS[#KEYS], 'go', ARGV[14 + 2 * n])
 end
 if delay > 0 then waited('sleep', delay) end
 for i = 1, n do
@@ -109,4 +112,4 @@ for i = 1, n do
   local tat = math.max(tats[i], start) + T
   redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now + tau) + 1000)
 end
-return {'ok', string.format('%.3f', delay)}
+return {'ok', string.format('%.3f', delay), probing}

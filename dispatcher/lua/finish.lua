@@ -8,13 +8,16 @@
 -- Returns {1, state} when applied, {0, current state} when not.
 local id, att, new = ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local fields = cjson.decode(ARGV[8])
-if fields.taken then
-  -- The gateway took this call (the adaptive throttle's A; see admit.lua): counted in
-  -- each scope's bucket whatever becomes of the outcome below.
+if fields.scopes then
+  -- A gateway call was made: counted for the adaptive throttle (see admit.lua) in each
+  -- scope's bucket, R always and A when the gateway took it, whatever becomes of the
+  -- outcome below. Counting R here, not at admission, keeps calls still in flight out
+  -- of both (a slow gateway is not a failing one).
   local bucket = math.floor(NOW / fields.bucket_ms)
   for _, scope in ipairs(fields.scopes) do
     local k = scope .. ':' .. bucket
-    redis.call('HINCRBY', k, 'a', 1)
+    redis.call('HINCRBY', k, 'r', 1)
+    if fields.taken == 1 then redis.call('HINCRBY', k, 'a', 1) end
     redis.call('PEXPIRE', k, fields.bucket_ms * (fields.buckets + 1))
   end
 end

@@ -27,17 +27,21 @@ end
 
 local function stat(name, n) redis.call('HINCRBY', P .. 'stats', name, n or 1) end
 
--- Publication is tracked: each message gets the next number of one sequence (its
--- delivery tag is '<task id>.<n>'), and each job it carries records n and the tag
--- ('pub', 'ptag') and sits in the queue's publication index (zset 'pub:<queue>', score
--- n) until it leaves 'queued'. Lists are FIFO (LPUSH here, BRPOP/RPOP at the other
--- end), so a job whose n is below the number of the message now at the head of its
--- queue has had its message taken; if no worker holds that message (kombu's 'unacked'
--- hash) and the job is still queued, the message was lost and recover.lua publishes it
--- again. A backlog of any age is never published twice.
-local function message(task, task_id, queue, kwargs_json)
+-- Publication is tracked: each message gets a number (its delivery tag is
+-- '<task id>.<n>'), and each job it carries records n and the tag ('pub', 'ptag') and
+-- sits in the queue's publication index (zset 'pub:<queue>', score n) until it leaves
+-- 'queued'. New work goes to the back of its queue (LPUSH) numbered from a rising
+-- sequence; work that has waited already (a retry, a resend, a lost message) goes to
+-- the front (RPUSH, where workers take from) numbered from a falling negative one. So
+-- numbers rise from the front of every queue to its back, and a job whose n is below
+-- the number of the message now at the front has had its message taken; if no worker
+-- holds that message (kombu's 'unacked' hash) and the job is still queued, the message
+-- was lost and recover.lua publishes it again. A backlog of any age is never published
+-- twice.
+local function message(task, task_id, queue, kwargs_json, front)
   -- A Celery protocol 2 message in kombu's Redis format, body not base64-encoded.
   local n = redis.call('HINCRBY', P .. 'stats', 'published', 1)
+  if front then n = -redis.call('HINCRBY', P .. 'stats', 'published_front', 1) end
   local tag = task_id .. '.' .. n
   return cjson.encode({
     body = '[[],' .. kwargs_json .. ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]',
@@ -55,9 +59,10 @@ local function track(id, queue, n, tag)
   redis.call('ZADD', P .. 'pub:' .. queue, n, id)
 end
 
-local function publish_one(id, queue, env)
-  local msg, n, tag = message('waapi.send', id, queue, '{"job":' .. env .. '}')
-  redis.call('LPUSH', queue, msg)
+-- ``front``: the job has waited already (a retry, a resend): next in line.
+local function publish_one(id, queue, env, front)
+  local msg, n, tag = message('waapi.send', id, queue, '{"job":' .. env .. '}', front)
+  redis.call(front and 'RPUSH' or 'LPUSH', queue, msg)
   track(id, queue, n, tag)
   redis.call('SADD', P .. 'queues', queue)
 end
@@ -73,7 +78,7 @@ end
 -- The sequence number in one of our delivery tags ('<task id>.<n>'), or nil.
 local function tag_number(tag)
   if type(tag) ~= 'string' then return nil end
-  return tonumber(string.match(tag, '%.(%d+)$'))
+  return tonumber(string.match(tag, '%.(%-?%d+)$'))
 end
 
 -- Metrics, kept beside the ledger in the same atomic step (telemetry/metrics.py reads
@@ -266,16 +271,27 @@ end
 -- A claim whose holder is gone (its lease ran out, or its worker died): the send may
 -- or may not have happened. Per lane (``policy``: lane -> 'resend' | 'hold'): resend
 -- queues it again (a duplicate is possible, and counted), hold parks it as 'unknown'
--- for the webhooks to settle. Returns 'resent' or 'held'.
+-- for the webhooks to settle. Returns 'resent' or 'held', or 'returned' when the claim
+-- was never admitted (so certainly not sent: queued again, not ambiguous).
 local function claim_lost(id, why, policy, recheck_ms)
   local k = jkey(id)
-  local f = redis.call('HMGET', k, 'queue', 'env', 'from', 'lane', 'camp')
+  local f = redis.call('HMGET', k, 'queue', 'env', 'from', 'lane', 'camp', 'att', 'go')
+  redis.call('ZREM', P .. 'timers', id)
+  if f[7] ~= f[6] then
+    -- Never admitted under this claim (admit.lua marks 'go' just before the call):
+    -- certainly not sent. Due again, no attempt spent, not ambiguous.
+    set_state(id, 'queued', {att = tonumber(f[6] or 1) - 1,
+                             err_msg = why .. ' before the call: not sent, queued again'})
+    publish_one(id, f[1], f[2], true)
+    event(id, 'queued', f[3], {lane = f[4], camp = f[5]})
+    stat('claims_returned')
+    return 'returned'
+  end
   stat('ambiguous')
   redis.call('HINCRBY', k, 'ambiguous', 1)
-  redis.call('ZREM', P .. 'timers', id)
   if policy[f[4]] == 'resend' then
     set_state(id, 'queued', {err_msg = why .. ': sent again (ambiguous)'})
-    publish_one(id, f[1], f[2])
+    publish_one(id, f[1], f[2], true)
     event(id, 'queued', f[3], {lane = f[4], camp = f[5], ambiguous = 1})
     return 'resent'
   end

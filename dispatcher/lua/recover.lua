@@ -17,7 +17,8 @@
 -- ARGV[11] = a gap between runs that counts as an outage (ms), ARGV[12] = most items per
 -- step, ARGV[13] = '1' to sweep the queues' publication indexes.
 -- Returns {dead workers, claims resent, claims held, messages restored, republished,
--- waiting (1 while judgements wait after a gap)}.
+-- waiting (1 while judgements wait after a gap), claims returned (never admitted: not
+-- sent, queued again without an attempt or ambiguity)}.
 local DEAD_MS = tonumber(ARGV[5])
 local POLICY = {transactional = ARGV[6], bulk = ARGV[7]}
 local RECHECK = tonumber(ARGV[8])
@@ -29,10 +30,10 @@ local last = tonumber(redis.call('GET', P .. 'recovery:last') or '0')
 redis.call('SET', P .. 'recovery:last', NOW)
 if NOW - last > GAP_MS then redis.call('SET', P .. 'recovery:since', NOW) end
 local since = tonumber(redis.call('GET', P .. 'recovery:since') or NOW)
-if NOW - since < DEAD_MS then return {0, 0, 0, 0, 0, 1} end
+if NOW - since < DEAD_MS then return {0, 0, 0, 0, 0, 1, 0} end
 
 local silent_s = (NOW - DEAD_MS) / 1000  -- heartbeats are unix seconds
-local dead_workers, resent, held, restored, republished = 0, 0, 0, 0, 0
+local dead_workers, resent, held, restored, republished, returned = 0, 0, 0, 0, 0, 0
 
 -- 1. dead workers' claims
 for _, worker in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', silent_s, 'LIMIT', 0, 10)) do
@@ -41,10 +42,13 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', silent_s, '
     local f = redis.call('HMGET', jkey(id), 'state', 'holder')
     if f[1] == 'sending' and f[2] == worker then
       claims = claims + 1
-      if claim_lost(id, 'its worker died mid-send', POLICY, RECHECK) == 'resent' then
+      local outcome = claim_lost(id, 'its worker died', POLICY, RECHECK)
+      if outcome == 'resent' then
         resent = resent + 1
-      else
+      elseif outcome == 'held' then
         held = held + 1
+      else
+        returned = returned + 1
       end
     end
   end
@@ -114,7 +118,7 @@ if SWEEP then
           redis.call('HSET', k, 'lost_at', NOW)
         elseif NOW - tonumber(f[3]) >= DEAD_MS then
           redis.call('HDEL', k, 'lost_at')
-          publish_one(id, queue, f[4])
+          publish_one(id, queue, f[4], true)
           event(id, 'queued', f[5], {lane = f[6], camp = f[7], republished = 1})
           stat('republished')
           republished = republished + 1
@@ -123,4 +127,4 @@ if SWEEP then
     end
   end
 end
-return {dead_workers, resent, held, restored, republished, 0}
+return {dead_workers, resent, held, restored, republished, 0, returned}

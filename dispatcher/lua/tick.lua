@@ -21,20 +21,23 @@ for _, id in ipairs(due) do
   if state == 'scheduled' or state == 'retry_wait' then
     set_state(id, 'queued')
     redis.call('ZREM', P .. 'timers', id)
-    publish_one(id, f[2], f[3])
+    publish_one(id, f[2], f[3], state == 'retry_wait')  -- a retry is next in line
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     published = published + 1
   elseif state == 'sending' then
-    if claim_lost(id, 'lease expired mid-send', POLICY, RECHECK) == 'resent' then
+    local outcome = claim_lost(id, 'lease expired mid-send', POLICY, RECHECK)
+    if outcome == 'resent' then
       resent = resent + 1
-    else
+    elseif outcome == 'held' then
       held = held + 1
+    else
+      published = published + 1  -- never admitted: not sent, queued again
     end
   elseif state == 'unknown' and RECHECK > 0 then
     redis.call('DEL', P .. 'upair:' .. (f[4] or '') .. ':' .. (f[7] or ''))
     set_state(id, 'queued', {err_msg = 'no webhook came for the ambiguous send: sent again'})
     redis.call('ZREM', P .. 'timers', id)
-    publish_one(id, f[2], f[3])
+    publish_one(id, f[2], f[3], true)
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     stat('unconfirmed_resent')
     resent = resent + 1
