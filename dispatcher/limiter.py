@@ -130,6 +130,16 @@ class Limiter:
             names.append(f"pair:{envelope.from_phone_no}:{envelope.to}")
         return names
 
+    def refunds(self, envelope: JobEnvelope) -> list[tuple[str, float]]:
+        """(Redis key, interval in ms) of the limits a call the gateway did not take
+        gives back: the recipient pair's (Meta counts messages that reach it; a 5xx or a
+        429 from the gateway never did, and a retry should not wait 6 s for it)."""
+        return [
+            (keys.rate(limit.name), limit.interval_ms)
+            for limit in self.limits_for(envelope)
+            if limit.name.startswith("pair:")
+        ]
+
     def throttle_scopes(self, envelope: JobEnvelope) -> list[str]:
         """The adaptive throttle's scopes of this job's calls (key, number)."""
         return self.throttle.scopes(self.key_name(envelope), envelope.from_phone_no)

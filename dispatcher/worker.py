@@ -285,6 +285,8 @@ class Worker:
         except GatewayError as error:
             gateway_ms = (time.perf_counter() - started) * 1000
             call = self.limiter.throttle.call(scopes, taken=not error.overload)
+            if error.overload:  # never reached Meta: the pair's slot is given back
+                call["refunds"] = self.limiter.refunds(envelope)
             if admission.probe and error.overload:
                 self._local.probe_failed = True  # the gateway is still in trouble
             return self._after_error(envelope, claim, error, use_fallback, gateway_ms, call)

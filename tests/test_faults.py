@@ -122,6 +122,13 @@ class Supervisor:
         self._thread.join(5)
 
 
+def supervise(cleanup: contextlib.ExitStack, stack: Stack, count: int = 2) -> Supervisor:
+    """Two workers under a supervisor that stops before the stack does."""
+    supervisor = Supervisor(stack, count)
+    cleanup.callback(supervisor.stop)
+    return supervisor
+
+
 def sends_per_recipient(stack: Stack) -> collections.Counter[str]:
     return collections.Counter(r["to"] for r in stack.sandbox.sent())
 
@@ -190,7 +197,7 @@ def test_random_sigkills_during_3000_jobs_over_3_numbers_all_settle_within_180s(
         client = dispatcher.ledger.client
         ids = [r.job_id for r in dispatcher.send_many(lines)]
         started = time.monotonic()
-        workers = Supervisor(stack, 2)
+        workers = supervise(cleanup, stack)
         stack.start_beat()
         kills = 0
         while time.monotonic() - started < 40:
@@ -251,7 +258,7 @@ def test_a_redis_crash_after_sends_are_in_flight_settles_every_acknowledged_job_
 
     with stack.dispatcher() as dispatcher:
         ids = [r.job_id for r in dispatcher.send_many(lines)]
-        workers = Supervisor(stack, 2)
+        workers = supervise(cleanup, stack)
         stack.start_beat()
         producer = threading.Thread(target=produce)
         producer.start()
@@ -290,7 +297,7 @@ def test_redis_restart_under_producers_keeps_every_acknowledged_job(
     HTTP 503); workers, beat and the HTTP service reconnect on their own."""
     stack = fault_stack(cleanup, tmp_path, durable=True)
     url = stack.start_serve()
-    workers = Supervisor(stack, 2)
+    workers = supervise(cleanup, stack)
     stack.start_beat()
     accepted: list[str] = []
     refused = collections.Counter[str]()
@@ -387,7 +394,7 @@ def test_a_flapping_gateway_keeps_sending_at_what_it_takes(
     stack = fault_stack(cleanup, tmp_path)
     with stack.dispatcher() as dispatcher:
         client = dispatcher.ledger.client
-        Supervisor(stack, 2)
+        supervise(cleanup, stack)
         stack.start_beat()
         healthy = [r.job_id for r in dispatcher.send_many(both_lanes(1000, prefix="1553"))]
         wait_terminal(client, healthy, timeout_s=120)
@@ -435,7 +442,7 @@ def test_a_10_minute_gateway_outage_kills_no_job(
     with stack.dispatcher() as dispatcher:
         client = dispatcher.ledger.client
         ids = [r.job_id for r in dispatcher.send_many(lines)]
-        Supervisor(stack, 2)
+        supervise(cleanup, stack)
         stack.start_beat()
         time.sleep(600)
         during = collections.Counter(states_of(client, ids).values())

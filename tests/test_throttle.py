@@ -130,3 +130,20 @@ def test_held_back_jobs_wait_about_the_window_and_nothing_is_charged(
     assert all(0.25 <= w <= 15.0 for w in waits)
     metrics = redis.Redis.from_url(redis_url).hgetall("waapi:m:waits")
     assert int(metrics[b"+15550000001|throttle"]) >= 45
+
+
+def test_a_call_the_gateway_did_not_take_gives_the_recipients_slot_back(redis_url: str) -> None:
+    settings = make_settings(
+        redis_url, pair_interval_s=6, pair_burst=1, number_per_second=1000, number_headroom=0
+    )
+    client = redis.Redis.from_url(redis_url)
+    clock = FakeClock(T0_MS / 1000)
+    limiter, ledger = Limiter(client, settings), Ledger(client, settings, clock)
+    job = envelope(1)
+    assert limiter.admit(job, now_ms=T0_MS, max_wait_s=0).status == "ok"
+    assert limiter.admit(job, now_ms=T0_MS + 10, max_wait_s=0).status == "wait"  # 6 s apart
+    # The call got a 503: Meta never saw it, so the pair's slot is given back.
+    ledger.finish(job.id, 1, "retry_wait", call={"refunds": limiter.refunds(job)})
+    again = limiter.admit(job, now_ms=T0_MS + 20, max_wait_s=0)
+    assert (again.status, again.delay_s) == ("ok", 0.0)
+    assert limiter.admit(job, now_ms=T0_MS + 30, max_wait_s=0).status == "wait"  # used again

@@ -1,7 +1,8 @@
 -- Record the outcome of an attempt; states only move forward.
 -- ARGV[5] = job id, ARGV[6] = attempt, ARGV[7] = new state (sent | retry_wait | failed |
 -- dead | unknown), ARGV[8] = JSON {wamid, err_status, err_code, err_msg, next_at,
--- ambiguous, and when the gateway took the call: taken, scopes, bucket_ms, buckets},
+-- ambiguous, and for a gateway call: scopes, taken, bucket_ms, buckets (the throttle's
+-- counts) and refunds ([[limit key, interval ms], ...]: slots given back)},
 -- ARGV[9] = how long an unknown job waits for its webhook (ms, 0 = no webhooks).
 -- The attempt that holds the lease wins. A 'sent' from an attempt that lost its lease
 -- is still recorded (the message did go out) unless the job has already moved past it.
@@ -19,6 +20,15 @@ if fields.scopes then
     redis.call('HINCRBY', k, 'r', 1)
     if fields.taken == 1 then redis.call('HINCRBY', k, 'a', 1) end
     redis.call('PEXPIRE', k, fields.bucket_ms * (fields.buckets + 1))
+  end
+end
+for _, refund in ipairs(fields.refunds or {}) do
+  -- A limit's slot given back (a call the gateway did not take): its TAT moves back one
+  -- interval, never before now.
+  local tat = tonumber(redis.call('GET', refund[1]) or '')
+  if tat then
+    redis.call('SET', refund[1], string.format('%.3f', math.max(NOW, tat - refund[2])),
+               'KEEPTTL')
   end
 end
 local k = jkey(id)
