@@ -198,6 +198,7 @@ class Ledger:
         wamid: str | None = None,
         error: dict[str, Any] | None = None,
         next_attempt_ms: int | None = None,
+        timer_ms: int | None = None,
         ambiguous: bool = False,
         fallback: bool = False,
         gateway_ms: float | None = None,
@@ -206,7 +207,12 @@ class Ledger:
         """Record an attempt's outcome; False when the job had already moved on.
         ``gateway_ms`` (the call's duration) feeds the gateway latency histogram;
         ``call`` (``Throttle.call``) counts the gateway call for the adaptive throttle."""
-        fields: dict[str, Any] = {"wamid": wamid, "next_at": next_attempt_ms, **(call or {})}
+        fields: dict[str, Any] = {
+            "wamid": wamid,
+            "next_at": next_attempt_ms,
+            "timer_at": timer_ms,  # when the tick looks (default: next_at)
+            **(call or {}),
+        }
         if gateway_ms is not None:
             fields["gw_ms"] = round(gateway_ms)
         if fallback:

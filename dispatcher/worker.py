@@ -47,6 +47,7 @@ log = logging.getLogger("dispatcher.worker")
 
 ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
 INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to the tick
+INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
 
 
 def needs_window(envelope: JobEnvelope) -> bool:
@@ -366,20 +367,25 @@ class Worker:
             delay_s = self.settings.pause_recheck_s
             with self._best_effort("parking"):
                 self.ledger.client.sadd(keys.parked(envelope.from_phone_no or ""), envelope.id)
-        next_ms = None
+        probe_failed, self._local.probe_failed = getattr(self._local, "probe_failed", False), False
+        next_ms = timer_ms = None
         if delay_s is not None:
-            if getattr(self._local, "probe_failed", False):
+            inline = False
+            if probe_failed:
                 # A failed probe waits like the jobs the throttle holds back (about the
                 # window), so that probes go round the waiting jobs instead of one job
                 # spending its attempts on them.
-                self._local.probe_failed = False
                 with self._rng_lock:
                     delay_s = max(
                         delay_s, self.settings.throttle_window_s * self.rng.uniform(0.5, 1.5)
                     )
             elif error.overload and delay_s <= self.settings.limiter_max_sleep_s:
+                inline = True
                 self._local.retry_in_s = delay_s  # _attempt sleeps it and goes again
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
+            # The tick looks at a retry this thread makes itself only if the thread has
+            # not (it died meanwhile), so that both do not publish it.
+            timer_ms = next_ms + int(INLINE_TIMER_GRACE_S * 1000) if inline else None
         report_if_it_pages(envelope, claim.attempt, error, decision.state, self.limiter)
         fields = error_fields(error)
         if decision.state == "expired":
@@ -393,6 +399,7 @@ class Worker:
             cause=type(error).__name__,
             error=fields,
             next_attempt_ms=next_ms,
+            timer_ms=timer_ms,
             ambiguous=decision.ambiguous,
             gateway_ms=gateway_ms,
             call=call,

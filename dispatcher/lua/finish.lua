@@ -58,7 +58,7 @@ if fields.ambiguous then
 end
 if fields.wamid then redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION_S) end
 if new == 'retry_wait' then
-  redis.call('ZADD', P .. 'timers', tonumber(fields.next_at), id)
+  redis.call('ZADD', P .. 'timers', tonumber(fields.timer_at or fields.next_at), id)
 else
   redis.call('ZREM', P .. 'timers', id)
 end
