@@ -33,7 +33,8 @@ local since = tonumber(redis.call('GET', P .. 'recovery:since') or NOW)
 if NOW - since < DEAD_MS then return {0, 0, 0, 0, 0, 1, 0} end
 
 local silent_s = (NOW - DEAD_MS) / 1000  -- heartbeats are unix seconds
-local dead_workers, resent, held, restored, republished, returned = 0, 0, 0, 0, 0, 0
+local dead_workers, restored, republished = 0, 0, 0
+local lost = {resent = 0, held = 0, returned = 0}  -- claims lost: claim_lost's outcomes
 
 -- 1. dead workers' claims
 for _, worker in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', silent_s, 'LIMIT', 0, 10)) do
@@ -43,13 +44,7 @@ for _, worker in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', silent_s, '
     if f[1] == 'sending' and f[2] == worker then
       claims = claims + 1
       local outcome = claim_lost(id, 'its worker died', POLICY, RECHECK)
-      if outcome == 'resent' then
-        resent = resent + 1
-      elseif outcome == 'held' then
-        held = held + 1
-      else
-        returned = returned + 1
-      end
+      lost[outcome] = lost[outcome] + 1
     end
   end
   redis.call('DEL', P .. 'held:' .. worker, P .. 'holds:' .. worker)
@@ -127,4 +122,4 @@ if SWEEP then
     end
   end
 end
-return {dead_workers, resent, held, restored, republished, 0, returned}
+return {dead_workers, lost.resent, lost.held, restored, republished, 0, lost.returned}

@@ -13,7 +13,8 @@ local LIMIT = tonumber(ARGV[5])
 local POLICY = {transactional = ARGV[6], bulk = ARGV[7]}
 local RECHECK = tonumber(ARGV[8])
 local due = redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', NOW, 'LIMIT', 0, LIMIT)
-local published, resent, held, dropped = 0, 0, 0, 0
+local published, dropped = 0, 0
+local lost = {resent = 0, held = 0, returned = 0}  -- claims lost: claim_lost's outcomes
 for _, id in ipairs(due) do
   local k = jkey(id)
   local f = redis.call('HMGET', k, 'state', 'queue', 'env', 'from', 'lane', 'camp', 'to')
@@ -26,13 +27,7 @@ for _, id in ipairs(due) do
     published = published + 1
   elseif state == 'sending' then
     local outcome = claim_lost(id, 'lease expired mid-send', POLICY, RECHECK)
-    if outcome == 'resent' then
-      resent = resent + 1
-    elseif outcome == 'held' then
-      held = held + 1
-    else
-      published = published + 1  -- never admitted: not sent, queued again
-    end
+    lost[outcome] = lost[outcome] + 1
   elseif state == 'unknown' and RECHECK > 0 then
     redis.call('DEL', P .. 'upair:' .. (f[4] or '') .. ':' .. (f[7] or ''))
     set_state(id, 'queued', {err_msg = 'no webhook came for the ambiguous send: sent again'})
@@ -40,10 +35,11 @@ for _, id in ipairs(due) do
     publish_one(id, f[2], f[3], true)
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     stat('unconfirmed_resent')
-    resent = resent + 1
+    lost.resent = lost.resent + 1
   else
     redis.call('ZREM', P .. 'timers', id)
     dropped = dropped + 1
   end
 end
-return {published, resent, held, dropped}
+-- A claim never admitted is published again like a due retry.
+return {published + lost.returned, lost.resent, lost.held, dropped}
