@@ -145,7 +145,8 @@ class Worker:
         is kept, and the claim given back once Redis answers (:meth:`settle_uncertain`),
         instead of waiting out its lease as an ambiguous send it never was."""
         if not self._registered:
-            beat_once(self.ledger.client, self.identity, (), ttl_s=0)  # findable at once
+            with store_errors():  # findable by recovery from its first claim on
+                beat_once(self.ledger.client, self.identity, (), ttl_s=0)
             self._registered = True
         token = str(next(self._tokens))
         try:
