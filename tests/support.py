@@ -383,15 +383,14 @@ class FakeClock:
 def make_settings(
     redis_url: str, base_url: str = "http://127.0.0.1:1/api/v1/external", **overrides: Any
 ) -> Any:
-    """Settings for tests: the sandbox demo key on two numbers (+ a QR-capable third)."""
+    """Settings for tests: the sandbox demo key on two numbers (+ a QR-capable third),
+    every other setting as shipped unless the test says otherwise."""
     from config import Settings
 
     values: dict[str, Any] = {
         "redis_url": redis_url,
         "waapi_base_url": base_url,
         "waapi_keys": json.dumps(SANDBOX_KEYS),
-        "retry_base_delay_s": 0.05,
-        "retry_max_delay_s": 0.2,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
