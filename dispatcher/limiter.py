@@ -132,12 +132,14 @@ class Limiter:
 
     def refunds(self, envelope: JobEnvelope) -> list[tuple[str, float]]:
         """(Redis key, interval in ms) of the limits a call the gateway did not take
-        gives back: the recipient pair's (Meta counts messages that reach it; a 5xx or a
-        429 from the gateway never did, and a retry should not wait 6 s for it)."""
+        gives back: Meta's, the number's throughput and the recipient pair's (Meta counts
+        messages that reach it; one the gateway answered 5xx or 429 never did, and its
+        retry should not wait for a slot the failed call used). The key's quotas are the
+        gateway's own and stay spent."""
         return [
             (keys.rate(limit.name), limit.interval_ms)
             for limit in self.limits_for(envelope)
-            if limit.name.startswith("pair:")
+            if limit.name.startswith(("pair:", "num:"))
         ]
 
     def throttle_scopes(self, envelope: JobEnvelope) -> list[str]:

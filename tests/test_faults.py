@@ -385,7 +385,7 @@ def sent_rate(items: list[dict[str, Any]]) -> float:
 def test_a_flapping_gateway_keeps_sending_at_what_it_takes(
     tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:
-    """1,000 jobs on a healthy gateway measure the healthy rate; then the gateway answers
+    """2,000 jobs on a healthy gateway measure the healthy rate; then the gateway answers
     30% of calls 503 and 5% 429 (Retry-After 1 s) for up to 300 s, and 2,000 jobs go
     through it. All are sent, none dead, with no more gateway calls per message than the
     failures themselves cost (1 / 0.65 = 1.54): the throttle holds nothing back from a
@@ -396,7 +396,7 @@ def test_a_flapping_gateway_keeps_sending_at_what_it_takes(
         client = dispatcher.ledger.client
         supervise(cleanup, stack)
         stack.start_beat()
-        healthy = [r.job_id for r in dispatcher.send_many(both_lanes(1000, prefix="1553"))]
+        healthy = [r.job_id for r in dispatcher.send_many(both_lanes(2000, prefix="1553"))]
         wait_terminal(client, healthy, timeout_s=120)
         healthy_items = stack.sandbox.sent()
         healthy_per_s = sent_rate(healthy_items)
