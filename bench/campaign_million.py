@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis
 
 from dispatcher.campaigns import Campaigns, rows
-from dispatcher.producer import Dispatcher
+from dispatcher.producer.api import Dispatcher
 from tests.support import RedisProcess, campaign_spec, make_settings
 
 

@@ -3,7 +3,6 @@
 What users may import from here is the list in ``__all__``; a test pins it.
 """
 
-from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import (
     Cooldown,
     DispatcherError,
@@ -26,8 +25,9 @@ from dispatcher.gateway import (
     new_session,
     parse_send,
 )
-from dispatcher.producer import Dispatcher, Enqueued
-from dispatcher.records import JobRecord
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger.records import JobRecord
+from dispatcher.producer.api import Dispatcher, Enqueued
 
 __all__ = [
     "CHANNELS",

@@ -9,7 +9,7 @@ from celery import Celery
 from celery.schedules import crontab
 
 from config import Settings, load_settings
-from dispatcher.queues import MAINTENANCE_QUEUE
+from dispatcher.job.queues import MAINTENANCE_QUEUE
 
 TICK_INTERVAL_S = 1.0
 

@@ -12,10 +12,10 @@ from celery.signals import worker_ready, worker_shutdown
 from celery.worker import state as worker_state
 
 from dispatcher.campaigns import Campaigns
-from dispatcher.heartbeat import heartbeat
-from dispatcher.producer import Dispatcher
-from dispatcher.store import connect
-from dispatcher.worker import Worker
+from dispatcher.engine.heartbeat import heartbeat
+from dispatcher.engine.worker import Worker
+from dispatcher.ledger.connection import connect
+from dispatcher.producer.api import Dispatcher
 
 _lock = threading.Lock()
 _runtime: tuple[Worker, Campaigns] | None = None

@@ -21,7 +21,7 @@ import requests
 from pydantic import SecretStr
 
 from dispatcher.gateway import WaapiClient
-from dispatcher.records import TERMINAL_STATES
+from dispatcher.ledger.records import TERMINAL_STATES
 
 DATA = Path(__file__).parent / "data"
 # The sandbox's demo key as the dispatcher is configured with it in tests.
@@ -449,7 +449,7 @@ class Stack:
             os.environ.update(saved)
 
     def dispatcher(self) -> Any:
-        from dispatcher.producer import Dispatcher
+        from dispatcher.producer.api import Dispatcher
 
         return Dispatcher(self.settings())
 

@@ -16,10 +16,10 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
-from dispatcher.producer import Dispatcher, Enqueued
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.producer.api import Dispatcher, Enqueued
 from tests.strategies import json_values
 from tests.support import RedisProcess, SandboxProcess, Stack, make_settings, own_stack, wait_until
 
@@ -312,7 +312,7 @@ def in_process_worker(
 ) -> Iterator[tuple[Any, SandboxProcess]]:
     """A Worker (the code a Celery task runs) on a real Redis and sandbox, in process, so
     that hypothesis can feed it hundreds of message bodies quickly."""
-    from dispatcher.worker import Worker
+    from dispatcher.engine.worker import Worker
 
     server = RedisProcess.start(Path(tmp_path_factory.mktemp("by-name")))
     sandbox = SandboxProcess.start("--no-window")

@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
-from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import InvalidRequest
-from dispatcher.ledger import Claim
-from dispatcher.producer import Dispatcher
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger.jobs import Claim
+from dispatcher.producer.api import Dispatcher
 from tests.support import campaign_spec, make_settings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -282,8 +282,8 @@ def test_a_paused_number_pauses_its_running_campaigns(campaigns: Campaigns) -> N
 def test_a_campaign_throttle_is_a_limit_on_its_jobs(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
-    from dispatcher.envelope import JobEnvelope
-    from dispatcher.limiter import Limiter
+    from dispatcher.engine.limiter import Limiter
+    from dispatcher.job.envelope import JobEnvelope
 
     created = campaigns.create(
         spec(throttlePerSecond=5),
@@ -304,9 +304,9 @@ def test_a_campaign_throttle_is_a_limit_on_its_jobs(
 def test_a_job_sleeping_for_its_slot_is_held_when_the_campaign_pauses(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
-    from dispatcher.clients import Clients
-    from dispatcher.limiter import Limiter
-    from dispatcher.worker import Worker
+    from dispatcher.engine.clients import Clients
+    from dispatcher.engine.limiter import Limiter
+    from dispatcher.engine.worker import Worker
 
     created = campaigns.create(
         spec(throttlePerSecond=1),

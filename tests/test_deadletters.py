@@ -12,9 +12,9 @@ import pytest
 import redis
 import requests
 
-from dispatcher.deadletters import DeadLetters
-from dispatcher.ledger import Claim
-from dispatcher.producer import Dispatcher
+from dispatcher.ledger.jobs import Claim
+from dispatcher.ops.deadletters import DeadLetters
+from dispatcher.producer.api import Dispatcher
 from tests.support import (
     BEARER,
     FakeClock,

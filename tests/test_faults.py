@@ -29,7 +29,7 @@ import redis
 import requests
 
 from dispatcher.errors import StoreUnavailable
-from dispatcher.records import TERMINAL_STATES
+from dispatcher.ledger.records import TERMINAL_STATES
 from tests.support import BEARER, SANDBOX_KEYS, SandboxProcess, Stack, own_stack, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
@@ -524,7 +524,7 @@ def test_a_100k_backlog_of_any_age_holds_one_message_per_job(
     campaign) while recovery passes run once a second for 30 simulated minutes (the old
     sweep re-published anything queued for 15 minutes): every queued job still has
     exactly one message, and Redis holds no more than it did for the fresh backlog."""
-    from dispatcher.ledger import Ledger
+    from dispatcher.ledger.jobs import Ledger
     from tests.support import FakeClock
 
     stack = fault_stack(cleanup, tmp_path)

@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 
-from dispatcher.producer import Dispatcher
+from dispatcher.producer.api import Dispatcher
 from dispatcher.sandbox.webhooks import status_payload
 from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, wait_until
 

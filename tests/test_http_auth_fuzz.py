@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
-from dispatcher.producer import Dispatcher
+from dispatcher.producer.api import Dispatcher
 from tests.strategies import json_values
 from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
 

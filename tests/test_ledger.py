@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
-from dispatcher import keys
-from dispatcher.envelope import JobEnvelope
-from dispatcher.ledger import Claim, Ledger
-from dispatcher.producer import Dispatcher
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger import schema
+from dispatcher.ledger.jobs import Claim, Ledger
+from dispatcher.producer.api import Dispatcher
 from tests.support import FakeClock, make_settings
 
 FROM, TO = "+15550000001", "+15551230001"
@@ -45,7 +45,7 @@ def called(ledger: Ledger, job_id: str) -> Claim:
     the claim's attempt as gone to the gateway: ``go``)."""
     claim = ledger.claim(job_id)
     assert isinstance(claim, Claim)
-    ledger.client.hset(keys.job(job_id), "go", claim.attempt)
+    ledger.client.hset(schema.job(job_id), "go", claim.attempt)
     return claim
 
 
@@ -227,7 +227,7 @@ def test_every_change_is_on_the_events_stream(
     ledger.finish(job_id, 1, "failed", error={"status": 400, "code": 131026, "message": "m"})
     events = [
         {k.decode(): v.decode() for k, v in fields.items()}
-        for _, fields in redis_client.xrange(keys.EVENTS)
+        for _, fields in redis_client.xrange(schema.EVENTS)
     ]
     assert [(e["job"], e["state"]) for e in events] == [
         (job_id, "queued"),

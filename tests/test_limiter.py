@@ -10,8 +10,8 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher.envelope import JobEnvelope
-from dispatcher.limiter import Limit, Limiter
+from dispatcher.engine.limiter import Limit, Limiter
+from dispatcher.job.envelope import JobEnvelope
 from tests.support import make_settings
 
 

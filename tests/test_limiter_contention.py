@@ -7,8 +7,8 @@ import time
 
 import redis
 
-from dispatcher.envelope import JobEnvelope
-from dispatcher.limiter import Limiter
+from dispatcher.engine.limiter import Limiter
+from dispatcher.job.envelope import JobEnvelope
 from tests.support import make_settings
 
 RATE = 50.0  # per second, no headroom: interval 20 ms, burst 5

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import redis
 
-from dispatcher.envelope import JobEnvelope
 from dispatcher.gateway import parse_send
-from dispatcher.producer import Dispatcher
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.producer.api import Dispatcher
 from tests.support import RedisProcess, SandboxProcess, Stack, free_port, wait_until
 
 FROM, TO = "+15550000001", "+15551230001"

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from dispatcher import InvalidRequest
-from dispatcher.envelope import JobEnvelope
-from dispatcher.producer import Dispatcher, Enqueued
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.producer.api import Dispatcher, Enqueued
 from tests.support import make_settings
 
 FROM, TO = "+15550000001", "+15551230001"

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import redis
 
-from dispatcher import keys
-from dispatcher.envelope import JobEnvelope
-from dispatcher.ledger import Claim, Ledger, Recovered
-from dispatcher.limiter import Limiter
-from dispatcher.producer import Dispatcher
+from dispatcher.engine.limiter import Limiter
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger import schema
+from dispatcher.ledger.jobs import Claim, Ledger, Recovered
+from dispatcher.producer.api import Dispatcher
 from tests.support import FakeClock, make_settings
 
 FROM, TO = "+15550000001", "+15551230001"
@@ -49,10 +49,10 @@ def hello(dispatcher: Dispatcher, to: str = TO, **options: Any) -> str:
 
 def alive(client: redis.Redis, worker: str, at_s: float, tags: tuple[str, ...] = ()) -> None:
     """A heartbeat of ``worker`` at ``at_s`` (unix s) holding ``tags``."""
-    client.zadd(keys.WORKERS, {worker: at_s})
-    client.delete(keys.holds(worker))
+    client.zadd(schema.WORKERS, {worker: at_s})
+    client.delete(schema.holds(worker))
     if tags:
-        client.sadd(keys.holds(worker), *tags)
+        client.sadd(schema.holds(worker), *tags)
 
 
 def recover(
@@ -70,7 +70,7 @@ def recover(
         clock.advance(1)
         for worker, tags in (beating or {}).items():
             alive(client, worker, clock.now, tags)
-        client.delete(keys.SWEPT)
+        client.delete(schema.SWEPT)
         result = ledger.recover()
         for n, value in enumerate(
             (
@@ -94,9 +94,9 @@ def deliver(client: redis.Redis, queue: str, delivered_at_s: float) -> str:
     message = json.loads(raw)
     message["headers"]["timelimit"] = [None, None]  # as Celery's own messages carry
     tag = message["properties"]["delivery_tag"]
-    client.zadd(keys.KOMBU_UNACKED_INDEX, {tag: delivered_at_s})
+    client.zadd(schema.KOMBU_UNACKED_INDEX, {tag: delivered_at_s})
     client.hset(
-        keys.KOMBU_UNACKED, tag, json.dumps([message, "", queue])
+        schema.KOMBU_UNACKED, tag, json.dumps([message, "", queue])
     )  # kombu's own layout: json.dumps([message, exchange, routing_key])
     return str(tag)
 
@@ -113,7 +113,7 @@ def test_a_dead_workers_claims_follow_the_lane_policy_at_once(
         assert isinstance(claim, Claim)
         envelope = JobEnvelope.model_validate_json(claim.envelope_json)
         assert limiter.admit(envelope, attempt=claim.attempt).status == "ok"  # the call went
-        assert redis_client.hget(keys.job(job_id), "go") == b"1"
+        assert redis_client.hget(schema.job(job_id), "go") == b"1"
     unsent = hello(dispatcher, to="+15551230004", lane="bulk")
     redis_client.delete(QUEUE_BULK)
     assert isinstance(ledger.claim(unsent, "host/1/dead", "8"), Claim)  # died before the call
@@ -135,8 +135,8 @@ def test_a_dead_workers_claims_follow_the_lane_policy_at_once(
     assert ledger.get(promo).state == "unknown"  # type: ignore[union-attr]
     assert ledger.get(other).state == "sending"  # type: ignore[union-attr]  # a live holder
     assert redis_client.llen(QUEUE_TX) == 1  # the OTP's new message
-    assert redis_client.zrange(keys.WORKERS, 0, -1) == [b"host/2/alive"]
-    assert not redis_client.exists(keys.held("host/1/dead"))
+    assert redis_client.zrange(schema.WORKERS, 0, -1) == [b"host/2/alive"]
+    assert not redis_client.exists(schema.held("host/1/dead"))
     record = ledger.get(otp)
     assert record is not None and record.ambiguous == 1
     assert record.error is not None and "worker died" in record.error["message"]
@@ -153,7 +153,7 @@ def test_messages_no_live_worker_holds_go_back_to_their_queue_byte_for_byte(
     early = recover(ledger, clock, redis_client, int(DEAD_S) - 1, beating)
     assert early.messages_restored == 0  # too recent to judge
     assert recover(ledger, clock, redis_client, 1, beating).messages_restored == 1
-    assert redis_client.hkeys(keys.KOMBU_UNACKED) == [held_tag.encode()]
+    assert redis_client.hkeys(schema.KOMBU_UNACKED) == [held_tag.encode()]
     [restored] = redis_client.lrange(QUEUE_TX, 0, -1)
     stored = json.dumps([json.loads(restored), "", QUEUE_TX])
     assert json.loads(stored)[0]["headers"]["timelimit"] == [None, None]  # a list stays one

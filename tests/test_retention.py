@@ -15,8 +15,8 @@ from pathlib import Path
 import redis
 
 from dispatcher.campaigns import Campaigns, rows
-from dispatcher.ledger import Ledger
-from dispatcher.windows import SEEN_S
+from dispatcher.ledger.jobs import Ledger
+from dispatcher.ledger.windows import SEEN_S
 from tests.support import FakeClock, campaign_spec, own_stack, wait_until
 
 FROM = ("+15550000001", "+15550000002")

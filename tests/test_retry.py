@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dispatcher.engine.retry import backoff_s, decide
 from dispatcher.errors import (
     ConnectFailed,
     GatewayError,
@@ -20,7 +21,6 @@ from dispatcher.errors import (
     Unauthorized,
     http_error,
 )
-from dispatcher.retry import backoff_s, decide
 from tests.support import make_settings
 
 SETTINGS = make_settings(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dispatcher.campaigns import Campaigns
 from dispatcher.campaigns.audience import rows
-from dispatcher.limiter import Limiter
+from dispatcher.engine.limiter import Limiter
 from tests.support import campaign_spec, own_stack, run_cli, wait_until
 
 

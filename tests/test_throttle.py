@@ -10,7 +10,7 @@ import random
 import pytest
 import redis
 
-from dispatcher.envelope import JobEnvelope
+from dispatcher.engine.limiter import Limiter
 from dispatcher.errors import (
     ApiCallLimited,
     BadRequest,
@@ -23,8 +23,8 @@ from dispatcher.errors import (
     ThroughputLimited,
     UnexpectedResponse,
 )
-from dispatcher.ledger import Ledger
-from dispatcher.limiter import Limiter
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger.jobs import Ledger
 from tests.support import FakeClock, make_settings
 
 T0_MS = 1_800_000_000_000.0

@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from dispatcher import keys
 from dispatcher.campaigns.audience import Refused
 from dispatcher.campaigns.checks import CampaignCheck
 from dispatcher.campaigns.model import CampaignSpec, render
-from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import FieldProblem, InvalidRequest
-from dispatcher.ids import derived_job_id, new_job_id
-from dispatcher.producer import Dispatcher
-from dispatcher.store import store_errors
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.ids import derived_job_id, new_job_id
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
+from dispatcher.producer.api import Dispatcher
 
 log = logging.getLogger("dispatcher.campaigns")
 
@@ -34,7 +34,7 @@ UPLOAD_CHUNK = 5000
 FAN_OUT_CHUNK = 1000
 
 
-_key = keys.campaign
+_key = schema.campaign
 
 
 def _ms(moment: datetime) -> int:
@@ -119,8 +119,8 @@ class Campaigns:
             pipe.hset(
                 key, mapping={"state": state, "total": created.recipients, "next_run": next_ms}
             )
-            pipe.zadd(keys.CAMPAIGNS, {campaign_id: _ms(now)})
-            pipe.zadd(keys.CAMPAIGNS_DUE, {campaign_id: next_ms})
+            pipe.zadd(schema.CAMPAIGNS, {campaign_id: _ms(now)})
+            pipe.zadd(schema.CAMPAIGNS_DUE, {campaign_id: next_ms})
             pipe.execute()
         return created
 
@@ -165,7 +165,7 @@ class Campaigns:
 
     def recent(self) -> list[dict[str, Any]]:
         with store_errors():
-            ids = cast(list[bytes], self.client.zrevrange(keys.CAMPAIGNS, 0, 199))
+            ids = cast(list[bytes], self.client.zrevrange(schema.CAMPAIGNS, 0, 199))
         return [c for c in (self.get(i.decode()) for i in ids) if c is not None]
 
     def report(self, campaign_id: str, run: int | None = None) -> Iterator[dict[str, Any]]:
@@ -186,7 +186,7 @@ class Campaigns:
                 tos = [json.loads(r)["to"] for r in rows]
                 for to in tos:
                     pipe.hmget(
-                        keys.job(derived_job_id(campaign_id, str(run), to)),
+                        schema.job(derived_job_id(campaign_id, str(run), to)),
                         "state",
                         "wamid",
                         "err_code",
@@ -232,9 +232,9 @@ class Campaigns:
             if state in (None, b"cancelled", b"done"):
                 return False
             self.client.hset(_key(campaign_id), "state", "cancelled")
-            self.client.zrem(keys.CAMPAIGNS_DUE, campaign_id)
+            self.client.zrem(schema.CAMPAIGNS_DUE, campaign_id)
             self._release_held(campaign_id)
-            if not self.client.sismember(keys.CAMPAIGNS_RUNNING, campaign_id):
+            if not self.client.sismember(schema.CAMPAIGNS_RUNNING, campaign_id):
                 self._expire(campaign_id)  # nothing to wind down: kept for the retention
         return True
 
@@ -252,7 +252,7 @@ class Campaigns:
         """Pause the running campaigns that send from ``number`` (Meta's spam limit)."""
         paused = []
         with store_errors():
-            running = cast(set[bytes], self.client.smembers(keys.CAMPAIGNS_RUNNING))
+            running = cast(set[bytes], self.client.smembers(schema.CAMPAIGNS_RUNNING))
         for raw in running:
             campaign_id = raw.decode()
             if number in self.spec(campaign_id).numbers and self.pause(campaign_id, reason):
@@ -264,7 +264,7 @@ class Campaigns:
         now_ms = int(time.time() * 1000)
         pipe = self.client.pipeline()
         for job_id in held:
-            pipe.zadd(keys.TIMERS, {job_id: now_ms}, xx=True)
+            pipe.zadd(schema.TIMERS, {job_id: now_ms}, xx=True)
         pipe.delete(_key(campaign_id, "held"))
         pipe.execute()
 
@@ -277,7 +277,7 @@ class Campaigns:
         with store_errors():
             due = cast(
                 list[tuple[bytes, float]],
-                self.client.zrangebyscore(keys.CAMPAIGNS_DUE, "-inf", _ms(now), withscores=True),
+                self.client.zrangebyscore(schema.CAMPAIGNS_DUE, "-inf", _ms(now), withscores=True),
             )
         for raw, score in due:
             campaign_id = raw.decode()
@@ -288,7 +288,7 @@ class Campaigns:
             )
             done["launched"] += int(run) > 0
         with store_errors():
-            running = cast(set[bytes], self.client.smembers(keys.CAMPAIGNS_RUNNING))
+            running = cast(set[bytes], self.client.smembers(schema.CAMPAIGNS_RUNNING))
         for raw in running:
             done["queued"] += self._advance(raw.decode(), now)
         return done
@@ -410,7 +410,7 @@ class Campaigns:
         following = None if cancelled else spec.schedule.next_run(now)
         with store_errors():
             pipe = self.client.pipeline()
-            pipe.srem(keys.CAMPAIGNS_RUNNING, campaign_id)
+            pipe.srem(schema.CAMPAIGNS_RUNNING, campaign_id)
             if cancelled:
                 if total > cursor:
                     pipe.hincrby(_key(campaign_id, f"f:{run}"), "cancelled", total - cursor)
@@ -419,11 +419,11 @@ class Campaigns:
                 pipe.hset(key, "state", "done")
             else:
                 pipe.hset(key, mapping={"state": "scheduled", "next_run": _ms(following)})
-                pipe.zadd(keys.CAMPAIGNS_DUE, {campaign_id: _ms(following)})
+                pipe.zadd(schema.CAMPAIGNS_DUE, {campaign_id: _ms(following)})
                 # This run's funnel goes with its jobs; the next run counts in its own.
                 pipe.expire(_key(campaign_id, f"f:{run}"), self.dispatcher.settings.job_retention_s)
             pipe.xadd(
-                keys.EVENTS,
+                schema.EVENTS,
                 {"job": "", "state": "campaign_finished", "camp": campaign_id, "run": run},
                 maxlen=self.dispatcher.settings.events_maxlen,
                 approximate=True,

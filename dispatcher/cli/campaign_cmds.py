@@ -17,7 +17,7 @@ from dispatcher.campaigns.store import IN_FLIGHT
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway.validation import problems_of
-from dispatcher.producer import Dispatcher
+from dispatcher.producer.api import Dispatcher
 
 SENT = ("sent", "delivered", "read")
 

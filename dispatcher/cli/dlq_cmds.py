@@ -7,8 +7,8 @@ import json
 import click
 
 from dispatcher.cli.common import fail, settings_or_exit
-from dispatcher.deadletters import DeadLetters
-from dispatcher.producer import Dispatcher
+from dispatcher.ops.deadletters import DeadLetters
+from dispatcher.producer.api import Dispatcher
 
 
 def _dead() -> DeadLetters:

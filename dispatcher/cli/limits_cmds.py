@@ -9,10 +9,10 @@ from typing import Any, cast
 import click
 
 from config import Settings, normalize_e164
-from dispatcher import keys
 from dispatcher.cli.common import fail, settings_or_exit
-from dispatcher.limiter import Limit, Limiter
-from dispatcher.store import connect, store_errors
+from dispatcher.engine.limiter import Limit, Limiter
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import connect, store_errors
 
 
 def _limiter() -> Limiter:
@@ -24,7 +24,7 @@ def _limiter() -> Limiter:
 
 def _use(limiter: Limiter, limit: Limit, now_ms: float) -> dict[str, Any]:
     """How much of a limit is taken right now, from its theoretical arrival time."""
-    raw = cast(bytes | None, limiter.client.get(keys.rate(limit.name)))
+    raw = cast(bytes | None, limiter.client.get(schema.rate(limit.name)))
     ahead_ms = max(0.0, float(raw) - now_ms) if raw else 0.0
     return {
         "limit": limit.name,
@@ -37,11 +37,11 @@ def _use(limiter: Limiter, limit: Limit, now_ms: float) -> dict[str, Any]:
 
 
 def _cooldown_ms(limiter: Limiter, name: str) -> int:
-    return max(0, int(limiter.client.pttl(keys.cooldown(name))))
+    return max(0, int(limiter.client.pttl(schema.cooldown(name))))
 
 
 def limits_report(limiter: Limiter, settings: Settings) -> dict[str, Any]:
-    from dispatcher.envelope import JobEnvelope
+    from dispatcher.job.envelope import JobEnvelope
 
     now_ms = time.time() * 1000
     paused = limiter.paused()

@@ -17,7 +17,7 @@ def serve(host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the HTTP API (enqueue, job lookup, webhooks; docs at /docs)."""
     settings_or_exit()  # a wrong setting stops here, named, before uvicorn starts
     uvicorn.run(
-        "dispatcher.http.app:app_from_env",
+        "dispatcher.http.service:app_from_env",
         factory=True,
         host=host,
         port=port,

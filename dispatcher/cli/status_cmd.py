@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.engine.limiter import Limiter
 from dispatcher.errors import StoreUnavailable
-from dispatcher.limiter import Limiter
-from dispatcher.status import status_report
-from dispatcher.store import connect
+from dispatcher.ledger.connection import connect
+from dispatcher.ops.status import status_report
 from dispatcher.telemetry.metrics import LedgerCollector
 
 

@@ -14,7 +14,7 @@ import click
 
 from config import normalize_e164
 from dispatcher.cli.common import fail, settings_or_exit
-from dispatcher.queues import LANES, MAINTENANCE_QUEUE, queues_for
+from dispatcher.job.queues import LANES, MAINTENANCE_QUEUE, queues_for
 
 
 def worker_argv(queues: list[str], concurrency: int, loglevel: str, name: str) -> list[str]:

@@ -7,10 +7,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken
-from dispatcher.deadletters import DeadLetters
 from dispatcher.http.auth import Authenticator
 from dispatcher.http.ingress import json_object
 from dispatcher.http.responses import ApiError, ok
+from dispatcher.ops.deadletters import DeadLetters
 
 
 def router(dead: DeadLetters, auth: Authenticator) -> APIRouter:

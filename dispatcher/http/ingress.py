@@ -16,8 +16,8 @@ from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, invalid, ok
-from dispatcher.jobspec import parse_job, split_options
-from dispatcher.producer import Dispatcher, Enqueued
+from dispatcher.job.line import parse_job, split_options
+from dispatcher.producer.api import Dispatcher, Enqueued
 
 OPTIONS_DOC = (
     "The gateway's own request body, plus optional `idempotencyKey`, `priority` "

@@ -10,11 +10,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken, normalize_e164
-from dispatcher import keys
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, ok
-from dispatcher.producer import Dispatcher
-from dispatcher.records import STATES
+from dispatcher.ledger import schema
+from dispatcher.ledger.records import STATES
+from dispatcher.producer.api import Dispatcher
 
 
 def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
@@ -76,7 +76,7 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
             client = dispatcher.ledger.client
             client.ping()
             since = time.time() - dispatcher.settings.worker_seen_s
-            return True, int(client.zcount(keys.WORKERS, since, "+inf"))
+            return True, int(client.zcount(schema.WORKERS, since, "+inf"))
 
         try:
             redis_ok, workers = await run_in_threadpool(check)

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken, Settings
 from dispatcher.http.auth import Authenticator
-from dispatcher.store import store_errors
+from dispatcher.ledger.connection import store_errors
 from dispatcher.telemetry.metrics import LedgerCollector
 
 

@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatcher.errors import InvalidRequest
 from dispatcher.http.responses import ApiError
-from dispatcher.webhook_envelope import parse_envelope
-from dispatcher.webhooks import WebhookReceiver, parse_body
+from dispatcher.webhooks.envelope import parse_envelope
+from dispatcher.webhooks.receiver import WebhookReceiver, parse_body
 
 
 def router(receiver: WebhookReceiver) -> APIRouter:

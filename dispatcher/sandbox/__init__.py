@@ -4,7 +4,6 @@ It serves the reference's endpoints under ``/api/v1/external`` with the referenc
 answers, and adds ``/_sandbox`` to read what was sent and to inject faults.
 """
 
-from dispatcher.sandbox.app import API_PREFIX, create_app, run
 from dispatcher.sandbox.config import (
     DEMO_KEY,
     DEMO_NUMBERS,
@@ -16,6 +15,7 @@ from dispatcher.sandbox.config import (
     SandboxQrSession,
     SandboxTemplate,
 )
+from dispatcher.sandbox.server import API_PREFIX, create_app, run
 
 __all__ = [
     "API_PREFIX",

@@ -27,8 +27,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from config import Settings
-from dispatcher import keys
-from dispatcher.queues import LANES, queue_name
+from dispatcher.job.queues import LANES, queue_name
+from dispatcher.ledger import schema
 
 LIVE_CAMPAIGN_STATES = ("scheduled", "running", "paused")
 
@@ -138,22 +138,22 @@ class LedgerCollector(Collector):
         ]
         pipe = self.client.pipeline(transaction=False)
         for name, *_ in LABELLED:
-            pipe.hgetall(keys.metric(name))
+            pipe.hgetall(schema.metric(name))
         for lane in LANES:
-            pipe.hgetall(keys.metric(f"gw:{lane}"))
-            pipe.hgetall(keys.metric(f"e2s:{lane}"))
-        pipe.hgetall(keys.STATS)
-        pipe.zcard(keys.DEAD)
-        pipe.zcount(keys.WORKERS, time.time() - self.settings.worker_seen_s, "+inf")
+            pipe.hgetall(schema.metric(f"gw:{lane}"))
+            pipe.hgetall(schema.metric(f"e2s:{lane}"))
+        pipe.hgetall(schema.STATS)
+        pipe.zcard(schema.DEAD)
+        pipe.zcount(schema.WORKERS, time.time() - self.settings.worker_seen_s, "+inf")
         for *_, queue in queues:
             pipe.llen(queue)
         for number in numbers:
-            pipe.exists(keys.paused(number))
-            pipe.pttl(keys.cooldown(f"num:{number}"))
+            pipe.exists(schema.paused(number))
+            pipe.pttl(schema.cooldown(f"num:{number}"))
         for name in key_names:
-            pipe.pttl(keys.cooldown(f"key:{name}"))
-        pipe.get(keys.BEAT_SEEN)
-        pipe.zrevrange(keys.CAMPAIGNS, 0, 199)
+            pipe.pttl(schema.cooldown(f"key:{name}"))
+        pipe.get(schema.BEAT_SEEN)
+        pipe.zrevrange(schema.CAMPAIGNS, 0, 199)
         replies = iter(pipe.execute())
 
         for _, family_type, metric, documentation, labels, divisor in LABELLED:
@@ -218,7 +218,7 @@ class LedgerCollector(Collector):
     def _campaigns(self, campaign_ids: list[str]) -> Iterator[Metric]:
         pipe = self.client.pipeline(transaction=False)
         for campaign_id in campaign_ids:
-            pipe.hmget(keys.campaign(campaign_id), "state", "run", "total", "cursor")
+            pipe.hmget(schema.campaign(campaign_id), "state", "run", "total", "cursor")
         live = []
         for campaign_id, (state, run, total, cursor) in zip(
             campaign_ids, pipe.execute(), strict=True
@@ -227,7 +227,7 @@ class LedgerCollector(Collector):
                 live.append((campaign_id, state.decode(), int(run or 0), total, cursor))
         pipe = self.client.pipeline(transaction=False)
         for campaign_id, _, run, _, _ in live:
-            pipe.hgetall(keys.campaign(campaign_id, f"f:{run}"))
+            pipe.hgetall(schema.campaign(campaign_id, f"f:{run}"))
         funnels = pipe.execute()
         recipients = GaugeMetricFamily(
             "waapi_campaign_recipients",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from dispatcher.envelope import JobEnvelope
 from dispatcher.errors import Forbidden, GatewayError, Unauthorized
+from dispatcher.job.envelope import JobEnvelope
 from dispatcher.telemetry.sentry import alert
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import cast
 
-from dispatcher import keys
-from dispatcher.envelope import JobEnvelope
-from dispatcher.ids import new_job_id
-from dispatcher.ledger import Ledger
-from dispatcher.records import JobRecord
-from dispatcher.store import store_errors
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.ids import new_job_id
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.jobs import Ledger
+from dispatcher.ledger.records import JobRecord
 
 
 class DeadLetters:
@@ -25,7 +25,7 @@ class DeadLetters:
         """Dead jobs, newest first; ``code`` keeps those whose last error had it (Meta
         code or HTTP status)."""
         with store_errors():
-            ids = cast(list[bytes], self.client.zrevrange(keys.DEAD, 0, -1))
+            ids = cast(list[bytes], self.client.zrevrange(schema.DEAD, 0, -1))
         found = []
         for raw in ids:
             record = self.ledger.get(raw.decode())
@@ -45,7 +45,7 @@ class DeadLetters:
         with store_errors():
             raw = cast(
                 list[bytes | None],
-                self.client.hmget(keys.job(job_id), "state", "env", "replayed_as"),
+                self.client.hmget(schema.job(job_id), "state", "env", "replayed_as"),
             )
         if raw[0] != b"dead" or raw[1] is None or raw[2] is not None:
             raise KeyError(job_id)  # not dead, or replayed already
@@ -61,8 +61,8 @@ class DeadLetters:
         [new_id] = self.ledger.enqueue([replay])
         with store_errors():
             pipe = self.client.pipeline()
-            pipe.hset(keys.job(new_id), "replay_of", job_id)
-            pipe.hset(keys.job(job_id), "replayed_as", new_id)
-            pipe.zrem(keys.DEAD, job_id)
+            pipe.hset(schema.job(new_id), "replay_of", job_id)
+            pipe.hset(schema.job(job_id), "replayed_as", new_id)
+            pipe.zrem(schema.DEAD, job_id)
             pipe.execute()
         return new_id

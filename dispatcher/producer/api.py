@@ -17,17 +17,17 @@ from typing import Any, Literal
 import redis
 
 from config import Settings, load_settings
-from dispatcher.envelope import JobEnvelope, envelope_for
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.gateway import parse_send
 from dispatcher.gateway.cloud import TemplatePayload
-from dispatcher.ids import new_job_id
-from dispatcher.jobspec import parse_job
-from dispatcher.ledger import Clock, Ledger
-from dispatcher.queues import LANES, Lane
-from dispatcher.records import TERMINAL_STATES, JobRecord
-from dispatcher.store import connect
-from dispatcher.typed_sends import TypedSends
+from dispatcher.job.envelope import JobEnvelope, envelope_for
+from dispatcher.job.ids import new_job_id
+from dispatcher.job.line import parse_job
+from dispatcher.job.queues import LANES, Lane
+from dispatcher.ledger.connection import connect
+from dispatcher.ledger.jobs import Clock, Ledger
+from dispatcher.ledger.records import TERMINAL_STATES, JobRecord
+from dispatcher.producer.sends import TypedSends
 
 Channel = Literal["cloud", "qr"]
 

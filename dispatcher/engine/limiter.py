@@ -23,10 +23,10 @@ from typing import Literal, cast
 import redis
 
 from config import ApiKeyConfig, Settings
-from dispatcher import keys
-from dispatcher.envelope import JobEnvelope
-from dispatcher.store import store_errors
-from dispatcher.throttle import BUCKET_MS, Throttle
+from dispatcher.engine.throttle import BUCKET_MS, Throttle
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
 
 Status = Literal["ok", "wait", "paused"]
 
@@ -61,7 +61,7 @@ class Admission:
 
 @cache
 def _admit_source() -> str:
-    return (resources.files("dispatcher") / "lua" / "admit.lua").read_text()
+    return (resources.files("dispatcher.ledger") / "lua" / "admit.lua").read_text()
 
 
 class Limiter:
@@ -85,7 +85,7 @@ class Limiter:
         return self._qr_key
 
     def limits_for(self, envelope: JobEnvelope) -> list[Limit]:
-        """Every limit the job must pass, with names that are their Redis keys."""
+        """Every limit the job must pass, with names that are their Redis schema."""
         s = self.settings
         limits: list[Limit] = []
         bulk_share = 1.0 - s.transactional_reserve
@@ -137,7 +137,7 @@ class Limiter:
         retry should not wait for a slot the failed call used). The key's quotas are the
         gateway's own and stay spent."""
         return [
-            (keys.rate(limit.name), limit.interval_ms)
+            (schema.rate(limit.name), limit.interval_ms)
             for limit in self.limits_for(envelope)
             if limit.name.startswith(("pair:", "num:"))
         ]
@@ -165,7 +165,7 @@ class Limiter:
         the gateway under it (``go``), which recovery reads."""
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
-        paused = keys.paused(envelope.from_phone_no or "sessions")
+        paused = schema.paused(envelope.from_phone_no or "sessions")
         wait_ms = self.settings.limiter_max_sleep_s if max_wait_s is None else max_wait_s
         args: list[str | float | int] = [
             len(limits),
@@ -184,15 +184,15 @@ class Limiter:
         # Admitted under a claim: the job is marked as going to the gateway now, so a
         # claim lost before this point is known not to have been sent (not ambiguous).
         args.append("" if attempt is None else attempt)
-        job_key = [keys.job(envelope.id)] if attempt is not None else []
+        job_key = [schema.job(envelope.id)] if attempt is not None else []
         with store_errors():
             status, delay, *probe = self._admit(
                 keys=[
-                    *(keys.rate(limit.name) for limit in limits),
-                    *(keys.cooldown(c) for c in cooldowns),
+                    *(schema.rate(limit.name) for limit in limits),
+                    *(schema.cooldown(c) for c in cooldowns),
                     paused,
-                    keys.metric("waits"),
-                    keys.metric("waited"),
+                    schema.metric("waits"),
+                    schema.metric("waited"),
                     *throttle_keys,
                     *job_key,
                 ],
@@ -206,11 +206,11 @@ class Limiter:
         """Make every worker wait ``seconds`` before using ``name`` (``key:<name>``,
         ``num:<number>``, ``pair:<number>:<to>``); a longer cooldown is never shortened."""
         ms = max(1, math.ceil(seconds * 1000))
-        key = keys.cooldown(name)
+        key = schema.cooldown(name)
         with store_errors():
             pipe = self.client.pipeline()
             pipe.set(key, ms, px=ms, nx=True)  # a new cooldown
-            pipe.hincrby(keys.metric("cooldowns"), name.split(":", 1)[0], 1)
+            pipe.hincrby(schema.metric("cooldowns"), name.split(":", 1)[0], 1)
             pipe.pexpire(key, ms, gt=True)  # or a longer one than there is
             pipe.execute()
 
@@ -219,12 +219,14 @@ class Limiter:
         with store_errors():
             fresh = bool(
                 self.client.set(
-                    keys.paused(number), json.dumps({"reason": reason, "at": time.time()}), nx=True
+                    schema.paused(number),
+                    json.dumps({"reason": reason, "at": time.time()}),
+                    nx=True,
                 )
             )
             if fresh:
                 self.client.xadd(
-                    keys.EVENTS,
+                    schema.EVENTS,
                     {"job": "", "state": "paused", "number": number, "alert": reason},
                     maxlen=self.settings.events_maxlen,
                     approximate=True,
@@ -235,14 +237,14 @@ class Limiter:
         """Resume a paused number; its parked jobs become due now. Returns how many."""
         now_ms = int(time.time() * 1000)
         with store_errors():
-            self.client.delete(keys.paused(number))
-            parked = cast(set[bytes], self.client.smembers(keys.parked(number)))
+            self.client.delete(schema.paused(number))
+            parked = cast(set[bytes], self.client.smembers(schema.parked(number)))
             pipe = self.client.pipeline()
             for job_id in parked:
-                pipe.zadd(keys.TIMERS, {job_id: now_ms}, xx=True)
-            pipe.delete(keys.parked(number))
+                pipe.zadd(schema.TIMERS, {job_id: now_ms}, xx=True)
+            pipe.delete(schema.parked(number))
             pipe.xadd(
-                keys.EVENTS,
+                schema.EVENTS,
                 {"job": "", "state": "resumed", "number": number},
                 maxlen=self.settings.events_maxlen,
                 approximate=True,
@@ -255,7 +257,7 @@ class Limiter:
         out = {}
         with store_errors():
             for number in self.settings.from_numbers:
-                raw = cast(bytes | None, self.client.get(keys.paused(number)))
+                raw = cast(bytes | None, self.client.get(schema.paused(number)))
                 if raw is not None:
                     out[number] = json.loads(raw)
         return out

@@ -21,7 +21,7 @@ from pydantic.alias_generators import to_camel
 from dispatcher.gateway import SendRequest, parse_send
 from dispatcher.gateway.cloud import TemplatePayload
 from dispatcher.gateway.fields import E164
-from dispatcher.queues import Lane
+from dispatcher.job.queues import Lane
 
 ENVELOPE_VERSION = 1
 _ENVELOPE_FIELDS = ("to", "fromPhoneNo", "sessionId", "contact")

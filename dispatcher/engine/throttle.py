@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from config import Settings
-from dispatcher import keys
+from dispatcher.ledger import schema
 
 BUCKET_MS = 2000
 
@@ -54,9 +54,9 @@ class Throttle:
         """The Redis key prefixes of the scopes a call counts in: its key, its number."""
         found = []
         if key_name is not None:
-            found.append(keys.throttle(f"key:{key_name}"))
+            found.append(schema.throttle(f"key:{key_name}"))
         if number is not None:
-            found.append(keys.throttle(f"num:{number}"))
+            found.append(schema.throttle(f"num:{number}"))
         return found if self.enabled else []
 
     def call(self, scopes: list[str], taken: bool) -> dict[str, object]:

@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 
 from config import Settings, load_settings
 from dispatcher.campaigns import Campaigns
-from dispatcher.deadletters import DeadLetters
 from dispatcher.errors import StoreUnavailable
 from dispatcher.http import (
     campaign_routes,
@@ -25,9 +24,10 @@ from dispatcher.http import (
 from dispatcher.http.auth import Authenticator
 from dispatcher.http.body_limit import BodyLimitMiddleware
 from dispatcher.http.responses import ApiError
-from dispatcher.producer import Dispatcher
+from dispatcher.ops.deadletters import DeadLetters
+from dispatcher.producer.api import Dispatcher
 from dispatcher.telemetry.setup import start_telemetry
-from dispatcher.webhooks import WebhookReceiver
+from dispatcher.webhooks.receiver import WebhookReceiver
 
 
 def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> FastAPI:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from config import Settings, normalize_e164
-from dispatcher import keys
-from dispatcher.ledger import Ledger
-from dispatcher.store import store_errors
-from dispatcher.webhook_envelope import (
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.jobs import Ledger
+from dispatcher.ledger.windows import Windows
+from dispatcher.webhooks.envelope import (
     STATUSES,
     Envelope,
     Inbound,
@@ -30,7 +31,6 @@ from dispatcher.webhook_envelope import (
     applicable,
     unrecognised,
 )
-from dispatcher.windows import Windows
 
 log = logging.getLogger("dispatcher.webhooks")
 
@@ -78,7 +78,10 @@ class WebhookReceiver:
         with store_errors():
             return bool(
                 self.ledger.client.set(
-                    keys.delivery(delivery_id[:200]), 1, nx=True, ex=self.settings.webhook_dedupe_s
+                    schema.delivery(delivery_id[:200]),
+                    1,
+                    nx=True,
+                    ex=self.settings.webhook_dedupe_s,
                 )
             )
 
@@ -86,7 +89,7 @@ class WebhookReceiver:
         """Processing failed: let the gateway's retry of this delivery through."""
         if delivery_id:
             with store_errors():
-                self.ledger.client.delete(keys.delivery(delivery_id[:200]))
+                self.ledger.client.delete(schema.delivery(delivery_id[:200]))
 
     def apply(self, envelope: Envelope) -> Applied:
         """Apply a checked envelope: statuses move jobs, inbound messages open windows;
@@ -154,7 +157,10 @@ class WebhookReceiver:
             event["context"] = message.context.id
         with store_errors():
             self.ledger.client.xadd(
-                keys.EVENTS, cast(Any, event), maxlen=self.settings.events_maxlen, approximate=True
+                schema.EVENTS,
+                cast(Any, event),
+                maxlen=self.settings.events_maxlen,
+                approximate=True,
             )
         applied.inbound += 1
 
@@ -166,12 +172,12 @@ class WebhookReceiver:
                 fields = {"job": "", "state": "unrecognised", "kind": item.kind}
                 fields.update(path=item.path, name=item.name)
                 pipe.xadd(
-                    keys.EVENTS,
+                    schema.EVENTS,
                     cast(Any, fields),
                     maxlen=self.settings.events_maxlen,
                     approximate=True,
                 )
-                pipe.hincrby(keys.metric("webhooks"), item.kind, 1)
+                pipe.hincrby(schema.metric("webhooks"), item.kind, 1)
             pipe.execute()
         log.warning(
             "webhook parts not acted on: %s",

@@ -1,4 +1,4 @@
--- Shared by every ledger script (prepended by dispatcher/scripts.py).
+-- Shared by every ledger script (prepended by dispatcher/ledger/scripts.py).
 -- ARGV[1] = key prefix, ARGV[2] = now in ms, ARGV[3] = events stream max length,
 -- ARGV[4] = retention (s): how long a settled job (and what points at it) is kept.
 -- Scripts touch keys they build from the prefix: this assumes one Redis, not a cluster.

@@ -22,7 +22,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.gateway.cloud import TemplatePayload
 from dispatcher.gateway.validation import parse
-from dispatcher.queues import Lane
+from dispatcher.job.queues import Lane
 
 OPTION_FIELDS = (
     "type",

@@ -16,8 +16,8 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from dispatcher import keys
-from dispatcher.store import store_errors
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
 
 NAMES = (
     "enqueue",
@@ -36,7 +36,7 @@ NAMES = (
 
 @cache
 def _source(name: str) -> str:
-    folder = resources.files("dispatcher") / "lua"
+    folder = resources.files("dispatcher.ledger") / "lua"
     return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
@@ -53,6 +53,6 @@ class Scripts:
         """Run ``name`` with the common arguments first; ``client`` may be a pipeline."""
         with store_errors():
             return self._scripts[name](
-                args=[keys.PREFIX, now_ms, self._maxlen, self._retention_s, *args],
+                args=[schema.PREFIX, now_ms, self._maxlen, self._retention_s, *args],
                 client=client or self._client,
             )

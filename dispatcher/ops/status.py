@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import Settings
-from dispatcher.queues import LANES
-from dispatcher.records import TERMINAL_STATES
+from dispatcher.job.queues import LANES
+from dispatcher.ledger.records import TERMINAL_STATES
 from dispatcher.telemetry.metrics import LedgerCollector
 
 IN_FLIGHT = ("queued", "scheduled", "sending", "retry_wait", "unknown")

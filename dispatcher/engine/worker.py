@@ -20,9 +20,10 @@ import redis
 from pydantic import ValidationError
 
 from config import Settings
-from dispatcher import keys
-from dispatcher.clients import Clients
-from dispatcher.envelope import JobEnvelope
+from dispatcher.engine.clients import Clients
+from dispatcher.engine.heartbeat import beat_once, worker_identity
+from dispatcher.engine.limiter import Limiter
+from dispatcher.engine.retry import decide, error_fields
 from dispatcher.errors import (
     Cooldown,
     GatewayError,
@@ -33,15 +34,14 @@ from dispatcher.errors import (
 )
 from dispatcher.gateway.cloud import TemplateMessage
 from dispatcher.gateway.validation import problems_of
-from dispatcher.heartbeat import beat_once, worker_identity
-from dispatcher.ledger import Claim, Ledger
-from dispatcher.limiter import Limiter
-from dispatcher.retry import decide, error_fields
-from dispatcher.store import connect, store_errors
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import connect, store_errors
+from dispatcher.ledger.jobs import Claim, Ledger
+from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.logs import job_fields
 from dispatcher.telemetry.pages import report_if_it_pages
 from dispatcher.telemetry.sentry import alert
-from dispatcher.windows import Windows
 
 log = logging.getLogger("dispatcher.worker")
 
@@ -331,14 +331,14 @@ class Worker:
         (released on resume, where the claim cancels it if the campaign was cancelled)."""
         assert envelope.campaign_id is not None
         with store_errors():
-            state = self.ledger.client.hget(keys.campaign(envelope.campaign_id), "state")
+            state = self.ledger.client.hget(schema.campaign(envelope.campaign_id), "state")
         if state not in (b"paused", b"cancelled"):
             return False
         self.ledger.release(
             claim,
             0.0 if state == b"cancelled" else 3600.0,
             "campaign paused",
-            park_set=keys.campaign(envelope.campaign_id, "held"),
+            park_set=schema.campaign(envelope.campaign_id, "held"),
         )
         return True
 
@@ -367,7 +367,7 @@ class Worker:
         if error.cooldown is Cooldown.PAUSE_NUMBER and decision.state == "retry_wait":
             delay_s = self.settings.pause_recheck_s
             with self._best_effort("parking"):
-                self.ledger.client.sadd(keys.parked(envelope.from_phone_no or ""), envelope.id)
+                self.ledger.client.sadd(schema.parked(envelope.from_phone_no or ""), envelope.id)
         probe_failed, self._local.probe_failed = getattr(self._local, "probe_failed", False), False
         next_ms = timer_ms = None
         if delay_s is not None:

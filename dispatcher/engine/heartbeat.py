@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 
 import redis
 
-from dispatcher import keys
 from dispatcher.errors import StoreUnavailable
+from dispatcher.ledger import schema
 
 log = logging.getLogger("dispatcher.heartbeat")
 
@@ -35,12 +35,12 @@ def worker_identity() -> str:
 def beat_once(client: redis.Redis, identity: str, tags: Iterable[str], ttl_s: float) -> None:
     """One heartbeat: alive now, holding exactly ``tags`` (one transaction)."""
     pipe = client.pipeline()
-    pipe.zadd(keys.WORKERS, {identity: time.time()})
-    pipe.delete(keys.holds(identity))
+    pipe.zadd(schema.WORKERS, {identity: time.time()})
+    pipe.delete(schema.holds(identity))
     tags = list(tags)
     if tags:
-        pipe.sadd(keys.holds(identity), *tags)
-        pipe.expire(keys.holds(identity), max(1, int(ttl_s)))
+        pipe.sadd(schema.holds(identity), *tags)
+        pipe.expire(schema.holds(identity), max(1, int(ttl_s)))
     pipe.execute()
 
 

@@ -16,12 +16,12 @@ from typing import Any, Literal, cast
 import redis
 
 from config import Settings
-from dispatcher import keys
-from dispatcher.envelope import JobEnvelope
-from dispatcher.queues import queue_name
-from dispatcher.records import JobRecord
-from dispatcher.scripts import Scripts
-from dispatcher.store import store_errors
+from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.queues import queue_name
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.records import JobRecord
+from dispatcher.ledger.scripts import Scripts
 
 Clock = Callable[[], float]
 PublishMode = Literal["each", "batch", "none"]
@@ -290,7 +290,7 @@ class Ledger:
             claim.attempt,
             int((self.clock() + delay_s) * 1000),
             reason,
-            park_set or (keys.parked(park_for) if park_for else ""),
+            park_set or (schema.parked(park_for) if park_for else ""),
         )
         return int(result) == 1
 
@@ -337,7 +337,7 @@ class Ledger:
         ``sweep_every_s`` across beats) queued jobs whose message was lost are published
         again."""
         with store_errors():
-            sweep = bool(self.client.set(keys.SWEPT, 1, nx=True, px=int(sweep_every_s * 1000)))
+            sweep = bool(self.client.set(schema.SWEPT, 1, nx=True, px=int(sweep_every_s * 1000)))
         dead_after_ms = int(self.settings.worker_dead_after_s * 1000)
         result = self.scripts.call(
             "recover",
@@ -346,8 +346,8 @@ class Ledger:
             self.settings.ambiguous_transactional,
             self.settings.ambiguous_bulk,
             self._recheck_ms,
-            keys.KOMBU_UNACKED,
-            keys.KOMBU_UNACKED_INDEX,
+            schema.KOMBU_UNACKED,
+            schema.KOMBU_UNACKED_INDEX,
             max(5000, int(self.settings.worker_heartbeat_s * 3000)),
             limit,
             "1" if sweep else "0",
@@ -364,32 +364,36 @@ class Ledger:
         retention_ms = self.settings.job_retention_s * 1000
         cutoff = f"({_ms(self.clock) - retention_ms}"
         with store_errors():
-            if not self.client.set(keys.TRIMMED, 1, nx=True, ex=max(1, int(every_s))):
+            if not self.client.set(schema.TRIMMED, 1, nx=True, ex=max(1, int(every_s))):
                 return False
             pipe = self.client.pipeline(transaction=False)
-            for index in (keys.RECENT, keys.DEAD, *(keys.recent_for_number(n) for n in numbers)):
+            for index in (
+                schema.RECENT,
+                schema.DEAD,
+                *(schema.recent_for_number(n) for n in numbers),
+            ):
                 pipe.zremrangebyscore(index, "-inf", cutoff)
-            pipe.zrange(keys.CAMPAIGNS, 0, 199)
+            pipe.zrange(schema.CAMPAIGNS, 0, 199)
             campaigns = cast(list[bytes], pipe.execute()[-1])
             if campaigns:
                 pipe = self.client.pipeline(transaction=False)
                 for campaign_id in campaigns:
-                    pipe.exists(keys.campaign(campaign_id.decode()))
+                    pipe.exists(schema.campaign(campaign_id.decode()))
                 gone = [c for c, alive in zip(campaigns, pipe.execute(), strict=True) if not alive]
                 if gone:
-                    self.client.zrem(keys.CAMPAIGNS, *gone)
+                    self.client.zrem(schema.CAMPAIGNS, *gone)
         return True
 
     # --- reading -----------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord | None:
         with store_errors():
-            raw = cast(dict[bytes, bytes], self.client.hgetall(keys.job(job_id)))
+            raw = cast(dict[bytes, bytes], self.client.hgetall(schema.job(job_id)))
         return JobRecord.from_hash(raw) if raw else None
 
     def by_wamid(self, wamid: str) -> JobRecord | None:
         with store_errors():
-            job_id = cast(bytes | None, self.client.get(keys.wamid(wamid)))
+            job_id = cast(bytes | None, self.client.get(schema.wamid(wamid)))
         return self.get(job_id.decode()) if job_id else None
 
     def list(
@@ -409,7 +413,7 @@ class Ledger:
             b"camp": campaign.encode() if campaign else None,
         }
         allowed = None if numbers is None else {n.encode() for n in numbers}
-        index = keys.recent_for_number(number) if number else keys.RECENT
+        index = schema.recent_for_number(number) if number else schema.RECENT
         found: list[JobRecord] = []
         upper: str | int = "+inf" if before_ms is None else f"({before_ms}"
         while len(found) < limit:
@@ -424,7 +428,7 @@ class Ledger:
                     break
                 pipe = self.client.pipeline(transaction=False)
                 for job_id, _ in page:
-                    pipe.hgetall(keys.job(job_id.decode()))
+                    pipe.hgetall(schema.job(job_id.decode()))
                 hashes = pipe.execute()
             for raw in hashes:
                 if not raw or any(v is not None and raw.get(k) != v for k, v in wanted.items()):
@@ -439,7 +443,7 @@ class Ledger:
 
     def stats(self) -> dict[str, int]:
         with store_errors():
-            raw = cast(dict[bytes, bytes], self.client.hgetall(keys.STATS))
+            raw = cast(dict[bytes, bytes], self.client.hgetall(schema.STATS))
         return {k.decode(): int(v) for k, v in raw.items()}
 
     def reject(self, job_id: str, reason: str) -> None:
@@ -449,15 +453,15 @@ class Ledger:
         with store_errors():
             pipe = self.client.pipeline()
             pipe.xadd(
-                keys.EVENTS,
+                schema.EVENTS,
                 {"job": job_id, "state": "rejected", "error": reason[:1000]},
                 maxlen=self.settings.events_maxlen,
                 approximate=True,
             )
-            pipe.hincrby(keys.STATS, "rejected", 1)
+            pipe.hincrby(schema.STATS, "rejected", 1)
             pipe.execute()
 
     def note_beat(self) -> None:
         """Beat's once-a-minute task ran (metrics and status show how long ago)."""
         with store_errors():
-            self.client.set(keys.BEAT_SEEN, self.clock())
+            self.client.set(schema.BEAT_SEEN, self.clock())

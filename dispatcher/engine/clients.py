@@ -5,8 +5,8 @@ from __future__ import annotations
 import requests
 
 from config import Settings
-from dispatcher.envelope import JobEnvelope
 from dispatcher.gateway import WaapiClient, new_session
+from dispatcher.job.envelope import JobEnvelope
 
 
 class Clients:

@@ -13,8 +13,8 @@ from typing import cast
 
 import redis
 
-from dispatcher import keys
-from dispatcher.store import store_errors
+from dispatcher.ledger import schema
+from dispatcher.ledger.connection import store_errors
 
 WINDOW_S = 24 * 3600
 SEEN_S = 90 * 24 * 3600
@@ -27,27 +27,27 @@ class Windows:
     def customer_wrote(self, number: str, customer: str) -> None:
         with store_errors():
             pipe = self.client.pipeline(transaction=False)
-            pipe.set(keys.window(number, customer), 1, ex=WINDOW_S)
-            pipe.set(keys.seen(number, customer), 1, ex=SEEN_S)
-            pipe.delete(keys.closed(number, customer))
+            pipe.set(schema.window(number, customer), 1, ex=WINDOW_S)
+            pipe.set(schema.seen(number, customer), 1, ex=SEEN_S)
+            pipe.delete(schema.closed(number, customer))
             pipe.execute()
 
     def gateway_said_closed(self, number: str, customer: str) -> None:
         with store_errors():
             pipe = self.client.pipeline(transaction=False)
-            pipe.delete(keys.window(number, customer))
-            pipe.set(keys.closed(number, customer), 1, ex=SEEN_S)
+            pipe.delete(schema.window(number, customer))
+            pipe.set(schema.closed(number, customer), 1, ex=SEEN_S)
             pipe.execute()
 
     def suppress(self, customer: str, reason: str) -> None:
         with store_errors():
-            self.client.hset(keys.SUPPRESSED, customer, reason)
+            self.client.hset(schema.SUPPRESSED, customer, reason)
 
     def unsuppress(self, customer: str) -> bool:
         with store_errors():
-            return bool(self.client.hdel(keys.SUPPRESSED, customer))
+            return bool(self.client.hdel(schema.SUPPRESSED, customer))
 
     def suppressed(self, customer: str) -> str | None:
         with store_errors():
-            raw = cast(bytes | None, self.client.hget(keys.SUPPRESSED, customer))
+            raw = cast(bytes | None, self.client.hget(schema.SUPPRESSED, customer))
         return raw.decode() if raw else None

@@ -1,0 +1,1 @@
+"""Operations: the fleet's status reading and the dead-letter set."""
