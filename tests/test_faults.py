@@ -50,7 +50,7 @@ def template_line(n: int, lane: str, prefix: str = "1557") -> dict[str, Any]:
         "fromPhoneNo": NUMBERS[n % len(NUMBERS)],
         "name": "hello_world",
         "language": "en",
-        "priority": lane,
+        "lane": lane,
     }
 
 
@@ -194,7 +194,7 @@ def test_random_sigkills_during_3000_jobs_over_3_numbers_all_settle_within_180s(
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     lines = both_lanes(3000)
-    lanes = {line["to"]: line["priority"] for line in lines}
+    lanes = {line["to"]: line["lane"] for line in lines}
     with stack.dispatcher() as dispatcher:
         client = dispatcher.ledger.client
         ids = [r.job_id for r in dispatcher.send_many(lines)]
@@ -240,7 +240,7 @@ def test_a_redis_crash_after_sends_are_in_flight_settles_every_acknowledged_job_
     answer was lost are given back, workers kombu ended are restarted."""
     stack = fault_stack(cleanup, tmp_path, durable=True)
     lines = both_lanes(2000, prefix="1558")
-    lanes = {line["to"]: line["priority"] for line in lines}
+    lanes = {line["to"]: line["lane"] for line in lines}
     produced: list[str] = []
     stop = threading.Event()
 

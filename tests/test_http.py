@@ -119,8 +119,8 @@ def test_invalid_bodies_are_refused_in_the_gateways_format_and_queue_nothing(
         ),
         (
             "/v1/whatsapp-api/messages/template",
-            hello("+15553330003", priority="urgent"),
-            "priority must be one of",
+            hello("+15553330003", lane="urgent"),
+            "lane must be one of",
         ),
         (
             "/v1/whatsapp-api/messages/template",
@@ -403,9 +403,9 @@ def test_gateway_131047_sends_the_fallback_and_131050_suppresses_bulk(
     stack.sandbox.faults(recipient_errors={opted_out: 131050})
     first = post(url, "/v1/whatsapp-api/messages/template", hello(opted_out)).json()
     wait_until(lambda: dispatcher.job(first["data"]["jobId"]).state == "failed", timeout_s=30)
-    later = post(
-        url, "/v1/whatsapp-api/messages/template", hello(opted_out, priority="bulk")
-    ).json()["data"]["jobId"]
+    later = post(url, "/v1/whatsapp-api/messages/template", hello(opted_out, lane="bulk")).json()[
+        "data"
+    ]["jobId"]
     wait_until(lambda: dispatcher.job(later).state == "skipped", timeout_s=30)
     assert "suppression list" in dispatcher.job(later).error["message"]  # type: ignore[index,union-attr]
     stack.sandbox.faults(recipient_errors={})

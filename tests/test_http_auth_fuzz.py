@@ -143,6 +143,7 @@ FIELDS = st.sampled_from(
         "latitude",
         "longitude",
         "idempotencyKey",
+        "lane",
         "priority",
         "notBefore",
         "expiresAt",

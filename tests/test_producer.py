@@ -11,6 +11,8 @@ import redis
 
 from dispatcher import InvalidRequest
 from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.line import parse_job
+from dispatcher.job.options import JobOptions
 from dispatcher.producer.api import Dispatcher, Enqueued
 from tests.support import make_settings
 
@@ -146,7 +148,7 @@ def test_qr_sends_by_number_or_session(dispatcher: Dispatcher, kind: str) -> Non
             "buttons must be 1-3 items",
         ),
         (lambda d: d.send_image(TO, FROM), "exactly one of link or mediaId is required"),
-        (lambda d: d.send_text(TO, FROM, "hi", lane="urgent"), "priority must be one of"),
+        (lambda d: d.send_text(TO, FROM, "hi", lane="urgent"), "lane must be one of"),
         (
             lambda d: d.send_text(TO, FROM, "hi", expires_at=datetime.now(UTC) - timedelta(1)),
             "expiresAt must be in the future",
@@ -189,7 +191,7 @@ def test_send_many_answers_per_item_and_batches_per_number(
             "fromPhoneNo": "+15550000002",
             "name": "hello_world",
             "language": "en",
-            "priority": "transactional",
+            "lane": "transactional",
             "idempotencyKey": "k1",
         }
     )
@@ -214,3 +216,33 @@ def test_send_many_answers_per_item_and_batches_per_number(
     assert redis_client.llen("waapi.cloud.15550000002.tx") == 1
     records = dispatcher.jobs(limit=300)
     assert len(records) == 251
+
+
+def test_one_options_model_for_every_way_in(dispatcher: Dispatcher) -> None:
+    """A job's options have one name and one rule: Python keywords, a JobOptions, a job
+    line (camelCase, and ``priority`` as the former name of ``lane``)."""
+    body = {"to": TO, "fromPhoneNo": FROM, "body": "hi"}
+    by_keyword = dispatcher.prepare("cloud", "text", body, JobOptions.of(lane="bulk"))
+    line = parse_job({"type": "text", **body, "lane": "bulk", "idempotencyKey": "k"})
+    former = parse_job({"type": "text", **body, "priority": "bulk"})
+    assert by_keyword.lane == line.options.lane == former.options.lane == "bulk"
+    assert line.options.idempotency_key == "k" and "lane" not in line.body
+    for wrong in (
+        lambda: JobOptions.of(lane="urgent"),
+        lambda: parse_job({"type": "text", **body, "lane": "urgent"}),
+        lambda: parse_job({"type": "text", **body, "priority": "urgent"}),
+        lambda: dispatcher.send_text(TO, FROM, "hi", lane="urgent"),
+    ):
+        with pytest.raises(InvalidRequest, match=r"^lane must be one of"):
+            wrong()
+    with pytest.raises(InvalidRequest, match=r"^notBefore must carry a time zone"):
+        JobOptions.of(not_before=datetime(2030, 1, 1))
+    envelope = dispatcher.prepare(
+        "cloud", "text", body, JobOptions.of(idempotency_key="k", campaign_id="c")
+    )
+    assert (envelope.lane, envelope.idempotency_key, envelope.campaign_id) == (
+        "transactional",
+        "k",
+        "c",
+    )
+    assert set(JobOptions.model_fields) <= set(type(envelope).model_fields)

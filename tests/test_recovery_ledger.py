@@ -192,7 +192,7 @@ def test_a_backlog_of_any_age_is_never_published_twice(
             "fromPhoneNo": FROM,
             "name": "hello_world",
             "language": "en",
-            "priority": "bulk",
+            "lane": "bulk",
         }
         for n in range(1000)
     ]

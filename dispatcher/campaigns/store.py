@@ -23,6 +23,7 @@ from dispatcher.campaigns.model import CampaignSpec, render
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.ids import derived_job_id, new_job_id
+from dispatcher.job.options import JobOptions
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.producer.api import Dispatcher
@@ -364,9 +365,7 @@ class Campaigns:
                 spec.message.channel,
                 spec.message.type,
                 {**body, "to": row["to"], "fromPhoneNo": number},
-                lane="bulk",
-                campaign_id=campaign_id,
-                expires_at=spec.expires_at,
+                JobOptions.of(lane="bulk", campaign_id=campaign_id, expires_at=spec.expires_at),
                 job_id=job_id,
             )
         except InvalidRequest as exc:

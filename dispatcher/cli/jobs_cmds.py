@@ -178,7 +178,7 @@ def _lines(stream: TextIO) -> Iterator[tuple[int, Any]]:
     type=click.Choice(["transactional", "bulk"]),
     default="bulk",
     show_default=True,
-    help="Lane of lines without a 'priority'.",
+    help="Lane of lines that name none.",
 )
 @click.option("--json", "as_json", is_flag=True)
 def send_many(file: TextIO, lane: str, as_json: bool) -> None:

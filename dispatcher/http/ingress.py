@@ -16,14 +16,16 @@ from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, invalid, ok
-from dispatcher.job.line import parse_job, split_options
+from dispatcher.job.line import parse_job
+from dispatcher.job.options import JobOptions
 from dispatcher.producer.api import Dispatcher, Enqueued
 
 OPTIONS_DOC = (
-    "The gateway's own request body, plus optional `idempotencyKey`, `priority` "
-    "(`transactional` or `bulk`), `notBefore`, `expiresAt` (ISO 8601 with offset) and "
-    "`fallbackTemplate` (`{name, language, components}`). 202 with the job id; 200 with "
-    "the first job's id for a repeated `idempotencyKey`."
+    "The gateway's own request body, plus the job's options: `lane` (`transactional` or "
+    "`bulk`; `priority` is its former name), `idempotencyKey`, `notBefore`, `expiresAt` "
+    "(ISO 8601 with offset), `campaignId` and `fallbackTemplate` (`{name, language, "
+    "components}`). 202 with the job id; 200 with the first job's id for a repeated "
+    "`idempotencyKey`."
 )
 
 Route = Callable[..., Awaitable[JSONResponse]]
@@ -60,22 +62,13 @@ class Ingress:
         self, channel: str, kind: str, body: dict[str, Any], token: ProducerToken
     ) -> JSONResponse:
         try:
-            options, gateway_body = split_options(body)
+            options, gateway_body = JobOptions.split(body)
         except InvalidRequest as exc:
             raise invalid(exc) from None
         if token.numbers is not None:
             check_number(token, _number(gateway_body.get("fromPhoneNo")))
         try:
-            result = self.dispatcher.enqueue(
-                channel,
-                kind,
-                gateway_body,
-                lane=options.priority or "transactional",
-                idempotency_key=options.idempotency_key,
-                not_before=options.not_before,
-                expires_at=options.expires_at,
-                fallback_template=options.fallback_template,
-            )
+            result = self.dispatcher.enqueue(channel, kind, gateway_body, options)
         except InvalidRequest as exc:
             raise invalid(exc) from None
         if result.duplicate:

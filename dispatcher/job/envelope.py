@@ -11,32 +11,35 @@ This is also the contract for other Celery apps, which may publish
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from dispatcher.gateway import SendRequest, parse_send
-from dispatcher.gateway.cloud import TemplatePayload
 from dispatcher.gateway.fields import E164
+from dispatcher.job.options import JobOptions
 from dispatcher.job.queues import Lane
 
 ENVELOPE_VERSION = 1
 _ENVELOPE_FIELDS = ("to", "fromPhoneNo", "sessionId", "contact")
 
 JobId = str
+Channel = Literal["cloud", "qr"]
+OPTION_NAMES = tuple(name for name in JobOptions.model_fields if name != "lane")
 
 
-class JobEnvelope(BaseModel):
+class JobEnvelope(JobOptions):
+    """A job as it is queued and kept: its options (inherited, same names and rules),
+    what it sends, and the lane it was given."""
+
     model_config = ConfigDict(
         frozen=True, extra="forbid", alias_generator=to_camel, validate_by_name=True
     )
 
     v: Literal[1] = 1
     id: str = Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
-    channel: Literal["cloud", "qr"]
+    channel: Channel
     type: str = Field(min_length=1, max_length=32)
     to: E164
     from_phone_no: E164 | None = None
@@ -44,11 +47,6 @@ class JobEnvelope(BaseModel):
     payload: dict[str, Any] = {}
     contact: dict[str, Any] | None = None
     lane: Lane = "transactional"
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=256)
-    campaign_id: str | None = Field(default=None, max_length=128)
-    not_before: AwareDatetime | None = None
-    expires_at: AwareDatetime | None = None
-    fallback_template: TemplatePayload | None = None
     campaign_rate: float | None = Field(default=None, gt=0)  # the campaign's throttle, per s
 
     def body(self) -> dict[str, Any]:
@@ -74,21 +72,17 @@ def envelope_for(
     job_id: str,
     request: SendRequest,
     *,
-    channel: Literal["cloud", "qr"],
+    channel: Channel,
     message_type: str,
-    lane: Lane = "transactional",
-    idempotency_key: str | None = None,
-    campaign_id: str | None = None,
-    not_before: datetime | None = None,
-    expires_at: datetime | None = None,
-    fallback_template: TemplatePayload | Mapping[str, Any] | None = None,
+    options: JobOptions,
+    lane: Lane,
 ) -> JobEnvelope:
-    """Build the envelope of a validated request."""
+    """Build the envelope of a validated request; ``lane`` is the options' lane or the
+    default of the way in."""
     body = request.to_gateway()
     payload = {k: v for k, v in body.items() if k not in _ENVELOPE_FIELDS}
-    if isinstance(fallback_template, Mapping):
-        fallback_template = TemplatePayload.model_validate(fallback_template)
     return JobEnvelope(
+        **{name: getattr(options, name) for name in OPTION_NAMES},
         id=job_id,
         channel=channel,
         type=message_type,
@@ -98,9 +92,4 @@ def envelope_for(
         payload=payload,
         contact=body.get("contact"),
         lane=lane,
-        idempotency_key=idempotency_key,
-        campaign_id=campaign_id,
-        not_before=not_before,
-        expires_at=expires_at,
-        fallback_template=fallback_template,
     )

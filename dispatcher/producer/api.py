@@ -8,26 +8,23 @@ the job id once that step has returned.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import redis
 
 from config import Settings, load_settings
-from dispatcher.errors import FieldProblem, InvalidRequest
-from dispatcher.gateway import parse_send
-from dispatcher.gateway.cloud import TemplatePayload
-from dispatcher.job.envelope import JobEnvelope, envelope_for
-from dispatcher.job.ids import new_job_id
+from dispatcher.errors import InvalidRequest
+from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.line import parse_job
-from dispatcher.job.queues import LANES, Lane
+from dispatcher.job.options import NO_OPTIONS, JobOptions
+from dispatcher.job.queues import Lane
 from dispatcher.ledger.connection import connect
 from dispatcher.ledger.jobs import Clock, Ledger
 from dispatcher.ledger.records import TERMINAL_STATES, JobRecord
-from dispatcher.producer.sends import TypedSends
+from dispatcher.producer.prepare import JobPreparer
 
 Channel = Literal["cloud", "qr"]
 
@@ -41,7 +38,7 @@ class Enqueued:
     duplicate: bool = False
 
 
-class Dispatcher(TypedSends):
+class Dispatcher:
     """Enqueue send jobs and read what became of them. Thread-safe."""
 
     def __init__(
@@ -49,8 +46,7 @@ class Dispatcher(TypedSends):
     ) -> None:
         self.settings = settings
         self.ledger = Ledger(client or connect(settings.redis_url), settings, clock)
-        self._channels = {n: k.channels for k in settings.keys for n in k.numbers}
-        self._qr_by_session = any("qr" in k.channels for k in settings.keys)
+        self._preparer = JobPreparer(settings, self.ledger.clock)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Dispatcher:
@@ -73,73 +69,42 @@ class Dispatcher(TypedSends):
         channel: str,
         message_type: str,
         body: Mapping[str, Any],
+        options: JobOptions = NO_OPTIONS,
         *,
-        lane: str = "transactional",
-        idempotency_key: str | None = None,
-        not_before: datetime | None = None,
-        expires_at: datetime | None = None,
-        campaign_id: str | None = None,
-        fallback_template: TemplatePayload | Mapping[str, Any] | None = None,
+        default_lane: Lane = "transactional",
         job_id: str | None = None,
     ) -> JobEnvelope:
         """Validate a job and build its envelope; raises InvalidRequest, queues nothing."""
-        request = parse_send(channel, message_type, dict(body))
-        problems = []
-        if lane not in LANES:
-            problems.append(FieldProblem("priority", f"must be one of {', '.join(LANES)}"))
-        number = request.from_phone_no
-        if number is None:
-            if not self._qr_by_session:
-                problems.append(
-                    FieldProblem(
-                        "sessionId",
-                        "needs a configured key with the qr channel; or give fromPhoneNo",
-                    )
-                )
-        elif number not in self._channels:
-            problems.append(FieldProblem("fromPhoneNo", "is not a number of any configured key"))
-        elif channel not in self._channels[number]:
-            problems.append(
-                FieldProblem("fromPhoneNo", f"is not configured for the {channel} channel")
-            )
-        now = self.ledger.clock()
-        for name, when in (("notBefore", not_before), ("expiresAt", expires_at)):
-            if when is not None and when.tzinfo is None:
-                problems.append(FieldProblem(name, "must carry a time zone"))
-        if expires_at is not None and expires_at.tzinfo and expires_at.timestamp() <= now:
-            problems.append(FieldProblem("expiresAt", "must be in the future"))
-        if problems:
-            raise InvalidRequest(problems)
-        max_age_s = (
-            self.settings.max_age_transactional_s
-            if lane == "transactional"
-            else self.settings.max_age_bulk_s
-        )
-        if expires_at is None and max_age_s > 0:
-            expires_at = datetime.fromtimestamp(now + max_age_s, UTC)
-        return envelope_for(
-            job_id or new_job_id(int(now * 1000)),
-            request,
-            channel=channel,  # type: ignore[arg-type]
-            message_type=message_type,
-            lane=lane,  # type: ignore[arg-type]
-            idempotency_key=idempotency_key,
-            campaign_id=campaign_id,
-            not_before=not_before,
-            expires_at=expires_at,
-            fallback_template=fallback_template,
+        return self._preparer.prepare(
+            channel, message_type, body, options, default_lane=default_lane, job_id=job_id
         )
 
     def enqueue(
-        self, channel: str, message_type: str, body: Mapping[str, Any], **options: Any
+        self,
+        channel: str,
+        message_type: str,
+        body: Mapping[str, Any],
+        options: JobOptions | None = None,
+        **given: Any,
     ) -> Enqueued:
-        """Validate, record and publish one job; says whether it was a duplicate."""
-        [result] = self.ledger.enqueue([self.prepare(channel, message_type, body, **options)])
+        """Validate, record and publish one job; says whether it was a duplicate.
+
+        The job's options come as a JobOptions, or by their Python names (``lane="bulk"``,
+        ``idempotency_key=...``), or both (the names win)."""
+        envelope = self.prepare(channel, message_type, body, JobOptions.of(options, **given))
+        [result] = self.ledger.enqueue([envelope])
         return Enqueued(result.removeprefix("dup:"), result.startswith("dup:"))
 
-    def send(self, channel: str, message_type: str, body: Mapping[str, Any], **options: Any) -> str:
+    def send(
+        self,
+        channel: str,
+        message_type: str,
+        body: Mapping[str, Any],
+        options: JobOptions | None = None,
+        **given: Any,
+    ) -> str:
         """Queue one job in the gateway's own body shape; returns the job id."""
-        return self.enqueue(channel, message_type, body, **options).job_id
+        return self.enqueue(channel, message_type, body, options, **given).job_id
 
     def send_many(
         self, jobs: Iterable[Mapping[str, Any]], *, lane: Lane = "bulk", chunk_size: int = 500
@@ -173,18 +138,9 @@ class Dispatcher(TypedSends):
             for item in jobs:
                 results.append(None)
                 try:
-                    spec = parse_job(item)
-                    opts = spec.options
+                    line = parse_job(item)
                     envelope = self.prepare(
-                        spec.channel,
-                        spec.type,
-                        spec.body,
-                        lane=opts.priority or lane,
-                        idempotency_key=opts.idempotency_key,
-                        not_before=opts.not_before,
-                        expires_at=opts.expires_at,
-                        campaign_id=opts.campaign_id,
-                        fallback_template=opts.fallback_template,
+                        line.channel, line.type, line.body, line.options, default_lane=lane
                     )
                 except InvalidRequest as exc:
                     results[-1] = exc
@@ -199,6 +155,249 @@ class Dispatcher(TypedSends):
         finally:
             writer.shutdown(wait=True)
         return [r for r in results if r is not None]
+
+    # --- typed sends: Cloud API -------------------------------------------------------------
+
+    def send_text(
+        self,
+        to: str,
+        from_phone_no: str,
+        body: str,
+        *,
+        preview_url: bool | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/text``."""
+        return self.send(
+            "cloud", "text", _body(to, from_phone_no, body=body, previewUrl=preview_url), **options
+        )
+
+    def send_template(
+        self,
+        to: str,
+        from_phone_no: str,
+        name: str,
+        language: str,
+        components: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        reply_to_wa_message_id: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/template``."""
+        return self.send(
+            "cloud",
+            "template",
+            _body(
+                to,
+                from_phone_no,
+                name=name,
+                language=language,
+                components=components,
+                replyToWaMessageId=reply_to_wa_message_id,
+            ),
+            **options,
+        )
+
+    def send_buttons(
+        self,
+        to: str,
+        from_phone_no: str,
+        body_text: str,
+        buttons: Sequence[Mapping[str, str]],
+        *,
+        header_text: str | None = None,
+        footer_text: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/buttons``."""
+        return self.send(
+            "cloud",
+            "buttons",
+            _body(
+                to,
+                from_phone_no,
+                bodyText=body_text,
+                buttons=buttons,
+                headerText=header_text,
+                footerText=footer_text,
+            ),
+            **options,
+        )
+
+    def send_list(
+        self,
+        to: str,
+        from_phone_no: str,
+        body_text: str,
+        button_text: str,
+        sections: Sequence[Mapping[str, Any]],
+        *,
+        header_text: str | None = None,
+        footer_text: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/list``."""
+        return self.send(
+            "cloud",
+            "list",
+            _body(
+                to,
+                from_phone_no,
+                bodyText=body_text,
+                buttonText=button_text,
+                sections=sections,
+                headerText=header_text,
+                footerText=footer_text,
+            ),
+            **options,
+        )
+
+    def send_cta(
+        self,
+        to: str,
+        from_phone_no: str,
+        body_text: str,
+        button_text: str,
+        url: str,
+        *,
+        header_text: str | None = None,
+        footer_text: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/cta``."""
+        return self.send(
+            "cloud",
+            "cta",
+            _body(
+                to,
+                from_phone_no,
+                bodyText=body_text,
+                buttonText=button_text,
+                url=url,
+                headerText=header_text,
+                footerText=footer_text,
+            ),
+            **options,
+        )
+
+    def send_flow(
+        self,
+        to: str,
+        from_phone_no: str,
+        body_text: str,
+        flow_id: str,
+        flow_cta: str,
+        *,
+        flow_token: str | None = None,
+        flow_action: str | None = None,
+        screen: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+        header_text: str | None = None,
+        footer_text: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/flow``."""
+        return self.send(
+            "cloud",
+            "flow",
+            _body(
+                to,
+                from_phone_no,
+                bodyText=body_text,
+                flowId=flow_id,
+                flowCta=flow_cta,
+                flowToken=flow_token,
+                flowAction=flow_action,
+                screen=screen,
+                data=data,
+                mode=mode,
+                headerText=header_text,
+                footerText=footer_text,
+            ),
+            **options,
+        )
+
+    def send_media(
+        self,
+        kind: Literal["image", "video", "audio", "sticker", "document"],
+        to: str,
+        from_phone_no: str,
+        *,
+        link: str | None = None,
+        media_id: str | None = None,
+        caption: str | None = None,
+        filename: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/{image,video,audio,sticker,document}``."""
+        return self.send(
+            "cloud",
+            kind,
+            _body(
+                to, from_phone_no, link=link, mediaId=media_id, caption=caption, filename=filename
+            ),
+            **options,
+        )
+
+    def send_image(self, to: str, from_phone_no: str, **fields: Any) -> str:
+        return self.send_media("image", to, from_phone_no, **fields)
+
+    def send_video(self, to: str, from_phone_no: str, **fields: Any) -> str:
+        return self.send_media("video", to, from_phone_no, **fields)
+
+    def send_audio(self, to: str, from_phone_no: str, **fields: Any) -> str:
+        return self.send_media("audio", to, from_phone_no, **fields)
+
+    def send_sticker(self, to: str, from_phone_no: str, **fields: Any) -> str:
+        return self.send_media("sticker", to, from_phone_no, **fields)
+
+    def send_document(self, to: str, from_phone_no: str, **fields: Any) -> str:
+        return self.send_media("document", to, from_phone_no, **fields)
+
+    def send_and_upsert(
+        self,
+        to: str,
+        from_phone_no: str,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        contact: Mapping[str, Any] | None = None,
+        country_code: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-api/messages/send``: upsert the contact and send."""
+        return self.send(
+            "cloud",
+            "send",
+            _body(
+                to,
+                from_phone_no,
+                type=type,
+                payload=payload,
+                contact=contact,
+                countryCode=country_code,
+            ),
+            **options,
+        )
+
+    # --- typed sends: QR sessions -----------------------------------------------------------
+
+    def send_qr(
+        self,
+        kind: Literal["text", "image", "video", "audio", "document", "location"],
+        to: str,
+        *,
+        from_phone_no: str | None = None,
+        session_id: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Queue ``POST /whatsapp-qr/messages/{kind}``; fields in the gateway's names, and
+        the job's options (``lane``, ``idempotency_key``, ...) by their Python names."""
+        given = {name: fields.pop(name) for name in list(fields) if name in JobOptions.model_fields}
+        return self.send(
+            "qr", kind, _body(to, from_phone_no, sessionId=session_id, **fields), **given
+        )
 
     # --- reading -------------------------------------------------------------------------
 
@@ -228,3 +427,10 @@ class Dispatcher(TypedSends):
             time.sleep(interval_s)
             record = self.job(job_id)
         return record
+
+
+def _body(to: str, from_phone_no: str | None, **fields: Any) -> dict[str, Any]:
+    body = {"to": to, **{k: v for k, v in fields.items() if v is not None}}
+    if from_phone_no is not None:
+        body["fromPhoneNo"] = from_phone_no
+    return body

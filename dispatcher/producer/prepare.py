@@ -1,0 +1,80 @@
+"""A job checked against the configuration and made into its envelope.
+
+The request is validated as the gateway would (``dispatcher.gateway``), the options by
+their model (``dispatcher.job.options``); what only the configuration can say is checked
+here: that the sending number belongs to a configured key and channel, that ``expiresAt``
+is still ahead. A job without ``expiresAt`` gets its lane's maximum age.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from config import Settings
+from dispatcher.errors import FieldProblem, InvalidRequest
+from dispatcher.gateway import parse_send
+from dispatcher.job.envelope import Channel, JobEnvelope, envelope_for
+from dispatcher.job.ids import new_job_id
+from dispatcher.job.options import NO_OPTIONS, JobOptions
+from dispatcher.job.queues import Lane
+
+
+class JobPreparer:
+    """Turns (channel, type, body, options) into a JobEnvelope, or InvalidRequest."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._channels = {n: k.channels for k in settings.keys for n in k.numbers}
+        self._qr_by_session = any("qr" in k.channels for k in settings.keys)
+        self._max_age_s: dict[Lane, float] = {
+            "transactional": settings.max_age_transactional_s,
+            "bulk": settings.max_age_bulk_s,
+        }
+
+    def prepare(
+        self,
+        channel: str,
+        message_type: str,
+        body: Mapping[str, Any],
+        options: JobOptions = NO_OPTIONS,
+        *,
+        default_lane: Lane = "transactional",
+        job_id: str | None = None,
+    ) -> JobEnvelope:
+        request = parse_send(channel, message_type, dict(body))
+        problems = self._number_problems(channel, request.from_phone_no)
+        now = self.clock()
+        if options.expires_at is not None and options.expires_at.timestamp() <= now:
+            problems.append(FieldProblem("expiresAt", "must be in the future"))
+        if problems:
+            raise InvalidRequest(problems)
+        lane = options.lane or default_lane
+        max_age_s = self._max_age_s[lane]
+        if options.expires_at is None and max_age_s > 0:
+            expires_at = datetime.fromtimestamp(now + max_age_s, UTC)
+            options = options.model_copy(update={"expires_at": expires_at})
+        return envelope_for(
+            job_id or new_job_id(int(now * 1000)),
+            request,
+            channel=cast(Channel, channel),  # parse_send accepted it
+            message_type=message_type,
+            options=options,
+            lane=lane,
+        )
+
+    def _number_problems(self, channel: str, number: str | None) -> list[FieldProblem]:
+        if number is None:
+            if self._qr_by_session:
+                return []
+            return [
+                FieldProblem(
+                    "sessionId", "needs a configured key with the qr channel; or give fromPhoneNo"
+                )
+            ]
+        if number not in self._channels:
+            return [FieldProblem("fromPhoneNo", "is not a number of any configured key")]
+        if channel not in self._channels[number]:
+            return [FieldProblem("fromPhoneNo", f"is not configured for the {channel} channel")]
+        return []
