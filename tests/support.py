@@ -21,7 +21,7 @@ import requests
 from pydantic import SecretStr
 
 from dispatcher.gateway import WaapiClient
-from dispatcher.ledger.records import TERMINAL_STATES
+from dispatcher.ledger.states import TERMINAL_STATES
 
 DATA = Path(__file__).parent / "data"
 # The sandbox's demo key as the dispatcher is configured with it in tests.

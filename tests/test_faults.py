@@ -29,7 +29,7 @@ import redis
 import requests
 
 from dispatcher.errors import StoreUnavailable
-from dispatcher.ledger.records import TERMINAL_STATES
+from dispatcher.ledger.states import TERMINAL_STATES
 from tests.support import BEARER, SANDBOX_KEYS, SandboxProcess, Stack, own_stack, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]

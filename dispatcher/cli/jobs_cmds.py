@@ -12,7 +12,8 @@ import click
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.errors import DispatcherError, InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
-from dispatcher.ledger.records import STATES, JobRecord
+from dispatcher.ledger.records import JobRecord
+from dispatcher.ledger.states import STATES
 from dispatcher.producer.api import Dispatcher, Enqueued
 
 # CLI flag -> gateway field; the value is text unless listed in JSON_FIELDS or FLAGS.

@@ -16,8 +16,6 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Literal, cast
 
 import redis
@@ -27,6 +25,7 @@ from dispatcher.engine.throttle import BUCKET_MS, Throttle
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.scripts import admit_source
 
 Status = Literal["ok", "wait", "paused"]
 
@@ -59,18 +58,13 @@ class Admission:
     probe: bool = False  # let through as the adaptive throttle's probe of a gateway in trouble
 
 
-@cache
-def _admit_source() -> str:
-    return (resources.files("dispatcher.ledger") / "lua" / "admit.lua").read_text()
-
-
 class Limiter:
     """Admission for jobs, cooldowns and pauses. Thread-safe."""
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self._admit = client.register_script(_admit_source())
+        self._admit = client.register_script(admit_source())
         self._key_of = {n: k.name for k in settings.keys for n in k.numbers}
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)

@@ -13,7 +13,7 @@ from config import ProducerToken, normalize_e164
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, ok
 from dispatcher.ledger import schema
-from dispatcher.ledger.records import STATES
+from dispatcher.ledger.states import STATES
 from dispatcher.producer.api import Dispatcher
 
 

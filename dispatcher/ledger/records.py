@@ -8,25 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-STATES = (
-    "scheduled",
-    "queued",
-    "sending",
-    "retry_wait",
-    "sent",
-    "delivered",
-    "read",
-    "failed",
-    "dead",
-    "cancelled",
-    "expired",
-    "unknown",
-    "skipped",
-)
-TERMINAL_STATES = frozenset(
-    {"sent", "delivered", "read", "failed", "dead", "cancelled", "expired", "unknown", "skipped"}
-)
-SENT_STATES = frozenset({"sent", "delivered", "read"})
+from dispatcher.ledger.states import SENT_STATES, TERMINAL_STATES
 
 
 def _ms_to_iso(value: str | None) -> str | None:

@@ -1,7 +1,41 @@
 """Every Redis key the dispatcher uses, built in one place under one prefix.
 
-The Lua scripts build the same keys from the same prefix (``PREFIX`` is passed to them),
-so a change here is a change everywhere.
+The layout (``waapi:`` is ``PREFIX``; ``<n>`` a sending number in E.164, ``<pair>`` is
+``<number>:<recipient>``):
+
+====================================  ======  ================================================
+key                                   type    what it holds
+====================================  ======  ================================================
+``job:<id>``                          hash    the job's record (state, envelope, times, ...)
+``idem:<key>``                        string  the job id first queued with an idempotency key
+``wamid:<wamid>``                     string  the job that sent a Meta message id
+``recent``, ``recent:<n>``            zset    job ids by creation (ms): listings
+``timers``                            zset    job id -> when a script must look at it (ms)
+``dead``                              zset    dead letters: job id -> when it died (ms)
+``events``                            stream  one entry per state change, capped
+``stats``                             hash    counters (published, ambiguous, reconciled, ...)
+``m:<name>``                          hash    metrics kept by the scripts (jobs, now, gw:<lane>)
+``queues``                            set     every queue a job was ever published to
+``pub:<queue>``                       zset    queued job id -> number of its message
+``workers``                           zset    worker identity -> last heartbeat (ms)
+``held:<worker>``, ``holds:<worker>``  set     a worker's claimed jobs; its held delivery tags
+``recovery:last``, ``recovery:since``  string  the recovery pass's clock (outage guard)
+``orphan:<wamid>``                    list    statuses that came before their send's answer
+``opair:<pair>``, ``upair:<pair>``    string  a wamid nobody owns; a job held ``unknown``
+``win:<pair>``, ``seen:<pair>``,      string  the customer-service window: open; the customer
+``closed:<pair>``                             wrote once; the gateway said it is closed
+``suppressed``                        hash    recipient -> why bulk jobs skip it (opt-outs)
+``rl:<limit>``, ``cool:<name>``       string  a limit's GCRA state; a key's cooldown
+``gw:<scope>[:<bucket>|:probe]``      hash    the adaptive throttle's counts and probe slot
+``paused:<n>``, ``parked:<n>``        string  a paused number; jobs waiting for its resume
+``delivery:<id>``                     string  a webhook delivery already applied
+``camp:<id>[:<part>]``, ``campaigns`` hash    a campaign, its audience, held jobs, funnels
+``beat``, ``trimmed``, ``swept``      string  when periodic work last ran
+====================================  ======  ================================================
+
+The Lua scripts build the same keys from the same prefix in ``lua/prelude.lua``'s ``K``
+table; ``tests/test_ledger_schema.py`` checks that both build every key alike. Kombu's
+own keys (``unacked``, ``unacked_index``, and each queue's list) are not prefixed.
 """
 
 from __future__ import annotations
@@ -18,6 +52,10 @@ BEAT_SEEN = PREFIX + "beat"  # when beat's once-a-minute task last ran (unix s)
 CAMPAIGNS = PREFIX + "campaigns"  # zset campaign id -> created (ms): the listing
 CAMPAIGNS_DUE = PREFIX + "campaigns:due"  # zset campaign id -> next run (ms)
 CAMPAIGNS_RUNNING = PREFIX + "campaigns:running"  # set of campaigns fanning out a run
+QUEUES = PREFIX + "queues"  # set of every queue a job was published to
+SUPPRESSED = PREFIX + "suppressed"  # hash recipient -> reason: bulk jobs skip them
+RECOVERY_LAST = PREFIX + "recovery:last"  # when the last recovery pass ran (ms)
+RECOVERY_SINCE = PREFIX + "recovery:since"  # since when passes ran without a gap (ms)
 TRIMMED = PREFIX + "trimmed"  # set for a minute after the indexes were trimmed
 SWEPT = PREFIX + "swept"  # set for a few seconds after the publication sweep ran
 # kombu's Redis transport keeps delivered, unacknowledged messages here (its defaults;
@@ -81,9 +119,6 @@ def parked(number: str) -> str:
     return f"{PREFIX}parked:{number}"
 
 
-SUPPRESSED = PREFIX + "suppressed"  # hash recipient -> reason: bulk jobs skip them
-
-
 def window(number: str, customer: str) -> str:
     """Set while the customer-service window is open (an inbound message, 24 h)."""
     return f"{PREFIX}win:{number}:{customer}"
@@ -102,6 +137,26 @@ def closed(number: str, customer: str) -> str:
 def delivery(delivery_id: str) -> str:
     """A webhook delivery already processed (``X-WAAPI-Delivery``)."""
     return f"{PREFIX}delivery:{delivery_id}"
+
+
+def publications(queue: str) -> str:
+    """Queued jobs of one queue by the number of the message that carries them."""
+    return f"{PREFIX}pub:{queue}"
+
+
+def orphan(wamid: str) -> str:
+    """Statuses that came before the wamid's send was recorded, applied when it is."""
+    return f"{PREFIX}orphan:{wamid}"
+
+
+def orphan_pair(number: str, recipient: str) -> str:
+    """The last wamid nobody owned, from ``number`` to ``recipient``."""
+    return f"{PREFIX}opair:{number}:{recipient}"
+
+
+def unknown_pair(number: str, recipient: str) -> str:
+    """The job held ``unknown`` from ``number`` to ``recipient``, for its webhook."""
+    return f"{PREFIX}upair:{number}:{recipient}"
 
 
 def campaign(campaign_id: str, part: str = "") -> str:

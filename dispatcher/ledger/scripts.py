@@ -1,10 +1,16 @@
 """The ledger's Lua scripts, loaded once per process and called by name.
 
-Each script is ``prelude.lua`` (key helpers, events, message building) followed by its
-own body; KEYS are not used because every script reaches several keys it derives from
-the prefix (one Redis, not a cluster). ARGV[1..4] are always prefix, now (ms), the
-events stream's cap and the retention of settled jobs (s); a script's own arguments
-follow.
+Two conventions, each stated at the top of every script:
+
+- **Ledger scripts** (every name in ``NAMES``) are ``prelude.lua`` followed by their own
+  body. They declare no KEYS: each reaches keys it derives from the job it reads (the
+  job's queue, its campaign, its pair), which Redis cannot be told beforehand, so they
+  build them from the prefix with the prelude's ``K`` (the key schema, ``schema.py``);
+  this assumes one Redis, not a cluster. ARGV[1..4] are always the prefix, now (ms), the
+  events stream's cap and the retention of settled jobs (s); the script's own arguments
+  follow from ARGV[5], named in its header.
+- **The admission script** (``admit.lua``, run by ``engine.limiter``) touches only keys
+  the caller computed, so it declares them all as KEYS and stands alone (no prelude).
 """
 
 from __future__ import annotations
@@ -34,10 +40,19 @@ NAMES = (
 )
 
 
+def _lua(name: str) -> str:
+    return (resources.files("dispatcher.ledger") / "lua" / f"{name}.lua").read_text()
+
+
 @cache
 def _source(name: str) -> str:
-    folder = resources.files("dispatcher.ledger") / "lua"
-    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    return _lua("prelude") + "\n" + _lua(name)
+
+
+@cache
+def admit_source() -> str:
+    """The admission script (declared KEYS, no prelude)."""
+    return _lua("admit")
 
 
 class Scripts:

@@ -12,7 +12,7 @@ from typing import Any
 
 from config import Settings
 from dispatcher.job.queues import LANES
-from dispatcher.ledger.records import TERMINAL_STATES
+from dispatcher.ledger.states import TERMINAL_STATES
 from dispatcher.telemetry.metrics import LedgerCollector
 
 IN_FLIGHT = ("queued", "scheduled", "sending", "retry_wait", "unknown")

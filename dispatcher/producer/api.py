@@ -23,7 +23,8 @@ from dispatcher.job.options import NO_OPTIONS, JobOptions
 from dispatcher.job.queues import Lane
 from dispatcher.ledger.connection import connect
 from dispatcher.ledger.jobs import Clock, Ledger
-from dispatcher.ledger.records import TERMINAL_STATES, JobRecord
+from dispatcher.ledger.records import JobRecord
+from dispatcher.ledger.states import TERMINAL_STATES
 from dispatcher.producer.prepare import JobPreparer
 
 Channel = Literal["cloud", "qr"]

@@ -3,7 +3,7 @@
 -- after this one (ms, 0 = none). Returns the run number, or 0 when not launched (not
 -- due, not scheduled, or another tick launched it first).
 local id, expected = ARGV[5], tonumber(ARGV[6])
-local k = P .. 'camp:' .. id
+local k = K.campaign(id)
 local f = redis.call('HMGET', k, 'state', 'next_run', 'run')
 if f[1] ~= 'scheduled' or tonumber(f[2] or -1) ~= expected or expected > NOW then
   return 0
@@ -11,8 +11,8 @@ end
 local run = tonumber(f[3] or 0) + 1
 redis.call('HSET', k, 'state', 'running', 'run', run, 'cursor', 0, 'next_run', ARGV[7],
   'started', NOW, 'reason', '')
-redis.call('ZREM', P .. 'campaigns:due', id)
-redis.call('SADD', P .. 'campaigns:running', id)
-redis.call('XADD', P .. 'events', 'MAXLEN', '~', MAXLEN, '*', 'job', '', 'state',
+redis.call('ZREM', K.CAMPAIGNS_DUE, id)
+redis.call('SADD', K.CAMPAIGNS_RUNNING, id)
+redis.call('XADD', K.EVENTS, 'MAXLEN', '~', MAXLEN, '*', 'job', '', 'state',
   'campaign_started', 'camp', id, 'run', run, 'at', NOW)
 return run

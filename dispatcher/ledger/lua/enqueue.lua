@@ -9,7 +9,7 @@
 local IDEM_S = tonumber(ARGV[5])
 local MODE = ARGV[6]
 local BATCH = tonumber(ARGV[7])
-local EVENTS, TIMERS, RECENT = P .. 'events', P .. 'timers', P .. 'recent'
+local EVENTS, TIMERS, RECENT = K.EVENTS, K.TIMERS, K.RECENT
 local jobs = cjson.decode(ARGV[8])
 local out, groups, order = {}, {}, {}
 local counted = {}  -- metrics: new jobs per (number, lane, state), written once at the end
@@ -20,16 +20,16 @@ for i = 0, #jobs - 1 do
   local idem, camp, nb, exp, crun = j[10], j[11], tonumber(j[12]), j[13], j[14]
   local dup = false
   if idem ~= '' then
-    if not redis.call('SET', P .. 'idem:' .. idem, id, 'NX', 'EX', IDEM_S) then
-      dup = redis.call('GET', P .. 'idem:' .. idem)
+    if not redis.call('SET', K.idempotency(idem), id, 'NX', 'EX', IDEM_S) then
+      dup = redis.call('GET', K.idempotency(idem))
     end
   end
-  if not dup and redis.call('EXISTS', P .. 'job:' .. id) == 1 then dup = id end
+  if not dup and redis.call('EXISTS', K.job(id)) == 1 then dup = id end
   if dup then
     out[i + 1] = 'dup:' .. dup
   else
     local state = (nb > NOW) and 'scheduled' or 'queued'
-    redis.call('HSET', P .. 'job:' .. id, 'id', id, 'state', state, 't_' .. state, NOW,
+    redis.call('HSET', K.job(id), 'id', id, 'state', state, 't_' .. state, NOW,
       'created', NOW, 'ch', ch, 'type', typ, 'to', to, 'from', from, 'sess', sess,
       'lane', lane, 'idem', idem, 'camp', camp, 'nb', nb, 'exp', exp, 'att', 0,
       'queue', queue, 'env', env, 'crun', crun)
@@ -38,7 +38,7 @@ for i = 0, #jobs - 1 do
     counted[label] = (counted[label] or 0) + 1
     if state == 'scheduled' then redis.call('ZADD', TIMERS, nb, id) end
     redis.call('ZADD', RECENT, NOW, id)
-    if from ~= '' then redis.call('ZADD', RECENT .. ':' .. from, NOW, id) end
+    if from ~= '' then redis.call('ZADD', K.recent_for_number(from), NOW, id) end
     redis.call('XADD', EVENTS, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'state', state,
       'number', from, 'at', NOW, 'lane', lane, 'camp', camp)
     if state == 'queued' then
@@ -66,7 +66,7 @@ for _, queue in ipairs(order) do
   if #groups[queue].ids > 0 then publish_batch(groups[queue].ids, queue, groups[queue].envs) end
 end
 for label, n in pairs(counted) do
-  redis.call('HINCRBY', P .. 'm:jobs', label, n)
-  redis.call('HINCRBY', P .. 'm:now', label, n)
+  redis.call('HINCRBY', K.metric('jobs'), label, n)
+  redis.call('HINCRBY', K.metric('now'), label, n)
 end
 return out

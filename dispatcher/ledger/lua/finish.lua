@@ -31,7 +31,7 @@ for _, refund in ipairs(fields.refunds or {}) do
                'KEEPTTL')
   end
 end
-local k = jkey(id)
+local k = K.job(id)
 local f = redis.call('HMGET', k, 'state', 'att', 'from', 'lane', 'camp', 'wamid')
 local cur = f[1]
 if not cur then return {0, 'missing'} end
@@ -41,7 +41,7 @@ local late_sent = (new == 'sent') and (cur == 'sending' or cur == 'retry_wait' o
 if not (holder or late_sent) then
   if new == 'sent' and fields.wamid and not f[6] then
     redis.call('HSET', k, 'wamid', fields.wamid)
-    redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION_S)
+    redis.call('SET', K.wamid(fields.wamid), id, 'EX', RETENTION_S)
   end
   return {0, cur}
 end
@@ -56,11 +56,11 @@ if fields.ambiguous then
   redis.call('HINCRBY', k, 'ambiguous', 1)
   stat('ambiguous')
 end
-if fields.wamid then redis.call('SET', P .. 'wamid:' .. fields.wamid, id, 'EX', RETENTION_S) end
+if fields.wamid then redis.call('SET', K.wamid(fields.wamid), id, 'EX', RETENTION_S) end
 if new == 'retry_wait' then
-  redis.call('ZADD', P .. 'timers', tonumber(fields.timer_at or fields.next_at), id)
+  redis.call('ZADD', K.TIMERS, tonumber(fields.timer_at or fields.next_at), id)
 else
-  redis.call('ZREM', P .. 'timers', id)
+  redis.call('ZREM', K.TIMERS, id)
 end
 if new == 'unknown' then hold_unknown(id, tonumber(ARGV[9])) end
 event(id, new, f[3], {lane = f[4], camp = f[5], wamid = fields.wamid,

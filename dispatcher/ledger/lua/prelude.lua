@@ -10,10 +10,37 @@ local TERMINAL = {sent = true, delivered = true, read = true, failed = true, dea
                   cancelled = true, expired = true, unknown = true, skipped = true}
 local RANK = {sent = 1, delivered = 2, read = 3}
 
-local function jkey(id) return P .. 'job:' .. id end
+-- The key schema: every key a script touches is built here, from the prefix, the same way
+-- dispatcher/ledger/schema.py builds it (that module documents each key; a test checks
+-- that the two agree).
+local K = {
+  EVENTS = P .. 'events', TIMERS = P .. 'timers', RECENT = P .. 'recent',
+  STATS = P .. 'stats', WORKERS = P .. 'workers', DEAD = P .. 'dead',
+  QUEUES = P .. 'queues', SUPPRESSED = P .. 'suppressed',
+  CAMPAIGNS_DUE = P .. 'campaigns:due', CAMPAIGNS_RUNNING = P .. 'campaigns:running',
+  RECOVERY_LAST = P .. 'recovery:last', RECOVERY_SINCE = P .. 'recovery:since',
+}
+function K.job(id) return P .. 'job:' .. id end
+function K.idempotency(key) return P .. 'idem:' .. key end
+function K.wamid(wamid) return P .. 'wamid:' .. wamid end
+function K.recent_for_number(number) return P .. 'recent:' .. number end
+function K.publications(queue) return P .. 'pub:' .. queue end
+function K.held(worker) return P .. 'held:' .. worker end
+function K.holds(worker) return P .. 'holds:' .. worker end
+function K.orphan(wamid) return P .. 'orphan:' .. wamid end
+function K.orphan_pair(pair) return P .. 'opair:' .. pair end
+function K.unknown_pair(pair) return P .. 'upair:' .. pair end
+function K.window(pair) return P .. 'win:' .. pair end
+function K.seen(pair) return P .. 'seen:' .. pair end
+function K.closed(pair) return P .. 'closed:' .. pair end
+function K.metric(name) return P .. 'm:' .. name end
+function K.campaign(id, part)
+  if part then return P .. 'camp:' .. id .. ':' .. part end
+  return P .. 'camp:' .. id
+end
 
 local function event(id, state, number, extra)
-  local args = {P .. 'events', 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'state', state,
+  local args = {K.EVENTS, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'state', state,
                 'number', number or '', 'at', NOW}
   if extra then
     for k, v in pairs(extra) do
@@ -25,7 +52,7 @@ local function event(id, state, number, extra)
   redis.call('XADD', unpack(args))
 end
 
-local function stat(name, n) redis.call('HINCRBY', P .. 'stats', name, n or 1) end
+local function stat(name, n) redis.call('HINCRBY', K.STATS, name, n or 1) end
 
 -- Publication is tracked: each message gets a number (its delivery tag is
 -- '<task id>.<n>'), and each job it carries records n and the tag ('pub', 'ptag') and
@@ -38,25 +65,32 @@ local function stat(name, n) redis.call('HINCRBY', P .. 'stats', name, n or 1) e
 -- holds that message (kombu's 'unacked' hash) and the job is still queued, the message
 -- was lost and recover.lua publishes it again. A backlog of any age is never published
 -- twice.
+-- The one place a Celery message is written (message format 1): Celery's task protocol 2
+-- (body [args, kwargs, embed]; headers lang, task, id, retries) in kombu's Redis
+-- transport format (a JSON object LPUSHed on the queue's list), the body as UTF-8 JSON
+-- text, not base64 (the app's broker option body_encoding='utf-8'). Its delivery tag is
+-- '<task id>.<n>' (see above). tests/test_ledger_schema.py checks that kombu decodes it
+-- into the same task call as Celery's send_task publishes; a change of format is a new
+-- MESSAGE_FORMAT, read by workers of both versions while both run.
+local MESSAGE_FORMAT = 1
 local function message(task, task_id, queue, kwargs_json, front)
-  -- A Celery protocol 2 message in kombu's Redis format, body not base64-encoded.
-  local n = redis.call('HINCRBY', P .. 'stats', 'published', 1)
-  if front then n = -redis.call('HINCRBY', P .. 'stats', 'published_front', 1) end
+  local n = redis.call('HINCRBY', K.STATS, 'published', 1)
+  if front then n = -redis.call('HINCRBY', K.STATS, 'published_front', 1) end
   local tag = task_id .. '.' .. n
   return cjson.encode({
     body = '[[],' .. kwargs_json .. ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]',
     ['content-encoding'] = 'utf-8',
     ['content-type'] = 'application/json',
     headers = {lang = 'py', task = task, id = task_id, retries = 0,
-               argsrepr = '', kwargsrepr = ''},
+               argsrepr = '', kwargsrepr = '', waapi_format = MESSAGE_FORMAT},
     properties = {delivery_tag = tag, priority = 0, body_encoding = 'utf-8',
                   delivery_info = {exchange = '', routing_key = queue}},
   }), n, tag
 end
 
 local function track(id, queue, n, tag)
-  redis.call('HSET', jkey(id), 'pub', n, 'ptag', tag)
-  redis.call('ZADD', P .. 'pub:' .. queue, n, id)
+  redis.call('HSET', K.job(id), 'pub', n, 'ptag', tag)
+  redis.call('ZADD', K.publications(queue), n, id)
 end
 
 -- ``front``: the job has waited already (a retry, a resend): next in line.
@@ -64,7 +98,7 @@ local function publish_one(id, queue, env, front)
   local msg, n, tag = message('waapi.send', id, queue, '{"job":' .. env .. '}', front)
   redis.call(front and 'RPUSH' or 'LPUSH', queue, msg)
   track(id, queue, n, tag)
-  redis.call('SADD', P .. 'queues', queue)
+  redis.call('SADD', K.QUEUES, queue)
 end
 
 local function publish_batch(ids, queue, envs)
@@ -72,7 +106,7 @@ local function publish_batch(ids, queue, envs)
   local msg, n, tag = message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body)
   redis.call('LPUSH', queue, msg)
   for _, id in ipairs(ids) do track(id, queue, n, tag) end
-  redis.call('SADD', P .. 'queues', queue)
+  redis.call('SADD', K.QUEUES, queue)
 end
 
 -- The sequence number in one of our delivery tags ('<task id>.<n>'), or nil.
@@ -100,15 +134,15 @@ end
 
 local function count_state(number, lane, before, state)
   local label = (number or '') .. '|' .. (lane or '')
-  redis.call('HINCRBY', P .. 'm:jobs', label .. '|' .. state, 1)
+  redis.call('HINCRBY', K.metric('jobs'), label .. '|' .. state, 1)
   if before and INFLIGHT[before] then
-    redis.call('HINCRBY', P .. 'm:now', label .. '|' .. before, -1)
+    redis.call('HINCRBY', K.metric('now'), label .. '|' .. before, -1)
   end
-  if INFLIGHT[state] then redis.call('HINCRBY', P .. 'm:now', label .. '|' .. state, 1) end
+  if INFLIGHT[state] then redis.call('HINCRBY', K.metric('now'), label .. '|' .. state, 1) end
 end
 
 -- A campaign run's funnel: one counter per state, moved with every change of its jobs.
-local function funnel_key(camp, run) return P .. 'camp:' .. camp .. ':f:' .. run end
+local function funnel_key(camp, run) return K.campaign(camp, 'f:' .. run) end
 
 -- The attempts' history: each change that carries an error (or a note, like a
 -- reconciled send) appends {at, state, attempt, status, code, message}; the newest
@@ -127,7 +161,7 @@ local function has_error(fields)
 end
 
 local function append_history(id, state, attempt, fields)
-  local raw = redis.call('HGET', jkey(id), 'hist')
+  local raw = redis.call('HGET', K.job(id), 'hist')
   local hist = raw and cjson.decode(raw) or {}
   local item = {at = NOW, state = state, attempt = tonumber(attempt or 0) or 0}
   if fields.err_status and fields.err_status ~= '' then item.status = tonumber(fields.err_status) end
@@ -135,21 +169,21 @@ local function append_history(id, state, attempt, fields)
   if fields.err_msg and fields.err_msg ~= '' then item.message = fields.err_msg end
   table.insert(hist, item)
   while #hist > HISTORY_MAX do table.remove(hist, 1) end
-  redis.call('HSET', jkey(id), 'hist', cjson.encode(hist))
+  redis.call('HSET', K.job(id), 'hist', cjson.encode(hist))
 end
 
 local function set_state(id, state, extra_fields)
-  local before = redis.call('HMGET', jkey(id), 'state', 'camp', 'crun', 'from', 'lane',
+  local before = redis.call('HMGET', K.job(id), 'state', 'camp', 'crun', 'from', 'lane',
                             'created', 'att', 'holder', 'queue')
   if before[1] == 'queued' and state ~= 'queued' and before[9] then
     -- Its message was taken (or it is leaving the queue some other way): no longer
     -- waiting for one.
-    redis.call('ZREM', P .. 'pub:' .. before[9], id)
-    redis.call('HDEL', jkey(id), 'lost_at')
+    redis.call('ZREM', K.publications(before[9]), id)
+    redis.call('HDEL', K.job(id), 'lost_at')
   end
   if before[1] == 'sending' and state ~= 'sending' and before[8] then
-    redis.call('SREM', P .. 'held:' .. before[8], id)
-    redis.call('HDEL', jkey(id), 'holder', 'ctok')
+    redis.call('SREM', K.held(before[8]), id)
+    redis.call('HDEL', K.job(id), 'holder', 'ctok')
   end
   if before[2] and before[2] ~= '' then
     local fk = funnel_key(before[2], before[3] or '0')
@@ -170,15 +204,15 @@ local function set_state(id, state, extra_fields)
       code = 'transport'
     end
     if code ~= nil and code ~= '' then
-      redis.call('HINCRBY', P .. 'm:errors', (before[4] or '') .. '|' .. tostring(code), 1)
+      redis.call('HINCRBY', K.metric('errors'), (before[4] or '') .. '|' .. tostring(code), 1)
     end
-    if extra_fields.gw_ms then observe(P .. 'm:gw:' .. lane, tonumber(extra_fields.gw_ms)) end
+    if extra_fields.gw_ms then observe(K.metric('gw:' .. lane), tonumber(extra_fields.gw_ms)) end
   end
   if state == 'sent' and before[6] then
-    observe(P .. 'm:e2s:' .. lane, NOW - tonumber(before[6]))
+    observe(K.metric('e2s:' .. lane), NOW - tonumber(before[6]))
   end
-  if state == 'dead' then redis.call('ZADD', P .. 'dead', NOW, id) end
-  local args = {jkey(id), 'state', state, 't_' .. state, NOW}
+  if state == 'dead' then redis.call('ZADD', K.DEAD, NOW, id) end
+  local args = {K.job(id), 'state', state, 't_' .. state, NOW}
   local noted = extra_fields and has_error(extra_fields)
   if noted then
     append_history(id, state, extra_fields.att or before[7], extra_fields)
@@ -192,20 +226,20 @@ local function set_state(id, state, extra_fields)
     end
   end
   redis.call('HSET', unpack(args))
-  if SENT_STATES[state] then redis.call('HDEL', jkey(id), unpack(ERROR_FIELDS)) end
+  if SENT_STATES[state] then redis.call('HDEL', K.job(id), unpack(ERROR_FIELDS)) end
   -- A settled job is kept for the retention; one that leaves a settled state (an
   -- unknown job sent again) is kept until it settles again.
   if TERMINAL[state] then
-    redis.call('EXPIRE', jkey(id), RETENTION_S)
+    redis.call('EXPIRE', K.job(id), RETENTION_S)
   elseif before[1] and TERMINAL[before[1]] then
-    redis.call('PERSIST', jkey(id))
+    redis.call('PERSIST', K.job(id))
   end
 end
 
 -- A delivery status from the gateway's webhook: sent -> delivered -> read, or failed;
 -- never backwards (a late 'delivered' does not overwrite 'read').
 local function apply_status(id, status, code, message)
-  local k = jkey(id)
+  local k = K.job(id)
   local f = redis.call('HMGET', k, 'state', 'from', 'lane', 'camp', 'wamid', 'to')
   local cur = f[1]
   if not cur then return 'missing' end
@@ -213,7 +247,7 @@ local function apply_status(id, status, code, message)
     if cur ~= 'sent' and cur ~= 'delivered' then return cur end
     set_state(id, 'failed', {err_code = code or '', err_msg = message or '', err_status = ''})
     if tostring(code) == '131050' then
-      redis.call('HSET', P .. 'suppressed', f[6], 'opted out (131050)')
+      redis.call('HSET', K.SUPPRESSED, f[6], 'opted out (131050)')
     end
   else
     local rank, current = RANK[status], RANK[cur]
@@ -230,7 +264,7 @@ local function apply_status(id, status, code, message)
 end
 
 local function drain_orphans(id, wamid)
-  local key = P .. 'orphan:' .. wamid
+  local key = K.orphan(wamid)
   for _, raw in ipairs(redis.call('LRANGE', key, 0, -1)) do
     local s = cjson.decode(raw)
     apply_status(id, s.status, s.code, s.message)
@@ -242,11 +276,11 @@ end
 -- request may or may not have reached the gateway) is resolved as sent when a status
 -- arrives for a wamid nobody owns, from the same number to the same recipient.
 local function resolve_sent(id, wamid)
-  redis.call('HSET', jkey(id), 'wamid', wamid)
-  redis.call('SET', P .. 'wamid:' .. wamid, id, 'EX', RETENTION_S)
+  redis.call('HSET', K.job(id), 'wamid', wamid)
+  redis.call('SET', K.wamid(wamid), id, 'EX', RETENTION_S)
   set_state(id, 'sent', {err_msg = 'ambiguous send confirmed by the gateway webhook'})
   stat('reconciled')
-  local f = redis.call('HMGET', jkey(id), 'from', 'lane', 'camp')
+  local f = redis.call('HMGET', K.job(id), 'from', 'lane', 'camp')
   event(id, 'sent', f[1], {lane = f[2], camp = f[3], wamid = wamid, reconciled = 1})
   drain_orphans(id, wamid)
 end
@@ -255,16 +289,16 @@ end
 -- it by (number, recipient) and, with recheck_ms > 0, look again then (no webhook by
 -- then: it was not sent, and the tick sends it).
 local function hold_unknown(id, recheck_ms)
-  local f = redis.call('HMGET', jkey(id), 'from', 'to')
+  local f = redis.call('HMGET', K.job(id), 'from', 'to')
   local pair = (f[1] or '') .. ':' .. (f[2] or '')
-  local orphan = redis.call('GET', P .. 'opair:' .. pair)
-  if orphan and redis.call('EXISTS', P .. 'wamid:' .. orphan) == 0 then
-    redis.call('DEL', P .. 'opair:' .. pair)
+  local orphan = redis.call('GET', K.orphan_pair(pair))
+  if orphan and redis.call('EXISTS', K.wamid(orphan)) == 0 then
+    redis.call('DEL', K.orphan_pair(pair))
     resolve_sent(id, orphan)
     return true
   end
-  redis.call('SET', P .. 'upair:' .. pair, id, 'EX', 86400)
-  if recheck_ms > 0 then redis.call('ZADD', P .. 'timers', NOW + recheck_ms, id) end
+  redis.call('SET', K.unknown_pair(pair), id, 'EX', 86400)
+  if recheck_ms > 0 then redis.call('ZADD', K.TIMERS, NOW + recheck_ms, id) end
   return false
 end
 
@@ -274,9 +308,9 @@ end
 -- for the webhooks to settle. Returns 'resent' or 'held', or 'returned' when the claim
 -- was never admitted (so certainly not sent: queued again, not ambiguous).
 local function claim_lost(id, why, policy, recheck_ms)
-  local k = jkey(id)
+  local k = K.job(id)
   local f = redis.call('HMGET', k, 'queue', 'env', 'from', 'lane', 'camp', 'att', 'go')
-  redis.call('ZREM', P .. 'timers', id)
+  redis.call('ZREM', K.TIMERS, id)
   if f[7] ~= f[6] then
     -- Never admitted under this claim (admit.lua marks 'go' just before the call):
     -- certainly not sent. Due again, no attempt spent, not ambiguous.
@@ -307,7 +341,7 @@ end
 -- found at once (recover.lua), and a holder that lost the answer to its claim can give
 -- back exactly that claim (unclaim.lua).
 local function claim_job(id, LEASE, MAX_ATT, holder, token)
-  local k = jkey(id)
+  local k = K.job(id)
   local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane',
     'to', 'camp')
   local state = f[1]
@@ -317,45 +351,45 @@ local function claim_job(id, LEASE, MAX_ATT, holder, token)
   if tonumber(f[4] or 0) > NOW then return {0, 'scheduled'} end
   if tonumber(f[3] or 0) > 0 and tonumber(f[3]) <= NOW then
     set_state(id, 'expired')
-    redis.call('ZREM', P .. 'timers', id)
+    redis.call('ZREM', K.TIMERS, id)
     event(id, 'expired', f[7])
     return {0, 'expired'}
   end
   if f[10] and f[10] ~= '' then
     -- A campaign's jobs obey it even when already queued: cancelled ones are cancelled,
     -- paused ones are held (not an attempt) until the campaign resumes.
-    local camp_state = redis.call('HGET', P .. 'camp:' .. f[10], 'state')
+    local camp_state = redis.call('HGET', K.campaign(f[10]), 'state')
     if camp_state == 'cancelled' then
       set_state(id, 'cancelled')
-      redis.call('ZREM', P .. 'timers', id)
+      redis.call('ZREM', K.TIMERS, id)
       event(id, 'cancelled', f[7], {camp = f[10]})
       return {0, 'cancelled'}
     elseif camp_state == 'paused' then
       set_state(id, 'retry_wait', {next_at = NOW + 3600000, wait_reason = 'campaign paused'})
-      redis.call('ZADD', P .. 'timers', NOW + 3600000, id)
-      redis.call('SADD', P .. 'camp:' .. f[10] .. ':held', id)
+      redis.call('ZADD', K.TIMERS, NOW + 3600000, id)
+      redis.call('SADD', K.campaign(f[10], 'held'), id)
       return {0, 'held'}
     end
   end
   local att = tonumber(f[2] or 0) + 1
   if att > MAX_ATT then
     set_state(id, 'dead', {err_msg = 'attempts exhausted (' .. MAX_ATT .. ')'})
-    redis.call('ZREM', P .. 'timers', id)
+    redis.call('ZREM', K.TIMERS, id)
     event(id, 'dead', f[7])
     return {0, 'dead'}
   end
   set_state(id, 'sending', {att = att, lease = NOW + LEASE, holder = holder, ctok = token})
-  redis.call('SADD', P .. 'held:' .. holder, id)
-  redis.call('ZADD', P .. 'timers', NOW + LEASE, id)
+  redis.call('SADD', K.held(holder), id)
+  redis.call('ZADD', K.TIMERS, NOW + LEASE, id)
   event(id, 'sending', f[7], {attempt = att})
   local pair = (f[7] or '') .. ':' .. f[9]
   local window = 'unknown'
-  if redis.call('EXISTS', P .. 'win:' .. pair) == 1 then
+  if redis.call('EXISTS', K.window(pair)) == 1 then
     window = 'open'
-  elseif redis.call('EXISTS', P .. 'closed:' .. pair) == 1 or
-      redis.call('EXISTS', P .. 'seen:' .. pair) == 1 then
+  elseif redis.call('EXISTS', K.closed(pair)) == 1 or
+      redis.call('EXISTS', K.seen(pair)) == 1 then
     window = 'closed'
   end
-  local suppressed = redis.call('HGET', P .. 'suppressed', f[9]) or ''
+  local suppressed = redis.call('HGET', K.SUPPRESSED, f[9]) or ''
   return {1, att, f[6], window, suppressed}
 end

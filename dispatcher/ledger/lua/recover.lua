@@ -24,12 +24,12 @@ local POLICY = {transactional = ARGV[6], bulk = ARGV[7]}
 local RECHECK = tonumber(ARGV[8])
 local UNACKED, UNACKED_INDEX = ARGV[9], ARGV[10]
 local GAP_MS, LIMIT, SWEEP = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13] == '1'
-local WORKERS = P .. 'workers'
+local WORKERS = K.WORKERS
 
-local last = tonumber(redis.call('GET', P .. 'recovery:last') or '0')
-redis.call('SET', P .. 'recovery:last', NOW)
-if NOW - last > GAP_MS then redis.call('SET', P .. 'recovery:since', NOW) end
-local since = tonumber(redis.call('GET', P .. 'recovery:since') or NOW)
+local last = tonumber(redis.call('GET', K.RECOVERY_LAST) or '0')
+redis.call('SET', K.RECOVERY_LAST, NOW)
+if NOW - last > GAP_MS then redis.call('SET', K.RECOVERY_SINCE, NOW) end
+local since = tonumber(redis.call('GET', K.RECOVERY_SINCE) or NOW)
 if NOW - since < DEAD_MS then return {0, 0, 0, 0, 0, 1, 0} end
 
 local silent_s = (NOW - DEAD_MS) / 1000  -- heartbeats are unix seconds
@@ -39,17 +39,17 @@ local lost = {resent = 0, held = 0, returned = 0}  -- claims lost: claim_lost's 
 -- 1. dead workers' claims
 for _, worker in ipairs(redis.call('ZRANGEBYSCORE', WORKERS, '-inf', silent_s, 'LIMIT', 0, 10)) do
   local claims = 0
-  for _, id in ipairs(redis.call('SMEMBERS', P .. 'held:' .. worker)) do
-    local f = redis.call('HMGET', jkey(id), 'state', 'holder')
+  for _, id in ipairs(redis.call('SMEMBERS', K.held(worker))) do
+    local f = redis.call('HMGET', K.job(id), 'state', 'holder')
     if f[1] == 'sending' and f[2] == worker then
       claims = claims + 1
       local outcome = claim_lost(id, 'its worker died', POLICY, RECHECK)
       lost[outcome] = lost[outcome] + 1
     end
   end
-  redis.call('DEL', P .. 'held:' .. worker, P .. 'holds:' .. worker)
+  redis.call('DEL', K.held(worker), K.holds(worker))
   redis.call('ZREM', WORKERS, worker)
-  redis.call('XADD', P .. 'events', 'MAXLEN', '~', MAXLEN, '*', 'job', '', 'state',
+  redis.call('XADD', K.EVENTS, 'MAXLEN', '~', MAXLEN, '*', 'job', '', 'state',
     'worker_lost', 'worker', worker, 'claims', claims, 'at', NOW)
   stat('workers_lost')
   dead_workers = dead_workers + 1
@@ -59,7 +59,7 @@ end
 local live = redis.call('ZRANGEBYSCORE', WORKERS, '(' .. silent_s, '+inf')
 local function held_by_a_live_worker(tag)
   for _, worker in ipairs(live) do
-    if redis.call('SISMEMBER', P .. 'holds:' .. worker, tag) == 1 then return true end
+    if redis.call('SISMEMBER', K.holds(worker), tag) == 1 then return true end
   end
   return false
 end
@@ -91,7 +91,7 @@ end
 
 -- 3. queued jobs whose message was taken and is held by nobody
 if SWEEP then
-  for _, queue in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
+  for _, queue in ipairs(redis.call('SMEMBERS', K.QUEUES)) do
     local head = redis.call('LINDEX', queue, -1)
     local below = '+inf'  -- an empty queue: every message was taken
     if head then
@@ -101,9 +101,9 @@ if SWEEP then
       below = n and ('(' .. n) or nil  -- a message not ours at the head: cannot judge
     end
     if below then
-      local index = P .. 'pub:' .. queue
+      local index = K.publications(queue)
       for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', below, 'LIMIT', 0, LIMIT)) do
-        local k = jkey(id)
+        local k = K.job(id)
         local f = redis.call('HMGET', k, 'state', 'ptag', 'lost_at', 'env', 'from', 'lane', 'camp')
         if f[1] ~= 'queued' then
           redis.call('ZREM', index, id)

@@ -6,13 +6,13 @@
 -- ARGV[10] = campaign run, ARGV[11] = channel, ARGV[12] = type, ARGV[13] = reason.
 -- Returns 1 when recorded, 0 when the job exists already.
 local id, to, from, lane, camp, crun = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local k = jkey(id)
+local k = K.job(id)
 if redis.call('EXISTS', k) == 1 then return 0 end
 redis.call('HSET', k, 'id', id, 'created', NOW, 'ch', ARGV[11], 'type', ARGV[12], 'to', to,
   'from', from, 'sess', '', 'lane', lane, 'idem', '', 'camp', camp, 'crun', crun, 'att', 0,
   'nb', 0, 'exp', 0, 'queue', '', 'env', '')
 set_state(id, 'failed', {err_code = 100, err_msg = ARGV[13]})
-redis.call('ZADD', P .. 'recent', NOW, id)
-if from ~= '' then redis.call('ZADD', P .. 'recent:' .. from, NOW, id) end
+redis.call('ZADD', K.RECENT, NOW, id)
+if from ~= '' then redis.call('ZADD', K.recent_for_number(from), NOW, id) end
 event(id, 'failed', from, {lane = lane, camp = camp, code = 100})
 return 1

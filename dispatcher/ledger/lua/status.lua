@@ -7,22 +7,22 @@
 -- Returns {applied state or current state, job id or ''}; 'parked' when parked.
 local wamid, status, code, message = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local number, recipient = ARGV[9], ARGV[10]
-local id = redis.call('GET', P .. 'wamid:' .. wamid)
+local id = redis.call('GET', K.wamid(wamid))
 if not id and number ~= '' then
   -- Nobody owns this wamid yet. A job of the same number and recipient held as
   -- 'unknown' was sent after all: this is its status.
   local pair = number .. ':' .. recipient
-  local held = redis.call('GET', P .. 'upair:' .. pair)
-  if held and redis.call('HGET', jkey(held), 'state') == 'unknown' then
-    redis.call('DEL', P .. 'upair:' .. pair)
-    redis.call('ZREM', P .. 'timers', held)
+  local held = redis.call('GET', K.unknown_pair(pair))
+  if held and redis.call('HGET', K.job(held), 'state') == 'unknown' then
+    redis.call('DEL', K.unknown_pair(pair))
+    redis.call('ZREM', K.TIMERS, held)
     resolve_sent(held, wamid)
     return {apply_status(held, status, code ~= '' and code or nil, message), held}
   end
-  redis.call('SET', P .. 'opair:' .. pair, wamid, 'EX', 86400)
+  redis.call('SET', K.orphan_pair(pair), wamid, 'EX', 86400)
 end
 if not id then
-  local key = P .. 'orphan:' .. wamid
+  local key = K.orphan(wamid)
   redis.call('RPUSH', key, cjson.encode({status = status, code = code, message = message}))
   redis.call('EXPIRE', key, RETENTION_S)
   return {'parked', ''}

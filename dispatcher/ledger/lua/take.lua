@@ -23,7 +23,7 @@ if ok and type(msg) == 'table' and type(msg.headers) == 'table' and
   end
 end
 if type(job) ~= 'table' or type(job.id) ~= 'string' or
-    redis.call('EXISTS', jkey(job.id)) == 0 then
+    redis.call('EXISTS', K.job(job.id)) == 0 then
   -- Not one we can claim here: back where it was, for Celery's consumer.
   redis.call('RPUSH', queue, raw)
   return {2, ''}

@@ -12,16 +12,16 @@
 local LIMIT = tonumber(ARGV[5])
 local POLICY = {transactional = ARGV[6], bulk = ARGV[7]}
 local RECHECK = tonumber(ARGV[8])
-local due = redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', NOW, 'LIMIT', 0, LIMIT)
+local due = redis.call('ZRANGEBYSCORE', K.TIMERS, '-inf', NOW, 'LIMIT', 0, LIMIT)
 local published, dropped = 0, 0
 local lost = {resent = 0, held = 0, returned = 0}  -- claims lost: claim_lost's outcomes
 for _, id in ipairs(due) do
-  local k = jkey(id)
+  local k = K.job(id)
   local f = redis.call('HMGET', k, 'state', 'queue', 'env', 'from', 'lane', 'camp', 'to')
   local state = f[1]
   if state == 'scheduled' or state == 'retry_wait' then
     set_state(id, 'queued')
-    redis.call('ZREM', P .. 'timers', id)
+    redis.call('ZREM', K.TIMERS, id)
     publish_one(id, f[2], f[3], state == 'retry_wait')  -- a retry is next in line
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     published = published + 1
@@ -29,15 +29,15 @@ for _, id in ipairs(due) do
     local outcome = claim_lost(id, 'lease expired mid-send', POLICY, RECHECK)
     lost[outcome] = lost[outcome] + 1
   elseif state == 'unknown' and RECHECK > 0 then
-    redis.call('DEL', P .. 'upair:' .. (f[4] or '') .. ':' .. (f[7] or ''))
+    redis.call('DEL', K.unknown_pair((f[4] or '') .. ':' .. (f[7] or '')))
     set_state(id, 'queued', {err_msg = 'no webhook came for the ambiguous send: sent again'})
-    redis.call('ZREM', P .. 'timers', id)
+    redis.call('ZREM', K.TIMERS, id)
     publish_one(id, f[2], f[3], true)
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     stat('unconfirmed_resent')
     lost.resent = lost.resent + 1
   else
-    redis.call('ZREM', P .. 'timers', id)
+    redis.call('ZREM', K.TIMERS, id)
     dropped = dropped + 1
   end
 end

@@ -5,13 +5,13 @@
 -- Returns 1 when the claim was there and is given back, 0 when it never happened or
 -- has moved on.
 local holder, token = ARGV[5], ARGV[6]
-for _, id in ipairs(redis.call('SMEMBERS', P .. 'held:' .. holder)) do
-  local f = redis.call('HMGET', jkey(id), 'state', 'ctok', 'att', 'from', 'lane', 'camp',
+for _, id in ipairs(redis.call('SMEMBERS', K.held(holder))) do
+  local f = redis.call('HMGET', K.job(id), 'state', 'ctok', 'att', 'from', 'lane', 'camp',
                        'holder')
   if f[1] == 'sending' and f[2] == token and f[7] == holder then
     set_state(id, 'retry_wait', {att = tonumber(f[3]) - 1, next_at = NOW,
       wait_reason = 'the claim was not answered: not sent, due again'})
-    redis.call('ZADD', P .. 'timers', NOW, id)
+    redis.call('ZADD', K.TIMERS, NOW, id)
     event(id, 'retry_wait', f[4], {lane = f[5], camp = f[6], reason = 'claim not answered'})
     return 1
   end
