@@ -114,7 +114,7 @@ def test_a_row_refused_at_fan_out_says_why_everywhere(
     )
     # The configuration changed after the campaign was checked: the second number is
     # no longer bound to a key (played by dropping it from the dispatcher's view).
-    dispatcher._channels.pop("+15550000002")
+    dispatcher._preparer._channels.pop("+15550000002")
     campaigns.tick(T0)
     funnel = campaigns.funnel(created.campaign_id, 1)
     assert funnel == {"queued": 2, "failed": 2, "failed:100": 2}

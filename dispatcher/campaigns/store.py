@@ -245,8 +245,9 @@ class Campaigns:
         run = int(cast(bytes, self.client.hget(_key(campaign_id), "run") or b"0"))
         ttl_s = self.dispatcher.settings.job_retention_s
         pipe = self.client.pipeline()
-        for part in ("", "aud", "held", *(f"f:{n}" for n in range(1, run + 1))):
-            pipe.expire(_key(campaign_id, part), ttl_s)
+        parts = ("aud", "held", *(f"f:{n}" for n in range(1, run + 1)))
+        for key in (_key(campaign_id), *(_key(campaign_id, part) for part in parts)):
+            pipe.expire(key, ttl_s)
         pipe.execute()
 
     def pause_for_number(self, number: str, reason: str) -> list[str]:

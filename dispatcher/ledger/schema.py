@@ -64,101 +64,43 @@ KOMBU_UNACKED = "unacked"
 KOMBU_UNACKED_INDEX = "unacked_index"
 
 
-def metric(name: str) -> str:
-    """A metrics hash the ledger scripts keep (``m:jobs``, ``m:gw:<lane>``, ...)."""
-    return f"{PREFIX}m:{name}"
+class KeyFamily:
+    """Keys ``<PREFIX><name>:<part>[:<part>...]``; called with the parts, in the order the
+    table above writes them (``window(number, customer)``)."""
+
+    def __init__(self, name: str, what: str) -> None:
+        self.name = name
+        self.__doc__ = what
+
+    def __call__(self, *parts: str) -> str:
+        return PREFIX + ":".join((self.name, *parts))
+
+    def __repr__(self) -> str:
+        return f"KeyFamily({self.name!r})"
 
 
-def job(job_id: str) -> str:
-    return f"{PREFIX}job:{job_id}"
-
-
-def idempotency(key: str) -> str:
-    return f"{PREFIX}idem:{key}"
-
-
-def wamid(message_id: str) -> str:
-    return f"{PREFIX}wamid:{message_id}"
-
-
-def recent_for_number(number: str) -> str:
-    return f"{PREFIX}recent:{number}"
-
-
-def rate(name: str) -> str:
-    """The GCRA state (theoretical arrival time) of one limit."""
-    return f"{PREFIX}rl:{name}"
-
-
-def throttle(scope: str) -> str:
-    """The adaptive throttle's counts for a scope (``key:<name>``, ``num:<number>``); its
-    buckets are ``<this>:<bucket>`` hashes and ``<this>:probe`` is its probe slot."""
-    return f"{PREFIX}gw:{scope}"
-
-
-def cooldown(name: str) -> str:
-    return f"{PREFIX}cool:{name}"
-
-
-def held(worker: str) -> str:
-    """Jobs a worker process has claimed and not yet settled (claims name their holder)."""
-    return f"{PREFIX}held:{worker}"
-
-
-def holds(worker: str) -> str:
-    """Delivery tags of the Celery messages a worker process holds (its heartbeat)."""
-    return f"{PREFIX}holds:{worker}"
-
-
-def paused(number: str) -> str:
-    return f"{PREFIX}paused:{number}"
-
-
-def parked(number: str) -> str:
-    """Jobs waiting for a paused number to be resumed."""
-    return f"{PREFIX}parked:{number}"
-
-
-def window(number: str, customer: str) -> str:
-    """Set while the customer-service window is open (an inbound message, 24 h)."""
-    return f"{PREFIX}win:{number}:{customer}"
-
-
-def seen(number: str, customer: str) -> str:
-    """The customer wrote to this number at some time: an expired window is known closed."""
-    return f"{PREFIX}seen:{number}:{customer}"
-
-
-def closed(number: str, customer: str) -> str:
-    """The gateway said 131047 for this pair: closed until the customer writes."""
-    return f"{PREFIX}closed:{number}:{customer}"
-
-
-def delivery(delivery_id: str) -> str:
-    """A webhook delivery already processed (``X-WAAPI-Delivery``)."""
-    return f"{PREFIX}delivery:{delivery_id}"
-
-
-def publications(queue: str) -> str:
-    """Queued jobs of one queue by the number of the message that carries them."""
-    return f"{PREFIX}pub:{queue}"
-
-
-def orphan(wamid: str) -> str:
-    """Statuses that came before the wamid's send was recorded, applied when it is."""
-    return f"{PREFIX}orphan:{wamid}"
-
-
-def orphan_pair(number: str, recipient: str) -> str:
-    """The last wamid nobody owned, from ``number`` to ``recipient``."""
-    return f"{PREFIX}opair:{number}:{recipient}"
-
-
-def unknown_pair(number: str, recipient: str) -> str:
-    """The job held ``unknown`` from ``number`` to ``recipient``, for its webhook."""
-    return f"{PREFIX}upair:{number}:{recipient}"
-
-
-def campaign(campaign_id: str, part: str = "") -> str:
-    """A campaign's hash, or one of its parts (``aud``, ``held``, ``f:<run>``)."""
-    return f"{PREFIX}camp:{campaign_id}{':' + part if part else ''}"
+metric = KeyFamily("m", "a metrics hash the scripts keep (jobs, now, errors, gw:<lane>, ...)")
+job = KeyFamily("job", "a job's record")
+idempotency = KeyFamily("idem", "the job first queued with an idempotency key")
+wamid = KeyFamily("wamid", "the job that sent a Meta message id")
+recent_for_number = KeyFamily("recent", "a number's jobs by creation (ms)")
+rate = KeyFamily("rl", "the GCRA state (theoretical arrival time) of one limit")
+throttle = KeyFamily(
+    "gw",
+    "the adaptive throttle's counts for a scope (key:<name>, num:<number>); its buckets "
+    "are <this>:<bucket> hashes and <this>:probe its probe slot",
+)
+cooldown = KeyFamily("cool", "a key's cooldown (its PTTL is everybody's wait)")
+held = KeyFamily("held", "jobs a worker process has claimed and not yet settled")
+holds = KeyFamily("holds", "delivery tags of the Celery messages a worker process holds")
+paused = KeyFamily("paused", "set while a number is paused")
+parked = KeyFamily("parked", "jobs waiting for a paused number to be resumed")
+window = KeyFamily("win", "set while the customer-service window is open (24 h)")
+seen = KeyFamily("seen", "the customer wrote to this number once: a lapsed window is closed")
+closed = KeyFamily("closed", "the gateway said 131047: closed until the customer writes")
+delivery = KeyFamily("delivery", "a webhook delivery already applied (X-WAAPI-Delivery)")
+publications = KeyFamily("pub", "a queue's queued jobs by the number of their message")
+orphan = KeyFamily("orphan", "statuses that came before their wamid's send was recorded")
+orphan_pair = KeyFamily("opair", "the last wamid nobody owned, from a number to a recipient")
+unknown_pair = KeyFamily("upair", "the job held unknown from a number to a recipient")
+campaign = KeyFamily("camp", "a campaign's hash, or one of its parts (aud, held, f:<run>)")
