@@ -1,8 +1,14 @@
 """The one error tree of waapi-dispatcher. Every error we raise derives from DispatcherError.
 
     DispatcherError
-    ├── InvalidRequest             input refused before anything is sent or queued
+    ├── InvalidRequest             input refused before anything is sent or queued (#100)
     ├── StoreUnavailable           Redis could not be reached or answered with an error
+    ├── NotSent                    a worker decided not to call the gateway for a job
+    │   ├── Suppressed             the recipient opted out (131050): a bulk job is skipped
+    │   ├── WindowClosed           free-form outside the 24-hour window (131047)
+    │   ├── RefusedAtFanOut        a campaign row that no longer validates (#100)
+    │   ├── InvalidAtRun           a job whose request no longer validates
+    │   └── NoKeyBound             no configured key sends from the job's number
     └── GatewayError               a gateway call did not succeed
         ├── TransportError         no HTTP response was read
         │   ├── ConnectFailed      the request never left: safe to retry
@@ -30,7 +36,10 @@
             └── ServerError            5xx
 
 Callers ask an error what to do (``disposition``, ``retry_after_s``, ``cooldown``) rather
-than parsing messages: the classification follows the retry table in DESIGN.md. No
+than parsing messages, and find the class from a Meta code (``http_error``, built from
+the leaves' ``codes``); every Meta code the dispatcher acts on is named here and nowhere
+else (the worker, the webhook receiver and the ledger scripts take them from these
+classes). The retry table is in ``docs/errors.md``. No
 ``requests`` or ``redis`` exception leaves ``dispatcher``; they are translated at the
 boundary with ``raise ... from exc``.
 """
@@ -80,9 +89,20 @@ class FieldProblem:
 class InvalidRequest(DispatcherError):
     """Input that the gateway would refuse; nothing was sent or queued."""
 
+    code: ClassVar[int] = 100  # Meta's "invalid parameter", as the gateway says it
+
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(str(p) for p in self.problems) or "invalid request")
+
+    def coded(self) -> str:
+        """The refusal in the gateway's own format: ``(#100) <field> <rule>; ...``."""
+        return coded(str(self))
+
+
+def coded(text: str, code: int = InvalidRequest.code) -> str:
+    """A message in the gateway's format, Meta's code first: ``(#100) limit must ...``."""
+    return f"(#{code}) {text}"
 
 
 class StoreUnavailable(DispatcherError):
@@ -91,6 +111,47 @@ class StoreUnavailable(DispatcherError):
     Nothing was queued when an enqueue raises this; a worker that meets it leaves the
     message unacknowledged so that it is delivered again.
     """
+
+
+class NotSent(DispatcherError):
+    """A job the worker settles without calling the gateway: it ends ``state`` with the
+    error ``outcome()`` (Meta's code where Meta would have said the same)."""
+
+    state: ClassVar[str] = "failed"
+    code: ClassVar[int | None] = None
+
+    def outcome(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"message": str(self)}
+        if self.code is not None:
+            error["code"] = self.code
+        return error
+
+
+class Suppressed(NotSent):
+    """A bulk job to a recipient on the suppression list (they opted out)."""
+
+    state = "skipped"
+    code = 131050
+
+
+class WindowClosed(NotSent):
+    """Free-form to a customer whose window is closed, and no fallback template."""
+
+    code = 131047
+
+
+class RefusedAtFanOut(NotSent):
+    """A campaign row that no longer validates when its run fans out."""
+
+    code = InvalidRequest.code
+
+
+class InvalidAtRun(NotSent):
+    """A queued job whose request no longer validates (published by hand, or older)."""
+
+
+class NoKeyBound(NotSent):
+    """No configured API key sends from the job's number any more."""
 
 
 class GatewayError(DispatcherError):
@@ -217,7 +278,7 @@ class MarketingCapped(MetaError):
 class OutsideWindow(MetaError):
     """Free-form message outside the 24-hour window: only a template can go."""
 
-    codes = (131047,)
+    codes = (WindowClosed.code,)
 
 
 class Undeliverable(MetaError):
@@ -225,7 +286,11 @@ class Undeliverable(MetaError):
 
 
 class OptedOut(MetaError):
-    codes = (131050,)
+    """The recipient opted out of marketing from this business: the recipient goes on the
+    suppression list, which bulk sends skip."""
+
+    codes = (Suppressed.code,)
+    suppression_reason: ClassVar[str] = f"opted out ({Suppressed.code})"
 
 
 class TemplateNotFound(MetaError):

@@ -102,3 +102,61 @@ def test_retry_after_in_seconds_or_http_date(header: str | None, expected: float
 @given(st.integers(0, 10**7))
 def test_retry_after_integer_seconds(seconds: int) -> None:
     assert parse_retry_after(str(seconds), 0.0) == seconds
+
+
+def test_meta_codes_live_in_the_error_classes_only() -> None:
+    """The worker, the webhook receiver and the ledger scripts take Meta's codes from
+    errors.py; none is written as a literal anywhere else in the product (the sandbox,
+    which plays the gateway, excepted)."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from dispatcher import errors
+
+    codes = {c for cls in errors.MetaError.__subclasses__() for c in cls.codes if c >= 1000}
+    codes |= {c for cls in errors.NotSent.__subclasses__() if (c := cls.code) and c >= 1000}
+    root = Path(errors.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        if path.name == "errors.py" or "sandbox" in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and (body := node.body)
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Constant) or id(node) in docstrings:
+                continue
+            value = node.value
+            if (isinstance(value, int) and not isinstance(value, bool) and value in codes) or (
+                isinstance(value, str) and any(re.search(rf"\b{c}\b", value) for c in codes)
+            ):
+                found.append(f"{path.relative_to(root)}:{node.lineno} {value!r}"[:120])
+    for path in root.rglob("*.lua"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code_part = line.split("--", 1)[0]
+            if any(re.search(rf"\b{c}\b", code_part) for c in codes):
+                found.append(f"{path.relative_to(root)}:{n} {line.strip()}")
+    assert found == []
+
+
+def test_a_refusal_the_worker_makes_carries_the_code_meta_would_have_sent() -> None:
+    from dispatcher import errors
+
+    for refusal, meta in (
+        (errors.Suppressed, errors.OptedOut),
+        (errors.WindowClosed, errors.OutsideWindow),
+    ):
+        assert refusal.code in meta.codes
+        said = errors.http_error(400, f"(#{refusal.code}) whatever")
+        assert type(said) is meta
+        assert refusal("why").outcome() == {"code": refusal.code, "message": "why"}
+    assert errors.RefusedAtFanOut.code == errors.InvalidRequest.code == 100
+    assert errors.NoKeyBound("no key").outcome() == {"message": "no key"}
+    assert errors.Suppressed.state == "skipped" and errors.WindowClosed.state == "failed"

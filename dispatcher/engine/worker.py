@@ -27,10 +27,15 @@ from dispatcher.engine.retry import decide, error_fields
 from dispatcher.errors import (
     Cooldown,
     GatewayError,
+    InvalidAtRun,
     InvalidRequest,
+    NoKeyBound,
+    NotSent,
     OptedOut,
     OutsideWindow,
     StoreUnavailable,
+    Suppressed,
+    WindowClosed,
 )
 from dispatcher.gateway.cloud import TemplateMessage
 from dispatcher.gateway.validation import problems_of
@@ -240,33 +245,17 @@ class Worker:
         return state
 
     def _attempt_once(self, envelope: JobEnvelope, claim: Claim) -> str:
-        if claim.suppressed and envelope.lane == "bulk":
-            reason = f"skipped: the recipient is on the suppression list ({claim.suppressed})"
-            return self._finish(
-                envelope, claim, "skipped", error={"code": 131050, "message": reason}
-            )
-        use_fallback = needs_window(envelope) and claim.window == "closed"
-        if use_fallback and envelope.fallback_template is None:
-            return self._finish(
-                envelope,
-                claim,
-                "failed",
-                error={
-                    "code": 131047,
-                    "message": (
-                        "not sent: the customer-service window is closed (the customer has not "
-                        "written in 24 h); only a template can go: give a fallbackTemplate"
-                    ),
-                },
-            )
         try:
+            use_fallback = self._may_send(envelope, claim)
             request = fallback_request(envelope) if use_fallback else envelope.request()
             client = self.clients.for_envelope(envelope)
+        except NotSent as refusal:
+            return self._not_sent(envelope, claim, refusal)
         except InvalidRequest as exc:
-            return self._finish(envelope, claim, "failed", error={"message": str(exc)})
+            return self._not_sent(envelope, claim, InvalidAtRun(str(exc)))
         except KeyError:
             message = f"no configured key is bound to {envelope.from_phone_no}"
-            return self._finish(envelope, claim, "failed", error={"message": message})
+            return self._not_sent(envelope, claim, NoKeyBound(message))
         with self._before_the_call(claim):
             admission = self.limiter.admit(envelope, attempt=claim.attempt)
             if admission.status == "paused":
@@ -303,6 +292,24 @@ class Worker:
             call=self.limiter.throttle.call(scopes, taken=True),
         )
 
+    @staticmethod
+    def _may_send(envelope: JobEnvelope, claim: Claim) -> bool:
+        """Whether the job goes as its fallback template; NotSent when it cannot go."""
+        if claim.suppressed and envelope.lane == "bulk":
+            raise Suppressed(
+                f"skipped: the recipient is on the suppression list ({claim.suppressed})"
+            )
+        use_fallback = needs_window(envelope) and claim.window == "closed"
+        if use_fallback and envelope.fallback_template is None:
+            raise WindowClosed(
+                "not sent: the customer-service window is closed (the customer has not "
+                "written in 24 h); only a template can go: give a fallbackTemplate"
+            )
+        return use_fallback
+
+    def _not_sent(self, envelope: JobEnvelope, claim: Claim, refusal: NotSent) -> str:
+        return self._finish(envelope, claim, refusal.state, error=refusal.outcome())
+
     def _after_error(
         self,
         envelope: JobEnvelope,
@@ -323,7 +330,7 @@ class Worker:
                 return "retry_wait"
         elif isinstance(error, OptedOut):
             with self._best_effort("suppression"):
-                self.windows.suppress(envelope.to, "opted out (131050)")
+                self.windows.suppress(envelope.to, OptedOut.suppression_reason)
         return self._failed(envelope, claim, error, gateway_ms, call)
 
     def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from config import ProducerToken, normalize_e164
 from dispatcher.campaigns import Campaigns, CampaignSpec, Refused
 from dispatcher.campaigns.audience import rows
-from dispatcher.errors import InvalidRequest
+from dispatcher.errors import InvalidRequest, coded
 from dispatcher.gateway.validation import problems_of
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.ingress import json_object
@@ -47,7 +47,7 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
             spec = CampaignSpec.model_validate(body.get("campaign"))
         except ValidationError as exc:
             problems = "; ".join(str(p) for p in problems_of(exc, "campaign"))
-            raise ApiError(400, error=f"(#100) {problems}") from None
+            raise ApiError(400, error=coded(problems)) from None
         for number in spec.numbers:
             check_number(token, number)
         audience: Iterator[tuple[int, dict[str, Any]] | Refused]
@@ -58,7 +58,7 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
         else:
             raise ApiError(
                 400,
-                error="(#100) audience must be a list of recipients (or audienceCsv a CSV text)",
+                error=coded("audience must be a list of recipients (or audienceCsv a CSV text)"),
             )
         try:
             created = await run_in_threadpool(campaigns.create, spec, audience)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken
+from dispatcher.errors import coded
 from dispatcher.http.auth import Authenticator
 from dispatcher.http.ingress import json_object
 from dispatcher.http.responses import ApiError, ok
@@ -29,7 +30,7 @@ def router(dead: DeadLetters, auth: Authenticator) -> APIRouter:
         body = await json_object(request)
         chosen = [k for k in ("id", "code", "all") if body.get(k) not in (None, False)]
         if len(chosen) != 1:
-            raise ApiError(400, error="(#100) give exactly one of id, code or all")
+            raise ApiError(400, error=coded("give exactly one of id, code or all"))
 
         def run() -> dict[str, str]:
             if "id" in chosen:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken, normalize_e164
-from dispatcher.errors import InvalidRequest
+from dispatcher.errors import InvalidRequest, coded
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, invalid, ok
@@ -36,9 +36,9 @@ async def json_object(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, error="(#100) request body must be valid JSON") from None
+        raise ApiError(400, error=coded("request body must be valid JSON")) from None
     if not isinstance(body, dict):
-        raise ApiError(400, error="(#100) request body must be a JSON object")
+        raise ApiError(400, error=coded("request body must be a JSON object"))
     return body
 
 
@@ -50,7 +50,7 @@ def _number(value: Any) -> str | None:
 
 
 def _refusal(exc: InvalidRequest) -> str:
-    return "(#100) " + "; ".join(str(p) for p in exc.problems)
+    return exc.coded()
 
 
 class Ingress:
@@ -146,10 +146,10 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
         body = await json_object(request)
         jobs = body.get("jobs")
         if not isinstance(jobs, list) or not jobs:
-            raise ApiError(400, error="(#100) jobs must be a non-empty list of job objects")
+            raise ApiError(400, error=coded("jobs must be a non-empty list of job objects"))
         limit = dispatcher.settings.bulk_max_jobs
         if len(jobs) > limit:
-            raise ApiError(400, error=f"(#100) jobs must have at most {limit} items")
+            raise ApiError(400, error=coded(f"jobs must have at most {limit} items"))
         return ok(await run_in_threadpool(ingress.bulk, jobs, token))
 
     return api

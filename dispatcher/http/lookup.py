@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken, normalize_e164
+from dispatcher.errors import coded
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, ok
 from dispatcher.ledger import schema
@@ -39,19 +40,19 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
         token: ProducerToken = reader,
     ) -> JSONResponse:
         if state is not None and state not in STATES:
-            raise ApiError(400, error=f"(#100) state must be one of {', '.join(STATES)}")
+            raise ApiError(400, error=coded(f"state must be one of {', '.join(STATES)}"))
         if not 1 <= limit <= 1000:
-            raise ApiError(400, error="(#100) limit must be between 1 and 1000")
+            raise ApiError(400, error=coded("limit must be between 1 and 1000"))
         if number is not None:
             try:
                 number = normalize_e164(number)
             except ValueError as exc:
-                raise ApiError(400, error=f"(#100) number {exc}") from None
+                raise ApiError(400, error=coded(f"number {exc}")) from None
             check_number(token, number)
         before = None
         if cursor is not None:
             if not cursor.isdigit():
-                raise ApiError(400, error="(#100) cursor must be the nextCursor of a page")
+                raise ApiError(400, error=coded("cursor must be the nextCursor of a page"))
             before = int(cursor)
         records = await run_in_threadpool(
             dispatcher.ledger.list,

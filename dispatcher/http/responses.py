@@ -28,7 +28,7 @@ class ApiError(Exception):
 
 def invalid(exc: InvalidRequest) -> ApiError:
     """400 in the gateway's validation format: ``(#100) <field> <rule>; ...``."""
-    return ApiError(400, error="(#100) " + "; ".join(str(p) for p in exc.problems))
+    return ApiError(400, error=exc.coded())
 
 
 def ok(data: Any, status: int = 200, **extra: Any) -> JSONResponse:

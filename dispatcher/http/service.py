@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from config import Settings, load_settings
 from dispatcher.campaigns import Campaigns
-from dispatcher.errors import StoreUnavailable
+from dispatcher.errors import StoreUnavailable, coded
 from dispatcher.http import (
     campaign_routes,
     dlq_routes,
@@ -55,7 +55,7 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:])} {e['msg']}" for e in exc.errors()
         )
-        return JSONResponse({"success": False, "error": f"(#100) {problems}"}, status_code=400)
+        return JSONResponse({"success": False, "error": coded(problems)}, status_code=400)
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:

@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 import redis
 
 from config import Settings
+from dispatcher.errors import OptedOut, RefusedAtFanOut
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema
@@ -249,7 +250,8 @@ class Ledger:
         reason: str,
     ) -> bool:
         """Record a bulk job that cannot be sent (refused at a campaign's fan-out) as
-        ``failed`` with code 100 and ``reason``; False when it was recorded before."""
+        ``failed`` with RefusedAtFanOut's code and ``reason``; False when it was recorded
+        before."""
         result = self.scripts.call(
             "refuse",
             _ms(self.clock),
@@ -262,6 +264,7 @@ class Ledger:
             channel,
             message_type,
             reason[:500],
+            RefusedAtFanOut.code,
         )
         return int(result) == 1
 
@@ -314,6 +317,7 @@ class Ledger:
             message[:500],
             number or "",
             recipient or "",
+            OptedOut.suppression_reason if code in OptedOut.codes else "",
         )
         job_id = result[1].decode()
         return result[0].decode(), job_id or None

@@ -79,7 +79,8 @@ LABELLED: tuple[tuple[str, type[Any], str, str, list[str], float], ...] = (
         "cooldowns",
         CounterMetricFamily,
         "waapi_cooldowns",
-        "Cooldowns started (key: Meta 4/80007; number: 130429; pair: 131056).",
+        "Cooldowns started (key: ApiCallLimited; number: ThroughputLimited; pair: "
+        "PairRateLimited, as in dispatcher.errors).",
         ["scope"],
         1.0,
     ),

@@ -237,8 +237,10 @@ local function set_state(id, state, extra_fields)
 end
 
 -- A delivery status from the gateway's webhook: sent -> delivered -> read, or failed;
--- never backwards (a late 'delivered' does not overwrite 'read').
-local function apply_status(id, status, code, message)
+-- never backwards (a late 'delivered' does not overwrite 'read'). ``suppress``: the
+-- reason to put the recipient on the suppression list when this failure says they opted
+-- out ('' otherwise; the caller knows Meta's codes, errors.py's OptedOut).
+local function apply_status(id, status, code, message, suppress)
   local k = K.job(id)
   local f = redis.call('HMGET', k, 'state', 'from', 'lane', 'camp', 'wamid', 'to')
   local cur = f[1]
@@ -246,9 +248,7 @@ local function apply_status(id, status, code, message)
   if status == 'failed' then
     if cur ~= 'sent' and cur ~= 'delivered' then return cur end
     set_state(id, 'failed', {err_code = code or '', err_msg = message or '', err_status = ''})
-    if tostring(code) == '131050' then
-      redis.call('HSET', K.SUPPRESSED, f[6], 'opted out (131050)')
-    end
+    if suppress and suppress ~= '' then redis.call('HSET', K.SUPPRESSED, f[6], suppress) end
   else
     local rank, current = RANK[status], RANK[cur]
     if not rank or not current then return cur end
@@ -267,7 +267,7 @@ local function drain_orphans(id, wamid)
   local key = K.orphan(wamid)
   for _, raw in ipairs(redis.call('LRANGE', key, 0, -1)) do
     local s = cjson.decode(raw)
-    apply_status(id, s.status, s.code, s.message)
+    apply_status(id, s.status, s.code, s.message, s.suppress)
   end
   redis.call('DEL', key)
 end
