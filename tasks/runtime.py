@@ -27,9 +27,16 @@ def _build(app: Celery) -> tuple[Worker, Campaigns]:
     if _runtime is None:
         with _lock:
             if _runtime is None:
-                worker = Worker.from_settings(app.conf.waapi_settings, app.conf.waapi_concurrency)
-                campaigns = Campaigns(Dispatcher(worker.settings, worker.ledger.client))
-                worker.on_number_paused = campaigns.pause_for_number
+                settings, threads = app.conf.waapi_settings, app.conf.waapi_concurrency
+                client = Worker.connect(settings, threads)
+                # A number the gateway pauses stops this process's campaigns using it.
+                campaigns = Campaigns(Dispatcher(settings, client))
+                worker = Worker.from_settings(
+                    settings,
+                    threads,
+                    client=client,
+                    on_number_paused=campaigns.pause_for_number,
+                )
                 _runtime = (worker, campaigns)
     return _runtime
 

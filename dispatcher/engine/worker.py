@@ -85,14 +85,16 @@ class Worker:
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
         batch_threads: int | None = None,
+        on_number_paused: Callable[[str, str], object] | None = None,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.clients = clients
         self.limiter = limiter
         self.windows = Windows(ledger.client)
-        # Called when the gateway pauses a number (131048): campaigns stop using it.
-        self.on_number_paused: Callable[[str, str], object] | None = None
+        # Called (number, reason) when the gateway pauses a number (SpamLimited): the
+        # process's campaigns stop using it.
+        self.on_number_paused = on_number_paused
         self.rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
         self.sleep = sleep
         self._rng_lock = threading.Lock()
@@ -109,15 +111,29 @@ class Worker:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, concurrency: int | None = None) -> Worker:
+    def from_settings(
+        cls,
+        settings: Settings,
+        concurrency: int | None = None,
+        *,
+        client: redis.Redis | None = None,
+        on_number_paused: Callable[[str, str], object] | None = None,
+    ) -> Worker:
         threads = concurrency or settings.worker_concurrency
-        client = connect(settings.redis_url, max_connections=2 * threads + 8)
+        client = client or cls.connect(settings, threads)
         return cls(
             settings,
             Ledger(client, settings),
             Clients(settings, threads),
             Limiter(client, settings),
+            on_number_paused=on_number_paused,
         )
+
+    @staticmethod
+    def connect(settings: Settings, concurrency: int | None = None) -> redis.Redis:
+        """The Redis client a worker of ``concurrency`` threads needs (its pool)."""
+        threads = concurrency or settings.worker_concurrency
+        return connect(settings.redis_url, max_connections=2 * threads + 8)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
