@@ -9,7 +9,7 @@ import logging
 import time
 
 from tasks.app import TICK_INTERVAL_S, app
-from tasks.runtime import campaigns_for, worker_for
+from tasks.worker_process import campaigns_for, worker_for
 
 TICK_BATCH = 1000
 log = logging.getLogger("dispatcher.recovery")

@@ -14,7 +14,7 @@ from celery.exceptions import Reject
 
 from dispatcher.errors import StoreUnavailable
 from tasks.app import app
-from tasks.runtime import worker_for
+from tasks.worker_process import worker_for
 
 
 def _unexpected(task: str, given: dict[str, Any]) -> str:

@@ -25,8 +25,8 @@ from dispatcher.gateway.qr import QrSend
 from dispatcher.gateway.validation import parse
 from dispatcher.sandbox import replies
 from dispatcher.sandbox.config import SandboxKey, SandboxQrSession
+from dispatcher.sandbox.instance import SANDBOX_KEY, Sandbox
 from dispatcher.sandbox.replies import fail, meta_error, ok
-from dispatcher.sandbox.runtime import SANDBOX_KEY, Sandbox
 
 INTERACTIVE = frozenset({"buttons", "list", "cta", "flow"})
 

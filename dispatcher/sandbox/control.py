@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from config.phone import normalize_e164
 from dispatcher.gateway.validation import problems_of
 from dispatcher.sandbox.config import Faults, Webhooks
-from dispatcher.sandbox.runtime import SANDBOX_KEY, Sandbox
+from dispatcher.sandbox.instance import SANDBOX_KEY, Sandbox
 
 
 class _Strict(BaseModel):

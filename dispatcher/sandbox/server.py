@@ -13,8 +13,8 @@ from dispatcher.sandbox import api, control
 from dispatcher.sandbox.api import authenticate, charge_quota
 from dispatcher.sandbox.config import SandboxConfig
 from dispatcher.sandbox.faults import Fault, hang, latency_s, pick_fault, reset_connection
+from dispatcher.sandbox.instance import SANDBOX_KEY, Sandbox
 from dispatcher.sandbox.replies import Reply, fail
-from dispatcher.sandbox.runtime import SANDBOX_KEY, Sandbox
 
 API_PREFIX = "/api/v1/external"
 
