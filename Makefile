@@ -52,7 +52,7 @@ contracts: $(STAMP)
 pytest: install
 	$(BIN)/pytest -m "not long"
 
-# The fault cases that take many minutes (RELIABILITY.md quotes their figures).
+# The fault cases that take many minutes (docs/reliability.md quotes their figures).
 test-long: install
 	$(BIN)/pytest -m long -s -p no:cacheprovider
 

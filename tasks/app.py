@@ -1,4 +1,4 @@
-"""The Celery app and its settings, from DESIGN.md's "settings that hold"."""
+"""The Celery app and its settings (why each holds: docs/architecture.md)."""
 
 from __future__ import annotations
 

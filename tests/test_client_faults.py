@@ -134,7 +134,7 @@ def test_per_minute_quota_answers_429_with_retry_after(quota_sandbox: SandboxPro
     assert len(quota_sandbox.sent()) == 3
 
 
-# Meta's codes, as the retry table in DESIGN.md reads them.
+# Meta's codes, as the retry table in docs/errors.md reads them.
 META_TABLE = [
     (4, "ApiCallLimited", Disposition.RETRY, Cooldown.KEY),
     (80007, "ApiCallLimited", Disposition.RETRY, Cooldown.KEY),

@@ -6,7 +6,7 @@ and numbers the default 80 messages/s).
 Each case starts its own Redis, sandbox gateway, HTTP service (for the gateway's signed
 webhooks), worker and beat processes, checks the promise (nothing lost, nothing sent
 twice outside the counted ambiguous sends, every outcome recorded, recovery within the
-stated time) and prints its figures; RELIABILITY.md quotes them. ``pytest -m faults -s``
+stated time) and prints its figures; docs/reliability.md quotes them. ``pytest -m faults -s``
 runs these; the 10-minute outage is also marked ``long`` (``.ci/run`` runs it in its own
 step).
 """
@@ -391,7 +391,7 @@ def test_a_flapping_gateway_keeps_sending_at_what_it_takes(
     30% of calls 503 and 5% 429 (Retry-After 1 s) for up to 300 s, and 2,000 jobs go
     through it. All are sent, none dead, with no more gateway calls per message than the
     failures themselves cost (1 / 0.65 = 1.54): the throttle holds nothing back from a
-    gateway that takes 65% of calls. The rates are printed (RELIABILITY.md quotes them;
+    gateway that takes 65% of calls. The rates are printed (docs/reliability.md quotes them;
     a speed target is not asserted in a timed test)."""
     stack = fault_stack(cleanup, tmp_path)
     with stack.dispatcher() as dispatcher:

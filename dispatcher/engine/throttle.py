@@ -8,7 +8,7 @@ window (buckets of ``BUCKET_MS``), R is calls made plus calls held back and A th
 taken. Once R reaches the minimum, a call is held back (not an attempt) with
 probability (R - K*A) / (R + 1). Unlike a breaker's stop-the-world hold, this keeps the
 rate at what the gateway takes: at 35% failures (K = 2) nothing is held back, at 100%
-only probes go. docs/recovery.md says more; RELIABILITY.md has the figures.
+only probes go. docs/recovery.md says more; docs/reliability.md has the figures.
 """
 
 from __future__ import annotations
