@@ -26,7 +26,9 @@ import redis
 
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.producer.api import Dispatcher
-from tests.support import RedisProcess, campaign_spec, make_settings
+from tests.support.data import campaign_spec
+from tests.support.processes import RedisProcess
+from tests.support.stack import make_settings
 
 
 def rss_mb() -> float:

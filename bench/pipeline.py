@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support import RedisProcess, SandboxProcess, Stack
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
 
 
 def settled(dispatcher: object, ids: list[str]) -> int:

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.naive_celery import start_worker as naive_worker
-from tests.support import RedisProcess, SandboxProcess, Stack
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 

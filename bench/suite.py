@@ -48,15 +48,10 @@ from bench.naive_celery import start_worker as naive_worker
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
-from tests.support import (
-    BEARER,
-    RedisProcess,
-    SandboxProcess,
-    Stack,
-    campaign_spec,
-    make_settings,
-    wait_until,
-)
+from tests.support.data import BEARER, campaign_spec
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack, make_settings
+from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "secr_sandbox"

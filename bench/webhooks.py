@@ -27,7 +27,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dispatcher.sandbox.webhooks import status_payload
-from tests.support import RedisProcess, SandboxProcess, Stack
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
 
 FROM = "+15550000001"
 

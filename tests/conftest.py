@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.support import DATA, RedisProcess, SandboxProcess
+from dispatcher.producer.api import Dispatcher
+from tests.support.data import DATA
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import make_settings
+from tests.support.waiting import FakeClock
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +50,18 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+@pytest.fixture
+def clock(request: pytest.FixtureRequest) -> Callable[[], float]:
+    """The wall clock; a settable FakeClock in modules marked ``fake_clock``."""
+    if request.node.get_closest_marker("fake_clock"):
+        return FakeClock()
+    return time.time
+
+
+@pytest.fixture
+def dispatcher(redis_url: str, clock: Callable[[], float]) -> Iterator[Dispatcher]:
+    """A Dispatcher on the test's empty Redis with the shipped settings (no workers)."""
+    with Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url), clock) as made:
+        yield made

@@ -21,7 +21,9 @@ from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.producer.api import Dispatcher, Enqueued
 from tests.strategies import json_values
-from tests.support import RedisProcess, SandboxProcess, Stack, make_settings, own_stack, wait_until
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack, make_settings, own_stack
+from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
 TO = "+15553330001"

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, clean_env, run_cli
+from tests.support.cli import clean_env, run_cli
+from tests.support.data import BEARER
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
 
 SPEC = {
     "name": "Winter sale",

@@ -17,7 +17,9 @@ import pytest
 
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.campaigns.store import IN_FLIGHT
-from tests.support import Stack, campaign_spec, own_stack, wait_until
+from tests.support.data import campaign_spec
+from tests.support.stack import Stack, own_stack
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

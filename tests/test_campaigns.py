@@ -11,21 +11,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
 from dispatcher.errors import InvalidRequest
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger.jobs import Claim
 from dispatcher.producer.api import Dispatcher
-from tests.support import campaign_spec, make_settings
+from tests.support.data import campaign_spec
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def dispatcher(redis_url: str) -> Dispatcher:
-    return Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url))
 
 
 @pytest.fixture

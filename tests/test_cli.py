@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from dispatcher.cli.supervise import port_open
-from tests.support import SandboxProcess, free_port, run_cli, wait_until
-from tests.support import clean_env as support_clean_env
+from tests.support.cli import clean_env as support_clean_env
+from tests.support.cli import run_cli
+from tests.support.processes import SandboxProcess, free_port
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import clean_env, run_cli
+from tests.support.cli import clean_env, run_cli
 
 FROM = "+15550000001"
 

@@ -12,7 +12,7 @@ import pytest
 from dispatcher.errors import BadRequest, Forbidden, NotFound
 from dispatcher.gateway import parse_send
 from dispatcher.gateway.contacts import ContactFields, UpdateContact, UpsertContact
-from tests.support import SandboxProcess
+from tests.support.processes import SandboxProcess
 
 FROM, TO = "+15550000001", "+15551230001"
 MEDIA = "https://example.com/file"

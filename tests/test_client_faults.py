@@ -19,7 +19,7 @@ from dispatcher.errors import (
 )
 from dispatcher.gateway import WaapiClient
 from dispatcher.gateway.cloud import TemplateMessage
-from tests.support import SandboxProcess, free_port
+from tests.support.processes import SandboxProcess, free_port
 
 HELLO = TemplateMessage(
     to="+15551230001", from_phone_no="+15550000001", name="hello_world", language="en"

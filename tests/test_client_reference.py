@@ -18,7 +18,8 @@ from dispatcher.errors import Disposition, GatewayError
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS, WaapiClient
 from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.validation import parse
-from tests.support import DATA, KEYS, SandboxProcess
+from tests.support.data import DATA, KEYS
+from tests.support.processes import SandboxProcess
 
 REFERENCE_REQUESTS = json.loads((DATA / "reference_requests.json").read_text())
 REFERENCE_ERRORS = json.loads((DATA / "reference_errors.json").read_text())

@@ -9,35 +9,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 
 from dispatcher.ledger.jobs import Claim
 from dispatcher.ops.deadletters import DeadLetters
 from dispatcher.producer.api import Dispatcher
-from tests.support import (
-    BEARER,
-    FakeClock,
-    RedisProcess,
-    SandboxProcess,
-    Stack,
-    clean_env,
-    make_settings,
-    run_cli,
-    wait_until,
-)
+from tests.support.cli import clean_env, run_cli
+from tests.support.data import BEARER
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
+from tests.support.waiting import FakeClock, wait_until
 
 FROM = "+15550000001"
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def dispatcher(redis_url: str, clock: FakeClock) -> Dispatcher:
-    return Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url), clock)
+pytestmark = pytest.mark.fake_clock  # the clock and dispatcher fixtures
 
 
 def kill(dispatcher: Dispatcher, to: str, status: int, code: int | None = None) -> str:

@@ -30,7 +30,10 @@ import requests
 
 from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger.states import TERMINAL_STATES
-from tests.support import BEARER, SANDBOX_KEYS, SandboxProcess, Stack, own_stack, wait_until
+from tests.support.data import BEARER, SANDBOX_KEYS
+from tests.support.processes import SandboxProcess
+from tests.support.stack import Stack, own_stack
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -525,7 +528,7 @@ def test_a_100k_backlog_of_any_age_holds_one_message_per_job(
     sweep re-published anything queued for 15 minutes): every queued job still has
     exactly one message, and Redis holds no more than it did for the fresh backlog."""
     from dispatcher.ledger.jobs import Ledger
-    from tests.support import FakeClock
+    from tests.support.waiting import FakeClock
 
     stack = fault_stack(cleanup, tmp_path)
     settings = stack.settings()

@@ -17,7 +17,10 @@ import requests
 
 from dispatcher.producer.api import Dispatcher
 from dispatcher.sandbox.webhooks import status_payload
-from tests.support import BEARER, RedisProcess, SandboxProcess, Stack, wait_until
+from tests.support.data import BEARER
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
 

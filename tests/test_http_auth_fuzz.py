@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.producer.api import Dispatcher
 from tests.strategies import json_values
-from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
+from tests.support.data import BEARER
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
 
 FROM = "+15550000001"
 SEND_PATHS = [f"/v1/whatsapp-api/messages/{k}" for k in CLOUD_KINDS] + [

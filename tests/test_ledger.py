@@ -13,16 +13,14 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim, Ledger
 from dispatcher.producer.api import Dispatcher
-from tests.support import FakeClock, make_settings
+from tests.support.stack import make_settings
+from tests.support.waiting import FakeClock
 
 FROM, TO = "+15550000001", "+15551230001"
 QUEUE_TX = "waapi.cloud.15550000001.tx"
 QUEUE_BULK = "waapi.cloud.15550000001.bulk"
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+pytestmark = pytest.mark.fake_clock  # the clock and dispatcher fixtures
 
 
 @pytest.fixture

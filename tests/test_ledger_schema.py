@@ -15,7 +15,7 @@ from kombu import Connection
 from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema, states
 from dispatcher.producer.api import Dispatcher
-from tests.support import make_settings
+from tests.support.stack import make_settings
 
 FROM, TO = "+15550000001", "+15551230001"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from dispatcher.engine.limiter import Limit, Limiter
 from dispatcher.job.envelope import JobEnvelope
-from tests.support import make_settings
+from tests.support.stack import make_settings
 
 
 @dataclass

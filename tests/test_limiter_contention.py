@@ -9,7 +9,7 @@ import redis
 
 from dispatcher.engine.limiter import Limiter
 from dispatcher.job.envelope import JobEnvelope
-from tests.support import make_settings
+from tests.support.stack import make_settings
 
 RATE = 50.0  # per second, no headroom: interval 20 ms, burst 5
 PROCESSES = 6

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import RedisProcess, SandboxProcess, Stack, wait_until
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dispatcher.telemetry.logs import JsonFormatter, TextFormatter
 from dispatcher.telemetry.scrub import Scrubber
-from tests.support import own_stack
+from tests.support.stack import own_stack
 
 SCRUB = Scrubber(["secr_sandbox"], own_numbers=["+15550000001"])
 

@@ -10,7 +10,8 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import BEARER, own_stack
+from tests.support.data import BEARER
+from tests.support.stack import own_stack
 
 N1, N2 = "+15550000001", "+15550000002"
 

@@ -17,7 +17,9 @@ import redis
 from dispatcher.gateway import parse_send
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.producer.api import Dispatcher
-from tests.support import RedisProcess, SandboxProcess, Stack, free_port, wait_until
+from tests.support.processes import RedisProcess, SandboxProcess, free_port
+from tests.support.stack import Stack
+from tests.support.waiting import wait_until
 
 FROM, TO = "+15550000001", "+15551230001"
 MEDIA = "https://example.com/f"

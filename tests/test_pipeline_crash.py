@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Stack, own_stack, wait_until
+from tests.support.stack import Stack, own_stack
+from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
 

@@ -14,15 +14,9 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.line import parse_job
 from dispatcher.job.options import JobOptions
 from dispatcher.producer.api import Dispatcher, Enqueued
-from tests.support import make_settings
 
 FROM, TO = "+15550000001", "+15551230001"
 MEDIA = "https://example.com/f"
-
-
-@pytest.fixture
-def dispatcher(redis_url: str) -> Dispatcher:
-    return Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url))
 
 
 def nothing_queued(client: redis.Redis) -> bool:

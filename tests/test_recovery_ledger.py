@@ -16,22 +16,14 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim, Ledger, Recovered
 from dispatcher.producer.api import Dispatcher
-from tests.support import FakeClock, make_settings
+from tests.support.waiting import FakeClock
 
 FROM, TO = "+15550000001", "+15551230001"
 QUEUE_TX = "waapi.cloud.15550000001.tx"
 QUEUE_BULK = "waapi.cloud.15550000001.bulk"
 DEAD_S = 15.0  # WORKER_DEAD_AFTER_S's default
 
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def dispatcher(redis_url: str, clock: FakeClock) -> Dispatcher:
-    return Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url), clock)
+pytestmark = pytest.mark.fake_clock  # the clock and dispatcher fixtures
 
 
 @pytest.fixture

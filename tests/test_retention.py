@@ -17,7 +17,9 @@ import redis
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.ledger.jobs import Ledger
 from dispatcher.ledger.windows import SEEN_S
-from tests.support import FakeClock, campaign_spec, own_stack, wait_until
+from tests.support.data import campaign_spec
+from tests.support.stack import own_stack
+from tests.support.waiting import FakeClock, wait_until
 
 FROM = ("+15550000001", "+15550000002")
 # Keys that are not per job: fixed names, one per number or queue, one per campaign.

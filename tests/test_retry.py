@@ -21,7 +21,7 @@ from dispatcher.errors import (
     Unauthorized,
     http_error,
 )
-from tests.support import make_settings
+from tests.support.stack import make_settings
 
 SETTINGS = make_settings(
     "redis://127.0.0.1:1/0", retry_base_delay_s=1.0, retry_max_delay_s=300.0, retry_max_attempts=5

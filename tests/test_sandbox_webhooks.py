@@ -9,7 +9,10 @@ from typing import Any
 
 from dispatcher.gateway import parse_send
 from dispatcher.sandbox import DEMO_VERIFY_TOKEN
-from tests.support import DATA, SandboxProcess, wait_until, webhook_receiver
+from tests.support.data import DATA
+from tests.support.processes import SandboxProcess
+from tests.support.receiver import webhook_receiver
+from tests.support.waiting import wait_until
 
 FROM, TO = "+15550000001", "+15551230001"
 

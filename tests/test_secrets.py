@@ -13,16 +13,11 @@ import pytest
 import redis
 import requests
 
-from tests.support import (
-    BEARER,
-    TOKENS,
-    Stack,
-    own_stack,
-    sentry_dsn,
-    sentry_envelopes,
-    wait_until,
-    webhook_receiver,
-)
+from tests.support.data import BEARER, TOKENS
+from tests.support.receiver import webhook_receiver
+from tests.support.sentry import sentry_dsn, sentry_envelopes
+from tests.support.stack import Stack, own_stack
+from tests.support.waiting import wait_until
 
 SECRETS = ["secr_sandbox", "verify_sandbox", *(t["token"] for t in TOKENS)]
 

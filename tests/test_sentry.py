@@ -8,15 +8,11 @@ import json
 from pathlib import Path
 
 from dispatcher.telemetry.scrub import FILTERED, Scrubber, mask_number
-from tests.support import (
-    TOKENS,
-    own_stack,
-    sentry_dsn,
-    sentry_envelopes,
-    sentry_events,
-    wait_until,
-    webhook_receiver,
-)
+from tests.support.data import TOKENS
+from tests.support.receiver import webhook_receiver
+from tests.support.sentry import sentry_dsn, sentry_envelopes, sentry_events
+from tests.support.stack import own_stack
+from tests.support.waiting import wait_until
 
 STALE_SECRET = "secr_stale_0123456789"
 KEYS = [

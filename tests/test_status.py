@@ -10,7 +10,10 @@ from pathlib import Path
 from dispatcher.campaigns import Campaigns
 from dispatcher.campaigns.audience import rows
 from dispatcher.engine.limiter import Limiter
-from tests.support import campaign_spec, own_stack, run_cli, wait_until
+from tests.support.cli import run_cli
+from tests.support.data import campaign_spec
+from tests.support.stack import own_stack
+from tests.support.waiting import wait_until
 
 
 def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(

@@ -25,7 +25,8 @@ from dispatcher.errors import (
 )
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger.jobs import Ledger
-from tests.support import FakeClock, make_settings
+from tests.support.stack import make_settings
+from tests.support.waiting import FakeClock
 
 T0_MS = 1_800_000_000_000.0
 

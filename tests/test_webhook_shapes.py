@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 
 from dispatcher.sandbox.webhooks import inbound_payload, status_payload
 from tests.strategies import json_values
-from tests.support import BEARER, RedisProcess, SandboxProcess, Stack
+from tests.support.data import BEARER
+from tests.support.processes import RedisProcess, SandboxProcess
+from tests.support.stack import Stack
 
 FROM = "+15550000001"
 
