@@ -7,7 +7,7 @@ look kinds up here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.gateway.cloud import (
@@ -40,36 +40,37 @@ Channel = Literal["cloud", "qr"]
 CHANNELS: tuple[Channel, ...] = ("cloud", "qr")
 
 SendRequest = CloudSend | QrSend
+M = TypeVar("M", CloudSend, QrSend)
 
-CLOUD_KINDS: dict[str, type[CloudSend]] = {
-    model.message_type: model
-    for model in (
-        TextMessage,
-        TemplateMessage,
-        ButtonsMessage,
-        ListMessage,
-        CtaMessage,
-        FlowMessage,
-        ImageMessage,
-        VideoMessage,
-        AudioMessage,
-        StickerMessage,
-        DocumentMessage,
-        CombinedSend,
-    )
-}
 
-QR_KINDS: dict[str, type[QrSend]] = {
-    model.message_type: model
-    for model in (
-        QrTextMessage,
-        QrImageMessage,
-        QrVideoMessage,
-        QrAudioMessage,
-        QrDocumentMessage,
-        QrLocationMessage,
-    )
-}
+def _by_type(*models: type[M]) -> dict[str, type[M]]:
+    """Request models by their ``message_type`` (the path's last part)."""
+    return {model.message_type: model for model in models}
+
+
+CLOUD_KINDS: dict[str, type[CloudSend]] = _by_type(
+    TextMessage,
+    TemplateMessage,
+    ButtonsMessage,
+    ListMessage,
+    CtaMessage,
+    FlowMessage,
+    ImageMessage,
+    VideoMessage,
+    AudioMessage,
+    StickerMessage,
+    DocumentMessage,
+    CombinedSend,
+)
+
+QR_KINDS: dict[str, type[QrSend]] = _by_type(
+    QrTextMessage,
+    QrImageMessage,
+    QrVideoMessage,
+    QrAudioMessage,
+    QrDocumentMessage,
+    QrLocationMessage,
+)
 
 KINDS: dict[Channel, dict[str, type[CloudSend]] | dict[str, type[QrSend]]] = {
     "cloud": CLOUD_KINDS,

@@ -40,38 +40,42 @@ class QrTextMessage(QrSend):
     body: QrText
 
 
-class QrImageMessage(QrSend):
+class QrMedia(QrSend):
+    """A QR media send: the file by its ``https`` link."""
+
+    link: HttpsUrl
+
+
+class QrCaptionedMedia(QrMedia):
+    caption: Caption | None = None
+
+
+class QrImageMessage(QrCaptionedMedia):
     """``POST /whatsapp-qr/messages/image`` (QR · Send Image)."""
 
     endpoint = "/whatsapp-qr/messages/image"
     message_type = "image"
-    link: HttpsUrl
-    caption: Caption | None = None
 
 
-class QrVideoMessage(QrSend):
+class QrVideoMessage(QrCaptionedMedia):
     """``POST /whatsapp-qr/messages/video`` (variant of QR · Send Text)."""
 
     endpoint = "/whatsapp-qr/messages/video"
     message_type = "video"
-    link: HttpsUrl
-    caption: Caption | None = None
 
 
-class QrAudioMessage(QrSend):
+class QrAudioMessage(QrMedia):
     """``POST /whatsapp-qr/messages/audio`` (variant of QR · Send Text)."""
 
     endpoint = "/whatsapp-qr/messages/audio"
     message_type = "audio"
-    link: HttpsUrl
 
 
-class QrDocumentMessage(QrSend):
+class QrDocumentMessage(QrMedia):
     """``POST /whatsapp-qr/messages/document`` (variant of QR · Send Text)."""
 
     endpoint = "/whatsapp-qr/messages/document"
     message_type = "document"
-    link: HttpsUrl
     filename: str | None = Field(default=None, min_length=1, max_length=240)
     caption: Caption | None = None
 

@@ -153,16 +153,7 @@ class Ledger:
             holder,
             token,
         )
-        if int(result[0]) == 1:
-            return Claim(
-                job_id,
-                int(result[1]),
-                result[2].decode(),
-                result[3].decode(),
-                result[4].decode(),
-                token,
-            )
-        return str(result[1].decode())
+        return _claim_of(result, job_id, token)
 
     def take(self, queue: str, holder: str = "", token: str = "") -> Claim | str | None:
         """Take the next message of ``queue`` and claim its job in one step (take.lua):
@@ -179,16 +170,7 @@ class Ledger:
         )
         if not result or int(result[0]) == 2:
             return None
-        if int(result[0]) == 1:
-            return Claim(
-                result[5].decode(),
-                int(result[1]),
-                result[2].decode(),
-                result[3].decode(),
-                result[4].decode(),
-                token,
-            )
-        return str(result[1].decode())
+        return _claim_of(result, result[5].decode() if int(result[0]) == 1 else "", token)
 
     def finish(
         self,
@@ -469,3 +451,14 @@ class Ledger:
         """Beat's once-a-minute task ran (metrics and status show how long ago)."""
         with store_errors():
             self.client.set(schema.BEAT_SEEN, self.clock())
+
+
+def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
+    """A claim script's answer: {1, attempt, envelope, window, suppressed, ...} is a
+    Claim; {0, reason} is the reason not to send."""
+    if int(result[0]) != 1:
+        return str(result[1].decode())
+    attempt, envelope, window, suppressed = result[1:5]
+    return Claim(
+        job_id, int(attempt), envelope.decode(), window.decode(), suppressed.decode(), token
+    )

@@ -19,7 +19,7 @@ from config import Settings, load_settings
 from dispatcher.errors import InvalidRequest
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.line import parse_job
-from dispatcher.job.options import NO_OPTIONS, JobOptions
+from dispatcher.job.options import JobOptions
 from dispatcher.job.queues import Lane
 from dispatcher.ledger.connection import connect
 from dispatcher.ledger.jobs import Clock, Ledger
@@ -66,19 +66,11 @@ class Dispatcher:
     # --- the general form ----------------------------------------------------------------
 
     def prepare(
-        self,
-        channel: str,
-        message_type: str,
-        body: Mapping[str, Any],
-        options: JobOptions = NO_OPTIONS,
-        *,
-        default_lane: Lane = "transactional",
-        job_id: str | None = None,
+        self, channel: str, message_type: str, body: Mapping[str, Any], *args: Any, **kw: Any
     ) -> JobEnvelope:
-        """Validate a job and build its envelope; raises InvalidRequest, queues nothing."""
-        return self._preparer.prepare(
-            channel, message_type, body, options, default_lane=default_lane, job_id=job_id
-        )
+        """Validate a job and build its envelope (arguments as ``JobPreparer.prepare``:
+        options, default_lane, job_id); raises InvalidRequest, queues nothing."""
+        return self._preparer.prepare(channel, message_type, body, *args, **kw)
 
     def enqueue(
         self,

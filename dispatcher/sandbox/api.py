@@ -11,8 +11,9 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -128,15 +129,27 @@ def _check_template(sb: Sandbox, template: TemplatePayload) -> None:
             raise meta_error(132000)
 
 
+M = TypeVar("M")
+
+
+def _send_model(request: web.Request, service: str, kinds: Mapping[str, M]) -> M:
+    """The request model of a send path, once the key may send on ``service``."""
+    key: SandboxKey = request["key"]
+    kind = request.match_info["kind"]
+    require_service(key, service)
+    require_send(key)
+    model = kinds.get(kind)
+    if model is None:
+        prefix = "whatsapp-api" if service == "cloud" else "whatsapp-qr"
+        raise fail(404, error=f"Cannot POST /{prefix}/messages/{kind}")
+    return model
+
+
 async def cloud_send(request: web.Request) -> web.Response:
     sb: Sandbox = request.app[SANDBOX_KEY]
     key: SandboxKey = request["key"]
     kind = request.match_info["kind"]
-    require_service(key, "cloud")
-    require_send(key)
-    model = CLOUD_KINDS.get(kind)
-    if model is None:
-        raise fail(404, error=f"Cannot POST /whatsapp-api/messages/{kind}")
+    model = _send_model(request, "cloud", CLOUD_KINDS)
     body = await json_body(request)
     if model is CombinedSend:
         if not isinstance(body, dict) or body.get("type") not in COMBINED_PAYLOADS:
@@ -211,11 +224,7 @@ async def qr_send(request: web.Request) -> web.Response:
     sb: Sandbox = request.app[SANDBOX_KEY]
     key: SandboxKey = request["key"]
     kind = request.match_info["kind"]
-    require_service(key, "qr")
-    require_send(key)
-    model = QR_KINDS.get(kind)
-    if model is None:
-        raise fail(404, error=f"Cannot POST /whatsapp-qr/messages/{kind}")
+    model = _send_model(request, "qr", QR_KINDS)
     body = await json_body(request)
     message = validated(model, body)
     session = _qr_session(sb, key, message)
