@@ -4,23 +4,18 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from config.phone import normalize_e164
+from dispatcher.job.line import BadLine, json_lines
 
-
-@dataclass(frozen=True)
-class Refused:
-    line: int
-    reason: str
+Refused = BadLine  # a recipient row refused, by line
 
 
 def rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any]] | Refused]:
     """(line number, row) for each recipient, or Refused with the reason."""
-    source: Iterable[tuple[int, Any]]
+    source: Iterable[tuple[int, Any] | Refused]
     if fmt == "csv":
         reader = csv.DictReader(stream)
         if reader.fieldnames is None or "to" not in reader.fieldnames:
@@ -28,11 +23,19 @@ def rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any]] | Refu
             return
         source = ((n + 2, row) for n, row in enumerate(reader))
     else:
-        source = _jsonl(stream)
-    for line, row in source:
-        if isinstance(row, Refused):
-            yield row
+        source = json_lines(stream)
+    yield from recipients(source)
+
+
+def recipients(
+    source: Iterable[tuple[int, Any] | Refused],
+) -> Iterator[tuple[int, dict[str, Any]] | Refused]:
+    """Each numbered row checked as a recipient (a ``to`` in E.164), or Refused."""
+    for item in source:
+        if isinstance(item, Refused):
+            yield item
             continue
+        line, row = item
         if not isinstance(row, dict) or not isinstance(row.get("to"), str):
             yield Refused(line, "a recipient needs 'to'")
             continue
@@ -40,13 +43,3 @@ def rows(stream: TextIO, fmt: str) -> Iterator[tuple[int, dict[str, Any]] | Refu
             yield line, {**row, "to": normalize_e164(row["to"])}
         except ValueError as exc:
             yield Refused(line, f"to {exc}")
-
-
-def _jsonl(stream: TextIO) -> Iterator[tuple[int, Any]]:
-    for line, text in enumerate(stream, start=1):
-        if not text.strip():
-            continue
-        try:
-            yield line, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield line, Refused(line, f"not valid JSON ({exc.msg})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -12,6 +11,7 @@ import click
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.errors import DispatcherError, InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
+from dispatcher.job.line import BadLine, json_lines
 from dispatcher.ledger.records import JobRecord
 from dispatcher.ledger.states import STATES
 from dispatcher.producer.api import Dispatcher, Enqueued
@@ -162,16 +162,6 @@ def send(
         click.echo(result.job_id + ("  (duplicate: queued earlier)" if result.duplicate else ""))
 
 
-def _lines(stream: TextIO) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, f"not valid JSON ({exc.msg} at column {exc.colno})"
-
-
 @click.command("send-many")
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 @click.option(
@@ -184,10 +174,11 @@ def _lines(stream: TextIO) -> Iterator[tuple[int, Any]]:
 @click.option("--json", "as_json", is_flag=True)
 def send_many(file: TextIO, lane: str, as_json: bool) -> None:
     """Queue the jobs in FILE (JSONL, one job a line, '-' for stdin)."""
-    numbered = list(_lines(file))
-    refused: list[dict[str, Any]] = []
-    valid = [(n, item) for n, item in numbered if not isinstance(item, str)]
-    refused.extend({"line": n, "error": item} for n, item in numbered if isinstance(item, str))
+    numbered = list(json_lines(file))
+    refused: list[dict[str, Any]] = [
+        {"line": b.line, "error": b.reason} for b in numbered if isinstance(b, BadLine)
+    ]
+    valid = [item for item in numbered if not isinstance(item, BadLine)]
     dispatcher = _dispatcher()
     try:
         results = dispatcher.send_many((item for _, item in valid), lane=lane)  # type: ignore[arg-type]

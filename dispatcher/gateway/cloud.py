@@ -224,82 +224,74 @@ class DocumentPayload(_Media):
 class CloudSend(CloudEnvelope):
     """Base of every Cloud send request; ``endpoint`` is the path under the base URL."""
 
-    endpoint: ClassVar[str]
-    message_type: ClassVar[str]
+    message_type: ClassVar[str]  # the path's last part
+
+    @property
+    def endpoint(self) -> str:
+        return f"/whatsapp-api/messages/{self.message_type}"
 
 
 class TextMessage(TextPayload, CloudSend):
     """``POST /whatsapp-api/messages/text`` (3a. Send Text Message)."""
 
-    endpoint = "/whatsapp-api/messages/text"
     message_type = "text"
 
 
 class TemplateMessage(TemplatePayload, CloudSend):
     """``POST /whatsapp-api/messages/template`` (1. Send Template Message)."""
 
-    endpoint = "/whatsapp-api/messages/template"
     message_type = "template"
 
 
 class ButtonsMessage(ButtonsPayload, CloudSend):
     """``POST /whatsapp-api/messages/buttons`` (2. Send Interactive Message)."""
 
-    endpoint = "/whatsapp-api/messages/buttons"
     message_type = "buttons"
 
 
 class ListMessage(ListPayload, CloudSend):
     """``POST /whatsapp-api/messages/list`` (variant of 2: sectioned list)."""
 
-    endpoint = "/whatsapp-api/messages/list"
     message_type = "list"
 
 
 class CtaMessage(CtaPayload, CloudSend):
     """``POST /whatsapp-api/messages/cta`` (variant of 2: call-to-action URL)."""
 
-    endpoint = "/whatsapp-api/messages/cta"
     message_type = "cta"
 
 
 class FlowMessage(FlowPayload, CloudSend):
     """``POST /whatsapp-api/messages/flow`` (variant of 2: Flow embed)."""
 
-    endpoint = "/whatsapp-api/messages/flow"
     message_type = "flow"
 
 
 class ImageMessage(ImagePayload, CloudSend):
     """``POST /whatsapp-api/messages/image`` (3b. Send Image)."""
 
-    endpoint = "/whatsapp-api/messages/image"
     message_type = "image"
 
 
 class VideoMessage(VideoPayload, CloudSend):
     """``POST /whatsapp-api/messages/video`` (variant of 3b)."""
 
-    endpoint = "/whatsapp-api/messages/video"
     message_type = "video"
 
 
 class AudioMessage(AudioPayload, CloudSend):
     """``POST /whatsapp-api/messages/audio`` (variant of 3b)."""
 
-    endpoint = "/whatsapp-api/messages/audio"
     message_type = "audio"
 
 
 class StickerMessage(StickerPayload, CloudSend):
     """``POST /whatsapp-api/messages/sticker`` (variant of 3b)."""
 
-    endpoint = "/whatsapp-api/messages/sticker"
     message_type = "sticker"
 
 
 class DocumentMessage(DocumentPayload, CloudSend):
     """``POST /whatsapp-api/messages/document`` (3c. Send Document)."""
 
-    endpoint = "/whatsapp-api/messages/document"
     message_type = "document"

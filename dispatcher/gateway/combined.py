@@ -43,7 +43,6 @@ COMBINED_PAYLOADS: dict[str, type[BaseModel]] = {
 class CombinedSend(CloudSend):
     """``POST /whatsapp-api/messages/send`` (5. Send Message + Update Contact)."""
 
-    endpoint = "/whatsapp-api/messages/send"
     message_type = "send"
 
     country_code: CountryCode | None = None

@@ -18,12 +18,15 @@ QrText = Annotated[str, Field(min_length=1, max_length=65536)]
 class QrSend(GatewayModel):
     """Base of every QR send: the recipient and the session, by number or by id."""
 
-    endpoint: ClassVar[str]
-    message_type: ClassVar[str]
+    message_type: ClassVar[str]  # the path's last part
 
     to: E164
     from_phone_no: E164 | None = None
     session_id: SessionId | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"/whatsapp-qr/messages/{self.message_type}"
 
     @model_validator(mode="after")
     def _session_chosen(self) -> Self:
@@ -35,7 +38,6 @@ class QrSend(GatewayModel):
 class QrTextMessage(QrSend):
     """``POST /whatsapp-qr/messages/text`` (QR · Send Text)."""
 
-    endpoint = "/whatsapp-qr/messages/text"
     message_type = "text"
     body: QrText
 
@@ -53,28 +55,24 @@ class QrCaptionedMedia(QrMedia):
 class QrImageMessage(QrCaptionedMedia):
     """``POST /whatsapp-qr/messages/image`` (QR · Send Image)."""
 
-    endpoint = "/whatsapp-qr/messages/image"
     message_type = "image"
 
 
 class QrVideoMessage(QrCaptionedMedia):
     """``POST /whatsapp-qr/messages/video`` (variant of QR · Send Text)."""
 
-    endpoint = "/whatsapp-qr/messages/video"
     message_type = "video"
 
 
 class QrAudioMessage(QrMedia):
     """``POST /whatsapp-qr/messages/audio`` (variant of QR · Send Text)."""
 
-    endpoint = "/whatsapp-qr/messages/audio"
     message_type = "audio"
 
 
 class QrDocumentMessage(QrMedia):
     """``POST /whatsapp-qr/messages/document`` (variant of QR · Send Text)."""
 
-    endpoint = "/whatsapp-qr/messages/document"
     message_type = "document"
     filename: str | None = Field(default=None, min_length=1, max_length=240)
     caption: Caption | None = None
@@ -83,7 +81,6 @@ class QrDocumentMessage(QrMedia):
 class QrLocationMessage(QrSend):
     """``POST /whatsapp-qr/messages/location`` (variant of QR · Send Text)."""
 
-    endpoint = "/whatsapp-qr/messages/location"
     message_type = "location"
     latitude: float = Field(ge=-90, le=90, allow_inf_nan=False)
     longitude: float = Field(ge=-180, le=180, allow_inf_nan=False)

@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from config import ProducerToken, normalize_e164
+from config import ProducerToken
 from dispatcher.campaigns import Campaigns, CampaignSpec, Refused
-from dispatcher.campaigns.audience import rows
+from dispatcher.campaigns.audience import recipients, rows
 from dispatcher.errors import InvalidRequest, coded
 from dispatcher.gateway.validation import problems_of
 from dispatcher.http.auth import Authenticator, check_number
@@ -54,7 +54,7 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
         if isinstance(body.get("audienceCsv"), str):
             audience = rows(io.StringIO(body["audienceCsv"]), "csv")
         elif isinstance(body.get("audience"), list):
-            audience = _inline(body["audience"])
+            audience = recipients(enumerate(body["audience"], start=1))
         else:
             raise ApiError(
                 400,
@@ -125,14 +125,3 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
         return StreamingResponse(lines(), media_type="text/csv")
 
     return api
-
-
-def _inline(items: list[Any]) -> Iterator[tuple[int, dict[str, Any]] | Refused]:
-    for index, item in enumerate(items, start=1):
-        if not isinstance(item, dict) or not isinstance(item.get("to"), str):
-            yield Refused(index, "a recipient needs 'to'")
-            continue
-        try:
-            yield index, {**item, "to": normalize_e164(item["to"])}
-        except ValueError as exc:
-            yield Refused(index, f"to {exc}")

@@ -14,7 +14,8 @@ a job line it is written ``sendType``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -49,3 +50,22 @@ def parse_job(item: Any) -> JobLine:
     if message_type == "send" and "sendType" in body:
         body["type"] = body.pop("sendType")
     return JobLine(channel, message_type, body, options)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line (or an item of a list) that was refused: where, and why."""
+
+    line: int
+    reason: str
+
+
+def json_lines(lines: Iterable[str]) -> Iterator[tuple[int, Any] | BadLine]:
+    """(line number, value) for every non-empty line of a JSONL text, or BadLine."""
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield BadLine(number, f"not valid JSON ({exc.msg} at column {exc.colno})")

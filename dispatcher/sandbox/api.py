@@ -132,8 +132,11 @@ def _check_template(sb: Sandbox, template: TemplatePayload) -> None:
 M = TypeVar("M")
 
 
-def _send_model(request: web.Request, service: str, kinds: Mapping[str, M]) -> M:
-    """The request model of a send path, once the key may send on ``service``."""
+def _send_context(
+    request: web.Request, service: str, kinds: Mapping[str, M]
+) -> tuple[Sandbox, SandboxKey, str, M]:
+    """The sandbox, the caller's key, the path's kind and its request model, once the key
+    may send on ``service``."""
     key: SandboxKey = request["key"]
     kind = request.match_info["kind"]
     require_service(key, service)
@@ -142,14 +145,11 @@ def _send_model(request: web.Request, service: str, kinds: Mapping[str, M]) -> M
     if model is None:
         prefix = "whatsapp-api" if service == "cloud" else "whatsapp-qr"
         raise fail(404, error=f"Cannot POST /{prefix}/messages/{kind}")
-    return model
+    return request.app[SANDBOX_KEY], key, kind, model
 
 
 async def cloud_send(request: web.Request) -> web.Response:
-    sb: Sandbox = request.app[SANDBOX_KEY]
-    key: SandboxKey = request["key"]
-    kind = request.match_info["kind"]
-    model = _send_model(request, "cloud", CLOUD_KINDS)
+    sb, key, kind, model = _send_context(request, "cloud", CLOUD_KINDS)
     body = await json_body(request)
     if model is CombinedSend:
         if not isinstance(body, dict) or body.get("type") not in COMBINED_PAYLOADS:
@@ -221,10 +221,7 @@ def _qr_session(sb: Sandbox, key: SandboxKey, message: QrSend) -> SandboxQrSessi
 
 
 async def qr_send(request: web.Request) -> web.Response:
-    sb: Sandbox = request.app[SANDBOX_KEY]
-    key: SandboxKey = request["key"]
-    kind = request.match_info["kind"]
-    model = _send_model(request, "qr", QR_KINDS)
+    sb, key, kind, model = _send_context(request, "qr", QR_KINDS)
     body = await json_body(request)
     message = validated(model, body)
     session = _qr_session(sb, key, message)
