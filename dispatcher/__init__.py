@@ -26,6 +26,7 @@ from dispatcher.gateway import (
     parse_send,
 )
 from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.options import JobOptions
 from dispatcher.ledger.records import JobRecord
 from dispatcher.producer.api import Dispatcher, Enqueued
 
@@ -44,6 +45,7 @@ __all__ = [
     "GatewayError",
     "InvalidRequest",
     "JobEnvelope",
+    "JobOptions",
     "JobRecord",
     "Ping",
     "QrSession",

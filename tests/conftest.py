@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from dispatcher.producer.api import Dispatcher
+from tests.support.cli import clean_env
 from tests.support.data import DATA
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import make_settings
@@ -65,3 +66,16 @@ def dispatcher(redis_url: str, clock: Callable[[], float]) -> Iterator[Dispatche
     """A Dispatcher on the test's empty Redis with the shipped settings (no workers)."""
     with Dispatcher(make_settings(redis_url), redis.Redis.from_url(redis_url), clock) as made:
         yield made
+
+
+@pytest.fixture
+def cli_env(redis_url: str) -> dict[str, str]:
+    """The environment of a ``waapi-dispatch`` run on the test's Redis with the sandbox's
+    demo key on both numbers and both channels (the simple three-variable setup)."""
+    return clean_env(
+        REDIS_URL=redis_url,
+        WAAPI_API_KEY="waapi_sandbox",
+        WAAPI_API_SECRET="secr_sandbox",
+        WAAPI_FROM_NUMBERS="+15550000001,+15550000002",
+        WAAPI_CHANNELS="cloud,qr",
+    )

@@ -20,3 +20,17 @@ def json_values(
         ),
         max_leaves=max_leaves,
     )
+
+
+def gateway_fields(*extra: str) -> st.SearchStrategy[str]:
+    """A field name of some send request, as the gateway spells it (taken from the
+    request models themselves), or one of ``extra``."""
+    from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
+
+    names = {
+        field.alias or name
+        for kinds in (CLOUD_KINDS, QR_KINDS)
+        for model in kinds.values()
+        for name, field in model.model_fields.items()
+    }
+    return st.sampled_from(sorted(names | set(extra)))

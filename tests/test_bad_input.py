@@ -20,7 +20,7 @@ from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.producer.api import Dispatcher, Enqueued
-from tests.strategies import json_values
+from tests.strategies import gateway_fields, json_values
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack, make_settings, own_stack
 from tests.support.waiting import wait_until
@@ -60,32 +60,7 @@ JSON = json_values(
     key_size=10,
     items=5,
 )
-FIELDS = st.sampled_from(
-    [
-        "to",
-        "fromPhoneNo",
-        "body",
-        "name",
-        "language",
-        "components",
-        "bodyText",
-        "buttons",
-        "link",
-        "mediaId",
-        "caption",
-        "sections",
-        "buttonText",
-        "url",
-        "type",
-        "contact",
-        "sessionId",
-        "latitude",
-        "longitude",
-        "fileName",
-        "header",
-        "footer",
-    ]
-)
+FIELDS = gateway_fields("type", "contact", "fileName", "header", "footer")
 VALID_TEMPLATE = {"to": TO, "fromPhoneNo": FROM, "name": "hello_world", "language": "en"}
 TOO_MANY_BUTTONS = {
     "to": TO,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.cli import clean_env, run_cli
+from tests.support.cli import run_cli
 from tests.support.data import BEARER
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
@@ -26,49 +26,48 @@ SPEC = {
 }
 
 
-@pytest.fixture
-def env(redis_url: str) -> dict[str, str]:
-    return clean_env(
-        REDIS_URL=redis_url,
-        WAAPI_API_KEY="waapi_sandbox",
-        WAAPI_API_SECRET="secr_sandbox",
-        WAAPI_FROM_NUMBERS="+15550000001,+15550000002",
-    )
+def cli(cli_env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, env=cli_env, cwd=cwd)
 
 
-def cli(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_cli(*args, env=env, cwd=cwd)
-
-
-def test_campaign_commands(env: dict[str, str], tmp_path: Path) -> None:
+def test_campaign_commands(cli_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(SPEC))
     (tmp_path / "audience.csv").write_text("to,name\n+15551230001,Ann\nnope,Bob\n+15551230002,Cy\n")
     created = cli(
-        env, "campaign", "create", "spec.json", "--audience", "audience.csv", "--json", cwd=tmp_path
+        cli_env,
+        "campaign",
+        "create",
+        "spec.json",
+        "--audience",
+        "audience.csv",
+        "--json",
+        cwd=tmp_path,
     )
     assert created.returncode == 0, created.stderr
     result = json.loads(created.stdout)
     assert result["recipients"] == 2
     assert result["refused"][0]["line"] == 3
     campaign_id = result["campaignId"]
-    shown = json.loads(cli(env, "campaign", "show", campaign_id, "--json", cwd=tmp_path).stdout)
+    shown = json.loads(cli(cli_env, "campaign", "show", campaign_id, "--json", cwd=tmp_path).stdout)
     assert (shown["state"], shown["recipients"], shown["name"]) == ("scheduled", 2, "Winter sale")
-    listed = json.loads(cli(env, "campaign", "list", "--json", cwd=tmp_path).stdout)
+    listed = json.loads(cli(cli_env, "campaign", "list", "--json", cwd=tmp_path).stdout)
     assert [c["id"] for c in listed] == [campaign_id]
-    assert cli(env, "campaign", "pause", campaign_id, cwd=tmp_path).returncode == 0
+    assert cli(cli_env, "campaign", "pause", campaign_id, cwd=tmp_path).returncode == 0
     assert (
-        json.loads(cli(env, "campaign", "show", campaign_id, "--json", cwd=tmp_path).stdout)[
+        json.loads(cli(cli_env, "campaign", "show", campaign_id, "--json", cwd=tmp_path).stdout)[
             "state"
         ]
         == "paused"
     )
-    assert cli(env, "campaign", "resume", campaign_id, cwd=tmp_path).returncode == 0
-    assert cli(env, "campaign", "cancel", campaign_id, cwd=tmp_path).returncode == 0
-    assert cli(env, "campaign", "cancel", campaign_id, cwd=tmp_path).returncode == 1
-    report = cli(env, "campaign", "report", campaign_id, "--csv", cwd=tmp_path).stdout
+    assert cli(cli_env, "campaign", "resume", campaign_id, cwd=tmp_path).returncode == 0
+    assert cli(cli_env, "campaign", "cancel", campaign_id, cwd=tmp_path).returncode == 0
+    assert cli(cli_env, "campaign", "cancel", campaign_id, cwd=tmp_path).returncode == 1
+    report = cli(cli_env, "campaign", "report", campaign_id, "--csv", cwd=tmp_path).stdout
     table = list(csv.DictReader(io.StringIO(report)))
     assert [r["to"] for r in table] == ["+15551230001", "+15551230002"]
-    bad = cli(env, "campaign", "create", "audience.csv", "--audience", "audience.csv", cwd=tmp_path)
+    bad = cli(
+        cli_env, "campaign", "create", "audience.csv", "--audience", "audience.csv", cwd=tmp_path
+    )
     assert bad.returncode == 2
 
 
@@ -136,12 +135,12 @@ def test_campaigns_over_http(http: str) -> None:
     assert missing.status_code == 404
 
 
-def test_watch_shows_the_progress_of_a_campaign(env: dict[str, str], tmp_path: Path) -> None:
+def test_watch_shows_the_progress_of_a_campaign(cli_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "spec.json").write_text(json.dumps(SPEC))
     (tmp_path / "audience.jsonl").write_text('{"to": "+15551230001"}\n')
     created = json.loads(
         cli(
-            env,
+            cli_env,
             "campaign",
             "create",
             "spec.json",
@@ -151,9 +150,9 @@ def test_watch_shows_the_progress_of_a_campaign(env: dict[str, str], tmp_path: P
             cwd=tmp_path,
         ).stdout
     )
-    assert cli(env, "campaign", "cancel", created["campaignId"], cwd=tmp_path).returncode == 0
+    assert cli(cli_env, "campaign", "cancel", created["campaignId"], cwd=tmp_path).returncode == 0
     watched = cli(
-        env, "campaign", "watch", created["campaignId"], "--interval", "0.1", cwd=tmp_path
+        cli_env, "campaign", "watch", created["campaignId"], "--interval", "0.1", cwd=tmp_path
     )
     assert watched.returncode == 0, watched.stderr
     assert "Winter sale" in watched.stdout and "cancelled" in watched.stdout

@@ -48,6 +48,18 @@ def send_all_queued(dispatcher: Dispatcher, campaign_id: str) -> int:
     return sent
 
 
+def launched(campaigns: Campaigns, recipients: int, **fields: Any) -> Any:
+    """A campaign of ``recipients`` rows (``spec(**fields)``), created an hour before T0
+    and fanned out by a tick at T0."""
+    created = campaigns.create(
+        spec(**fields),
+        rows(io.StringIO(audience(recipients)), "jsonl"),
+        now=T0 - timedelta(hours=1),
+    )
+    campaigns.tick(T0)
+    return created
+
+
 def test_audience_rows_are_checked_and_streamed() -> None:
     text = "to,name\n+15551230001,Ann\n12,Bob\n15551230002,Cy\n"
     parsed = list(rows(io.StringIO(text), "csv"))
@@ -169,10 +181,7 @@ def test_a_campaign_launches_at_its_time_once_and_fans_out_with_back_pressure(
 def test_fanning_out_the_same_chunk_twice_queues_nobody_twice(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
-    created = campaigns.create(
-        spec(), rows(io.StringIO(audience(30)), "jsonl"), now=T0 - timedelta(hours=1)
-    )
-    campaigns.tick(T0)
+    created = launched(campaigns, 30)
     # A crash after enqueuing but before the cursor moved: the same chunk again.
     dispatcher.ledger.client.hset(f"waapi:camp:{created.campaign_id}", "cursor", 0)
     campaigns.tick(T0)
@@ -184,10 +193,7 @@ def test_fanning_out_the_same_chunk_twice_queues_nobody_twice(
 def test_pause_holds_queued_jobs_and_resume_releases_them(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
-    created = campaigns.create(
-        spec(), rows(io.StringIO(audience(20)), "jsonl"), now=T0 - timedelta(hours=1)
-    )
-    campaigns.tick(T0)
+    created = launched(campaigns, 20)
     assert campaigns.pause(created.campaign_id)
     queued = dispatcher.ledger.list(campaign=created.campaign_id, limit=100)
     assert all(dispatcher.ledger.claim(r.id) == "held" for r in queued)
@@ -202,10 +208,7 @@ def test_pause_holds_queued_jobs_and_resume_releases_them(
 def test_cancel_reaches_queued_jobs_and_the_rest_of_the_audience(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
-    created = campaigns.create(
-        spec(), rows(io.StringIO(audience(80)), "jsonl"), now=T0 - timedelta(hours=1)
-    )
-    campaigns.tick(T0)
+    created = launched(campaigns, 80)
     assert campaigns.cancel(created.campaign_id)
     for record in dispatcher.ledger.list(campaign=created.campaign_id, limit=100):
         assert dispatcher.ledger.claim(record.id) == "cancelled"
@@ -245,12 +248,7 @@ def test_a_cron_campaign_runs_again_and_waits_outside_its_window(
 
 
 def test_expired_campaigns_cancel_what_is_left(campaigns: Campaigns) -> None:
-    created = campaigns.create(
-        spec(expiresAt=(T0 + timedelta(minutes=5)).isoformat()),
-        rows(io.StringIO(audience(80)), "jsonl"),
-        now=T0 - timedelta(hours=1),
-    )
-    campaigns.tick(T0)
+    created = launched(campaigns, 80, expiresAt=(T0 + timedelta(minutes=5)).isoformat())
     campaigns.tick(T0 + timedelta(minutes=6))
     info = campaigns.get(created.campaign_id)
     assert info is not None and info["state"] == "cancelled"
@@ -262,12 +260,7 @@ def test_a_paused_number_pauses_its_running_campaigns(campaigns: Campaigns) -> N
         rows(io.StringIO(audience(5)), "jsonl"),
         now=T0 - timedelta(hours=1),
     )
-    other = campaigns.create(
-        spec(fromPhoneNos=["+15550000002"]),
-        rows(io.StringIO(audience(5)), "jsonl"),
-        now=T0 - timedelta(hours=1),
-    )
-    campaigns.tick(T0)
+    other = launched(campaigns, 5, fromPhoneNos=["+15550000002"])
     assert campaigns.pause_for_number("+15550000001", "number paused: 131048") == [one.campaign_id]
     assert campaigns.get(one.campaign_id)["state"] == "paused"  # type: ignore[index]
     assert campaigns.get(other.campaign_id)["state"] == "running"  # type: ignore[index]
@@ -279,12 +272,7 @@ def test_a_campaign_throttle_is_a_limit_on_its_jobs(
     from dispatcher.engine.limiter import Limiter
     from dispatcher.job.envelope import JobEnvelope
 
-    created = campaigns.create(
-        spec(throttlePerSecond=5),
-        rows(io.StringIO(audience(3)), "jsonl"),
-        now=T0 - timedelta(hours=1),
-    )
-    campaigns.tick(T0)
+    created = launched(campaigns, 3, throttlePerSecond=5)
     [record] = dispatcher.ledger.list(campaign=created.campaign_id, limit=1)
     raw = dispatcher.ledger.client.hget(f"waapi:job:{record.id}", "env")
     envelope = JobEnvelope.model_validate_json(raw)
@@ -302,12 +290,7 @@ def test_a_job_sleeping_for_its_slot_is_held_when_the_campaign_pauses(
     from dispatcher.engine.limiter import Limiter
     from dispatcher.engine.worker import Worker
 
-    created = campaigns.create(
-        spec(throttlePerSecond=1),
-        rows(io.StringIO(audience(2)), "jsonl"),
-        now=T0 - timedelta(hours=1),
-    )
-    campaigns.tick(T0)
+    created = launched(campaigns, 2, throttlePerSecond=1)
     naps: list[float] = []
 
     def nap(seconds: float) -> None:  # the campaign is paused while the worker waits

@@ -24,17 +24,20 @@ def clean_env() -> dict[str, str]:
     return support_clean_env()
 
 
+def ping_env(clean_env: dict[str, str], sandbox: SandboxProcess, secret: str) -> dict[str, str]:
+    """The simple setup against the sandbox, with ``secret`` as the key's secret."""
+    return clean_env | {
+        "WAAPI_BASE_URL": sandbox.base_url,
+        "WAAPI_API_KEY": "waapi_sandbox",
+        "WAAPI_API_SECRET": secret,
+        "WAAPI_FROM_NUMBERS": "+15550000001",
+    }
+
+
 def test_ping_prints_vendor_and_key_name(
     sandbox: SandboxProcess, clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        **clean_env,
-        "WAAPI_BASE_URL": sandbox.base_url,
-        "WAAPI_API_KEY": "waapi_sandbox",
-        "WAAPI_API_SECRET": "secr_sandbox",
-        "WAAPI_FROM_NUMBERS": "+15550000001",
-    }
-    result = run_cli("ping", env=env, cwd=tmp_path)
+    result = run_cli("ping", env=ping_env(clean_env, sandbox, "secr_sandbox"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "vendor 6a2a74sandbox" in result.stdout
     assert "key 'Sandbox'" in result.stdout
@@ -43,14 +46,7 @@ def test_ping_prints_vendor_and_key_name(
 def test_ping_with_a_wrong_secret_prints_the_gateways_message_in_one_line(
     sandbox: SandboxProcess, clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        **clean_env,
-        "WAAPI_BASE_URL": sandbox.base_url,
-        "WAAPI_API_KEY": "waapi_sandbox",
-        "WAAPI_API_SECRET": "secr_wrong",
-        "WAAPI_FROM_NUMBERS": "+15550000001",
-    }
-    result = run_cli("ping", env=env, cwd=tmp_path)
+    result = run_cli("ping", env=ping_env(clean_env, sandbox, "secr_wrong"), cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip() == "default: HTTP 401: Invalid API secret"
     assert "secr_wrong" not in result.stdout + result.stderr

@@ -6,68 +6,27 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.support.cli import clean_env, run_cli
+from tests.support.cli import run_cli
 
 FROM = "+15550000001"
 
 
-@pytest.fixture
-def env(redis_url: str) -> dict[str, str]:
-    return clean_env(
-        REDIS_URL=redis_url,
-        WAAPI_API_KEY="waapi_sandbox",
-        WAAPI_API_SECRET="secr_sandbox",
-        WAAPI_FROM_NUMBERS="+15550000001,+15550000002",
-        WAAPI_CHANNELS="cloud,qr",
-    )
-
-
 def cli(
-    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
+    cli_env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return run_cli(*args, env=env, stdin=stdin, cwd=cwd)
+    return run_cli(*args, env=cli_env, stdin=stdin, cwd=cwd)
 
 
-def test_send_prints_the_job_id_and_job_shows_it(env: dict[str, str], tmp_path: Path) -> None:
-    sent = cli(
-        env,
-        "send",
-        "buttons",
-        "--from",
-        FROM,
-        "--to",
-        "+15551230001",
-        "--body-text",
-        "Ready?",
-        "--buttons",
-        '[{"id": "y", "title": "Yes"}]',
-        "--idempotency-key",
-        "order-9",
-        cwd=tmp_path,
-    )
+def test_send_prints_the_job_id_and_job_shows_it(cli_env: dict[str, str], tmp_path: Path) -> None:
+    buttons = ["send", "buttons", "--from", FROM, "--to", "+15551230001", "--body-text"]
+    buttons += ["Ready?", "--buttons", '[{"id": "y", "title": "Yes"}]']
+    buttons += ["--idempotency-key", "order-9"]
+    sent = cli(cli_env, *buttons, cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
     job_id = sent.stdout.strip()
-    again = cli(
-        env,
-        "send",
-        "buttons",
-        "--from",
-        FROM,
-        "--to",
-        "+15551230001",
-        "--body-text",
-        "Ready?",
-        "--buttons",
-        '[{"id": "y", "title": "Yes"}]',
-        "--idempotency-key",
-        "order-9",
-        "--json",
-        cwd=tmp_path,
-    )
+    again = cli(cli_env, *buttons, "--json", cwd=tmp_path)
     assert json.loads(again.stdout) == {"jobId": job_id, "duplicate": True}
-    shown = json.loads(cli(env, "job", job_id, "--json", cwd=tmp_path).stdout)
+    shown = json.loads(cli(cli_env, "job", job_id, "--json", cwd=tmp_path).stdout)
     assert {"id", "state", "wamid", "attempts", "error"} <= set(shown)
     assert (shown["id"], shown["state"], shown["attempts"], shown["type"]) == (
         job_id,
@@ -75,22 +34,22 @@ def test_send_prints_the_job_id_and_job_shows_it(env: dict[str, str], tmp_path: 
         0,
         "buttons",
     )
-    human = cli(env, "job", job_id, cwd=tmp_path).stdout
+    human = cli(cli_env, "job", job_id, cwd=tmp_path).stdout
     assert job_id in human and "queued" in human
 
 
-def test_send_refuses_bad_input_naming_the_field(env: dict[str, str], tmp_path: Path) -> None:
-    result = cli(env, "send", "text", "--from", FROM, "--to", "12", "--body", "", cwd=tmp_path)
+def test_send_refuses_bad_input_naming_the_field(cli_env: dict[str, str], tmp_path: Path) -> None:
+    result = cli(cli_env, "send", "text", "--from", FROM, "--to", "12", "--body", "", cwd=tmp_path)
     assert result.returncode == 2
     assert "body must not be empty" in result.stderr
     assert "to must be an E.164 number" in result.stderr
-    listed = json.loads(cli(env, "jobs", "--json", cwd=tmp_path).stdout)
+    listed = json.loads(cli(cli_env, "jobs", "--json", cwd=tmp_path).stdout)
     assert listed == []
 
 
-def test_qr_send_by_session(env: dict[str, str], tmp_path: Path) -> None:
+def test_qr_send_by_session(cli_env: dict[str, str], tmp_path: Path) -> None:
     result = cli(
-        env,
+        cli_env,
         "send",
         "location",
         "--channel",
@@ -106,11 +65,13 @@ def test_qr_send_by_session(env: dict[str, str], tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    shown = json.loads(cli(env, "job", result.stdout.strip(), "--json", cwd=tmp_path).stdout)
+    shown = json.loads(cli(cli_env, "job", result.stdout.strip(), "--json", cwd=tmp_path).stdout)
     assert (shown["channel"], shown["sessionId"]) == ("qr", "sess_abc")
 
 
-def test_send_many_counts_and_reports_failures_by_line(env: dict[str, str], tmp_path: Path) -> None:
+def test_send_many_counts_and_reports_failures_by_line(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     lines = [
         json.dumps(
             {
@@ -139,19 +100,19 @@ def test_send_many_counts_and_reports_failures_by_line(env: dict[str, str], tmp_
         )
     )
     lines.append(lines[-1])
-    result = cli(env, "send-many", "-", "--json", stdin="\n".join(lines) + "\n", cwd=tmp_path)
+    result = cli(cli_env, "send-many", "-", "--json", stdin="\n".join(lines) + "\n", cwd=tmp_path)
     assert result.returncode == 1
     report = json.loads(result.stdout)
     assert (report["queued"], report["duplicates"]) == (6, 1)
     assert [r["line"] for r in report["refused"]] == [3, 5]
     assert "body is required" in report["refused"][0]["error"]
     assert "not valid JSON" in report["refused"][1]["error"]
-    text = cli(env, "send-many", "-", stdin=lines[0] + "\n", cwd=tmp_path)
+    text = cli(cli_env, "send-many", "-", stdin=lines[0] + "\n", cwd=tmp_path)
     assert text.returncode == 0
     assert text.stdout.strip() == "queued 1, duplicates 0, refused 0"  # no key: a new job
     listed = json.loads(
         cli(
-            env,
+            cli_env,
             "jobs",
             "--state",
             "queued",

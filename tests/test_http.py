@@ -61,6 +61,12 @@ def hello(to: str, **extra: Any) -> dict[str, Any]:
     return {"to": to, "fromPhoneNo": FROM, "name": "hello_world", "language": "en", **extra}
 
 
+def queued_template(url: str, to: str, **fields: Any) -> str:
+    """Queue ``hello_world`` to ``to`` over HTTP; the job id."""
+    answer = post(url, "/v1/whatsapp-api/messages/template", hello(to, **fields))
+    return str(answer.json()["data"]["jobId"])
+
+
 def job_count(dispatcher: Dispatcher) -> int:
     return int(dispatcher.ledger.client.zcard("waapi:recent"))
 
@@ -234,12 +240,7 @@ def test_statuses_end_in_read_however_they_arrive(
     url: str, dispatcher: Dispatcher, stack: Stack, mode: dict[str, Any]
 ) -> None:
     stack.sandbox.webhooks(**mode)
-    ids = [
-        post(url, "/v1/whatsapp-api/messages/template", hello(f"+1555666{n:04d}")).json()["data"][
-            "jobId"
-        ]
-        for n in range(8)
-    ]
+    ids = [queued_template(url, f"+1555666{n:04d}") for n in range(8)]
 
     def settled(job_id: str) -> bool:
         # Each status is its own delivery, so "read" may land before "delivered" does: a
@@ -256,9 +257,7 @@ def test_statuses_end_in_read_however_they_arrive(
 
 def test_a_failed_status_carries_metas_code(url: str, dispatcher: Dispatcher, stack: Stack) -> None:
     stack.sandbox.webhooks(failed_recipients=["+15556660099"])
-    job_id = post(url, "/v1/whatsapp-api/messages/template", hello("+15556660099")).json()["data"][
-        "jobId"
-    ]
+    job_id = queued_template(url, "+15556660099")
     wait_until(lambda: dispatcher.job(job_id).state == "failed", timeout_s=30)
     error = dispatcher.job(job_id).error  # type: ignore[union-attr]
     assert error is not None and error["code"] == 131026
@@ -274,9 +273,7 @@ def status_body(wamid: str, status: str) -> bytes:
 
 def test_bad_signatures_change_nothing(url: str, dispatcher: Dispatcher, stack: Stack) -> None:
     stack.sandbox.webhooks(statuses=["sent"])
-    job_id = post(url, "/v1/whatsapp-api/messages/template", hello("+15556660100")).json()["data"][
-        "jobId"
-    ]
+    job_id = queued_template(url, "+15556660100")
     wait_until(lambda: dispatcher.job(job_id).state == "sent", timeout_s=30)
     wamid = dispatcher.job(job_id).wamid  # type: ignore[union-attr]
     body = status_body(str(wamid), "read")
@@ -351,6 +348,12 @@ def test_inbound_messages_open_the_window_and_reach_the_stream(
 # --- window-aware sending -----------------------------------------------------------------
 
 
+def text_with_fallback(to: str) -> dict[str, Any]:
+    """A free-form text that goes as ``hello_world`` if the window is closed."""
+    fallback = {"name": "hello_world", "language": "en"}
+    return {"to": to, "fromPhoneNo": FROM, "body": "hello", "fallbackTemplate": fallback}
+
+
 def test_known_closed_window_fails_fast_or_sends_the_fallback(
     url: str, dispatcher: Dispatcher, stack: Stack
 ) -> None:
@@ -371,12 +374,7 @@ def test_known_closed_window_fails_fast_or_sends_the_fallback(
     with_fallback = post(
         url,
         "/v1/whatsapp-api/messages/text",
-        {
-            "to": customer,
-            "fromPhoneNo": FROM,
-            "body": "hello",
-            "fallbackTemplate": {"name": "hello_world", "language": "en"},
-        },
+        text_with_fallback(customer),
     ).json()["data"]["jobId"]
     wait_until(
         lambda: dispatcher.job(with_fallback).state in ("sent", "delivered", "read"), timeout_s=30
@@ -392,23 +390,16 @@ def test_gateway_131047_sends_the_fallback_and_131050_suppresses_bulk(
     job_id = post(
         url,
         "/v1/whatsapp-api/messages/text",
-        {
-            "to": fresh,
-            "fromPhoneNo": FROM,
-            "body": "hello",
-            "fallbackTemplate": {"name": "hello_world", "language": "en"},
-        },
+        text_with_fallback(fresh),
     ).json()["data"]["jobId"]
     wait_until(lambda: dispatcher.job(job_id).state in ("sent", "delivered", "read"), timeout_s=30)
     record = dispatcher.job(job_id)
     assert record is not None and record.fallback and record.attempts == 1
     opted_out = "+15558880003"
     stack.sandbox.faults(recipient_errors={opted_out: 131050})
-    first = post(url, "/v1/whatsapp-api/messages/template", hello(opted_out)).json()
-    wait_until(lambda: dispatcher.job(first["data"]["jobId"]).state == "failed", timeout_s=30)
-    later = post(url, "/v1/whatsapp-api/messages/template", hello(opted_out, lane="bulk")).json()[
-        "data"
-    ]["jobId"]
+    first = queued_template(url, opted_out)
+    wait_until(lambda: dispatcher.job(first).state == "failed", timeout_s=30)
+    later = queued_template(url, opted_out, lane="bulk")
     wait_until(lambda: dispatcher.job(later).state == "skipped", timeout_s=30)
     assert "suppression list" in dispatcher.job(later).error["message"]  # type: ignore[index,union-attr]
     stack.sandbox.faults(recipient_errors={})

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
+from dispatcher.job.options import JobOptions
 from dispatcher.producer.api import Dispatcher
-from tests.strategies import json_values
+from tests.strategies import gateway_fields, json_values
 from tests.support.data import BEARER
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
@@ -122,38 +123,7 @@ JSON = json_values(
     key_size=12,
     items=4,
 )
-FIELDS = st.sampled_from(
-    [
-        "to",
-        "fromPhoneNo",
-        "body",
-        "name",
-        "language",
-        "components",
-        "bodyText",
-        "buttons",
-        "link",
-        "mediaId",
-        "caption",
-        "sections",
-        "buttonText",
-        "url",
-        "type",
-        "payload",
-        "contact",
-        "sessionId",
-        "latitude",
-        "longitude",
-        "idempotencyKey",
-        "lane",
-        "priority",
-        "notBefore",
-        "expiresAt",
-        "fallbackTemplate",
-        "flowId",
-        "flowCta",
-    ]
-)
+FIELDS = gateway_fields("type", "payload", "contact", *JobOptions.wire_names())
 BODIES = st.one_of(
     st.dictionaries(FIELDS, JSON, max_size=8),
     st.dictionaries(FIELDS, JSON, max_size=8).map(lambda d: {**VALID, **d}),

@@ -178,27 +178,10 @@ def test_send_many_answers_per_item_and_batches_per_number(
     ]
     lines.insert(3, {"type": "text", "to": TO, "fromPhoneNo": FROM})  # no body
     lines.insert(7, "not an object")
-    lines.append(
-        {
-            "type": "template",
-            "to": TO,
-            "fromPhoneNo": "+15550000002",
-            "name": "hello_world",
-            "language": "en",
-            "lane": "transactional",
-            "idempotencyKey": "k1",
-        }
-    )
-    lines.append(
-        {
-            "type": "template",
-            "to": TO,
-            "fromPhoneNo": "+15550000002",
-            "name": "hello_world",
-            "language": "en",
-            "idempotencyKey": "k1",
-        }
-    )
+    keyed = {"type": "template", "to": TO, "fromPhoneNo": "+15550000002"}
+    keyed |= {"name": "hello_world", "language": "en", "idempotencyKey": "k1"}
+    lines.append({**keyed, "lane": "transactional"})
+    lines.append(keyed)  # the same key again: a duplicate of the one before
     results = dispatcher.send_many(lines)
     assert isinstance(results[3], InvalidRequest) and "body is required" in str(results[3])
     assert isinstance(results[7], InvalidRequest)

@@ -2,30 +2,13 @@
 
 import dispatcher
 
-EXPECTED = [
-    "CHANNELS",
-    "CLOUD_KINDS",
-    "QR_KINDS",
-    "CombinedResult",
-    "Contact",
-    "Cooldown",
-    "Dispatcher",
-    "DispatcherError",
-    "Enqueued",
-    "Disposition",
-    "FieldProblem",
-    "GatewayError",
-    "InvalidRequest",
-    "JobEnvelope",
-    "JobRecord",
-    "Ping",
-    "QrSession",
-    "SendResult",
-    "StoreUnavailable",
-    "WaapiClient",
-    "new_session",
-    "parse_send",
-]
+# One text, not a second copy of __all__: a change to the API is a change here too.
+NAMES = """
+    CHANNELS CLOUD_KINDS QR_KINDS CombinedResult Contact Cooldown Dispatcher DispatcherError
+    Disposition Enqueued FieldProblem GatewayError InvalidRequest JobEnvelope JobOptions
+    JobRecord Ping QrSession SendResult StoreUnavailable WaapiClient new_session parse_send
+"""
+EXPECTED = NAMES.split()
 
 
 def test_exported_members_are_pinned() -> None:
