@@ -21,6 +21,7 @@ from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.producer.api import Dispatcher, Enqueued
 from tests.strategies import gateway_fields, json_values
+from tests.support.data import hello_envelope
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack, make_settings, own_stack
 from tests.support.waiting import wait_until
@@ -182,14 +183,9 @@ def test_unicode_and_type_edge_cases_are_refused_by_name(
 
 
 def envelope(**changes: Any) -> dict[str, Any]:
-    good = JobEnvelope(
-        id="crm-1",
-        channel="cloud",
-        type="template",
-        to=TO,
-        from_phone_no=FROM,
-        payload={"name": "hello_world", "language": "en"},
-    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    good = hello_envelope("crm-1", TO, FROM).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
     good.update(changes)
     return {k: v for k, v in good.items() if v is not None}
 

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from dispatcher.gateway import parse_send
-from dispatcher.job.envelope import JobEnvelope
 from dispatcher.producer.api import Dispatcher
+from tests.support.data import hello_envelope
 from tests.support.processes import RedisProcess, SandboxProcess, free_port
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
@@ -212,14 +212,7 @@ def test_another_celery_app_can_enqueue_by_task_name(stack: Stack, dispatcher: D
     from celery import Celery
 
     producer = Celery("crm", broker=stack.redis.url, set_as_current=False)
-    envelope = JobEnvelope(
-        id="crm-order-42",
-        channel="cloud",
-        type="template",
-        to=TO,
-        from_phone_no=FROM,
-        payload={"name": "hello_world", "language": "en"},
-    )
+    envelope = hello_envelope("crm-order-42", TO, FROM)
     producer.send_task(
         "waapi.send",
         kwargs={"job": envelope.model_dump(mode="json", by_alias=True)},

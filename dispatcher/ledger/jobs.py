@@ -140,34 +140,24 @@ class Ledger:
         )
         return [item.decode() for item in result]
 
+    def _terms(self, holder: str, token: str) -> tuple[int, int, str, str]:
+        """A claim's terms (claim.lua, take.lua): lease (ms), attempts allowed, holder,
+        token."""
+        lease_ms = int(self.settings.job_lease_s * 1000)
+        return lease_ms, self.settings.retry_max_attempts, holder, token
+
     def claim(self, job_id: str, holder: str = "", token: str = "") -> Claim | str:
         """Claim the job for one attempt, or return why not (its state, 'missing', ...).
         ``holder`` is the claiming worker's identity (its heartbeat name): when it dies,
         recovery finds the claim; ``token`` names this claim for :meth:`unclaim`."""
-        result = self.scripts.call(
-            "claim",
-            _ms(self.clock),
-            job_id,
-            int(self.settings.job_lease_s * 1000),
-            self.settings.retry_max_attempts,
-            holder,
-            token,
-        )
+        result = self.scripts.call("claim", _ms(self.clock), job_id, *self._terms(holder, token))
         return _claim_of(result, job_id, token)
 
     def take(self, queue: str, holder: str = "", token: str = "") -> Claim | str | None:
         """Take the next message of ``queue`` and claim its job in one step (take.lua):
         a Claim to send, the reason not to (as :meth:`claim`), or None when the queue is
         empty or its next message is for Celery's consumer to handle."""
-        result = self.scripts.call(
-            "take",
-            _ms(self.clock),
-            queue,
-            int(self.settings.job_lease_s * 1000),
-            self.settings.retry_max_attempts,
-            holder,
-            token,
-        )
+        result = self.scripts.call("take", _ms(self.clock), queue, *self._terms(holder, token))
         if not result or int(result[0]) == 2:
             return None
         return _claim_of(result, result[5].decode() if int(result[0]) == 1 else "", token)

@@ -75,3 +75,18 @@ def campaign_spec(**fields: Any) -> Any:
             **fields,
         }
     )
+
+
+def hello_envelope(job_id: str, to: str, from_phone_no: str = "+15550000001") -> Any:
+    """The envelope another Celery app publishes for ``hello_world`` (task contract v1)."""
+    from dispatcher.job.envelope import JobEnvelope
+
+    payload = {"name": "hello_world", "language": "en"}
+    return JobEnvelope(
+        id=job_id,
+        channel="cloud",
+        type="template",
+        to=to,
+        from_phone_no=from_phone_no,
+        payload=payload,
+    )
