@@ -31,6 +31,9 @@ from dispatcher.sandbox.replies import fail, meta_error, ok
 
 INTERACTIVE = frozenset({"buttons", "list", "cta", "flow"})
 
+# The gateway's API, as the reference lists it (served under /api/v1/external).
+ROUTES = web.RouteTableDef()
+
 
 def authenticate(sb: Sandbox, request: web.Request) -> SandboxKey:
     """The key of the call, or a 401 with the reference's exact bodies."""
@@ -107,6 +110,7 @@ def _now_iso() -> str:
 # --- ping ---------------------------------------------------------------------------------
 
 
+@ROUTES.get("/ping")
 async def ping(request: web.Request) -> web.Response:
     key: SandboxKey = request["key"]
     return web.json_response(
@@ -148,6 +152,7 @@ def _send_context(
     return request.app[SANDBOX_KEY], key, kind, model
 
 
+@ROUTES.post("/whatsapp-api/messages/{kind}")
 async def cloud_send(request: web.Request) -> web.Response:
     sb, key, kind, model = _send_context(request, "cloud", CLOUD_KINDS)
     body = await json_body(request)
@@ -220,6 +225,7 @@ def _qr_session(sb: Sandbox, key: SandboxKey, message: QrSend) -> SandboxQrSessi
     raise fail(400, error=replies.NO_QR_SESSION)
 
 
+@ROUTES.post("/whatsapp-qr/messages/{kind}")
 async def qr_send(request: web.Request) -> web.Response:
     sb, key, kind, model = _send_context(request, "qr", QR_KINDS)
     body = await json_body(request)
@@ -252,6 +258,7 @@ async def qr_send(request: web.Request) -> web.Response:
     return ok(data)
 
 
+@ROUTES.get("/whatsapp-qr/sessions")
 async def qr_sessions(request: web.Request) -> web.Response:
     sb: Sandbox = request.app[SANDBOX_KEY]
     key: SandboxKey = request["key"]
@@ -282,6 +289,8 @@ def contact_phone(phone: str, country_code: str | None) -> str:
     return digits
 
 
+@ROUTES.patch("/contacts")
+@ROUTES.post("/contacts")
 async def contacts(request: web.Request) -> web.Response:
     sb: Sandbox = request.app[SANDBOX_KEY]
     key: SandboxKey = request["key"]
@@ -300,14 +309,3 @@ async def contacts(request: web.Request) -> web.Response:
         upsert.model_dump(include=set(ContactFields.model_fields))
     )
     return ok(sb.upsert_contact(key.vendor_id, phone, fields))
-
-
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/ping", ping),
-        web.post("/whatsapp-api/messages/{kind}", cloud_send),
-        web.post("/whatsapp-qr/messages/{kind}", qr_send),
-        web.get("/whatsapp-qr/sessions", qr_sessions),
-        web.patch("/contacts", contacts),
-        web.post("/contacts", contacts),
-    ]

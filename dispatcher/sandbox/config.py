@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from config.phone import normalize_e164
 
@@ -21,6 +21,11 @@ DEMO_KEY = "waapi_sandbox"
 DEMO_SECRET = "secr_sandbox"
 DEMO_VERIFY_TOKEN = "verify_sandbox"
 DEMO_NUMBERS = ("+15550000001", "+15550000002")
+
+Number = Annotated[str, AfterValidator(normalize_e164)]  # any phone form, kept as E.164
+Share = Annotated[float, Field(ge=0, le=1)]  # a fraction of calls
+Millis = Annotated[float, Field(ge=0, le=600_000)]
+Count = Annotated[int, Field(ge=0)]
 
 
 class _Model(BaseModel):
@@ -32,18 +37,13 @@ class SandboxKey(_Model):
     secret: str | None = Field(default=None, pattern=r"^secr_\S+$")
     name: str = "Sandbox"
     vendor_id: str = "6a2a74sandbox"
-    numbers: list[str] = Field(min_length=1)
+    numbers: list[Number] = Field(min_length=1)
     permissions: list[str] = list(ALL_PERMISSIONS)
     services: list[Literal["cloud", "qr"]] = list(ALL_SERVICES)
     per_minute: int | None = Field(default=None, gt=0)
     per_hour: int | None = Field(default=None, gt=0)
     webhook_verify_token: str = DEMO_VERIFY_TOKEN
     webhook_url: str | None = None
-
-    @field_validator("numbers")
-    @classmethod
-    def _e164(cls, value: list[str]) -> list[str]:
-        return [normalize_e164(n) for n in value]
 
 
 class SandboxTemplate(_Model):
@@ -57,15 +57,10 @@ class SandboxTemplate(_Model):
 
 class SandboxQrSession(_Model):
     session_id: str
-    phone_number: str
+    phone_number: Number
     session_name: str = "Primary"
     status: Literal["connected", "disconnected"] = "connected"
     vendor_id: str = "6a2a74sandbox"
-
-    @field_validator("phone_number")
-    @classmethod
-    def _e164(cls, value: str) -> str:
-        return normalize_e164(value)
 
 
 class Faults(_Model):
@@ -78,40 +73,30 @@ class Faults(_Model):
     ``recipient_errors`` makes sends to a recipient fail with a Meta code.
     """
 
-    latency_ms: float = Field(default=0.0, ge=0, le=600_000)
-    latency_jitter_ms: float = Field(default=0.0, ge=0, le=600_000)
-    rate_5xx: float = Field(default=0.0, ge=0, le=1)
-    rate_429: float = Field(default=0.0, ge=0, le=1)
-    rate_reset: float = Field(default=0.0, ge=0, le=1)
-    rate_timeout: float = Field(default=0.0, ge=0, le=1)
-    rate_lost_response: float = Field(default=0.0, ge=0, le=1)
+    latency_ms: Millis = 0.0
+    latency_jitter_ms: Millis = 0.0
+    rate_5xx: Share = 0.0
+    rate_429: Share = 0.0
+    rate_reset: Share = 0.0
+    rate_timeout: Share = 0.0
+    rate_lost_response: Share = 0.0
     retry_after_s: float = Field(default=1.0, ge=0, le=86_400)
     hang_s: float = Field(default=60.0, ge=0, le=3_600)
-    burst_429: int = Field(default=0, ge=0)
-    burst_5xx: int = Field(default=0, ge=0)
-    recipient_errors: dict[str, int] = {}
-
-    @field_validator("recipient_errors")
-    @classmethod
-    def _e164_keys(cls, value: dict[str, int]) -> dict[str, int]:
-        return {normalize_e164(number): code for number, code in value.items()}
+    burst_429: Count = 0
+    burst_5xx: Count = 0
+    recipient_errors: dict[Number, int] = {}
 
 
 class Webhooks(_Model):
     """How the sandbox posts Meta-shaped webhooks after accepted sends."""
 
     statuses: list[Literal["sent", "delivered", "read"]] = ["sent", "delivered", "read"]
-    step_ms: float = Field(default=20.0, ge=0, le=600_000)
-    duplicate_rate: float = Field(default=0.0, ge=0, le=1)
+    step_ms: Millis = 20.0
+    duplicate_rate: Share = 0.0
     reorder: bool = False
     before_response: bool = False
-    failed_recipients: list[str] = []
+    failed_recipients: list[Number] = []
     max_attempts: int = Field(default=5, ge=1, le=20)
-
-    @field_validator("failed_recipients")
-    @classmethod
-    def _e164(cls, value: list[str]) -> list[str]:
-        return [normalize_e164(n) for n in value]
 
 
 class SandboxConfig(_Model):

@@ -13,6 +13,9 @@ from dispatcher.gateway.validation import problems_of
 from dispatcher.sandbox.config import Faults, Webhooks
 from dispatcher.sandbox.instance import SANDBOX_KEY, Sandbox
 
+# The sandbox's own control endpoints (/_sandbox/...): faults, webhooks, inspection.
+ROUTES = web.RouteTableDef()
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -57,6 +60,7 @@ def _sb(request: web.Request) -> Sandbox:
     return sandbox
 
 
+@ROUTES.get("/_sandbox/sent")
 async def sent(request: web.Request) -> web.Response:
     """``GET /_sandbox/sent?since=N&limit=M``: every accepted send, oldest first."""
     sb = _sb(request)
@@ -66,10 +70,12 @@ async def sent(request: web.Request) -> web.Response:
     return web.json_response({"count": len(sb.state.sent), "items": items})
 
 
+@ROUTES.get("/_sandbox/faults")
 async def get_faults(request: web.Request) -> web.Response:
     return web.json_response(_sb(request).config.faults.model_dump())
 
 
+@ROUTES.post("/_sandbox/faults")
 async def set_faults(request: web.Request) -> web.Response:
     """``POST /_sandbox/faults``: change some faults; fields left out keep their value."""
     sb = _sb(request)
@@ -81,6 +87,7 @@ async def set_faults(request: web.Request) -> web.Response:
     return web.json_response(merged.model_dump())
 
 
+@ROUTES.post("/_sandbox/webhooks")
 async def set_webhooks(request: web.Request) -> web.Response:
     """``POST /_sandbox/webhooks``: the URL (for one key or all) and how deliveries go."""
     sb = _sb(request)
@@ -97,11 +104,13 @@ async def set_webhooks(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+@ROUTES.post("/_sandbox/reset")
 async def reset(request: web.Request) -> web.Response:
     _sb(request).reset()
     return web.json_response({"ok": True})
 
 
+@ROUTES.post("/_sandbox/inbound")
 async def inbound(request: web.Request) -> web.Response:
     """``POST /_sandbox/inbound``: a customer message; opens the 24-hour window."""
     sb = _sb(request)
@@ -123,6 +132,7 @@ async def inbound(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "id": wamid})
 
 
+@ROUTES.post("/_sandbox/status")
 async def emit_status(request: web.Request) -> web.Response:
     """``POST /_sandbox/status``: post a status webhook for a wamid the sandbox issued."""
     sb = _sb(request)
@@ -137,6 +147,7 @@ async def emit_status(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+@ROUTES.get("/_sandbox/stats")
 async def stats(request: web.Request) -> web.Response:
     sb = _sb(request)
     return web.json_response(
@@ -149,19 +160,6 @@ async def stats(request: web.Request) -> web.Response:
     )
 
 
+@ROUTES.get("/_sandbox/health")
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
-
-
-def routes() -> list[web.RouteDef]:
-    return [
-        web.get("/_sandbox/health", health),
-        web.get("/_sandbox/sent", sent),
-        web.get("/_sandbox/stats", stats),
-        web.get("/_sandbox/faults", get_faults),
-        web.post("/_sandbox/faults", set_faults),
-        web.post("/_sandbox/webhooks", set_webhooks),
-        web.post("/_sandbox/reset", reset),
-        web.post("/_sandbox/inbound", inbound),
-        web.post("/_sandbox/status", emit_status),
-    ]

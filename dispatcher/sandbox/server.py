@@ -64,7 +64,7 @@ def create_app(config: SandboxConfig) -> web.Application:
     sandbox = Sandbox(config)
     api_app = web.Application(middlewares=[gateway_middleware])
     api_app[SANDBOX_KEY] = sandbox
-    api_app.add_routes(api.routes())
+    api_app.add_routes(api.ROUTES)
 
     async def not_found(request: web.Request) -> web.Response:
         return web.json_response({"success": False, "error": "Not found"}, status=404)
@@ -73,7 +73,7 @@ def create_app(config: SandboxConfig) -> web.Application:
 
     app = web.Application()
     app[SANDBOX_KEY] = sandbox
-    app.add_routes(control.routes())
+    app.add_routes(control.ROUTES)
     app.add_subapp(API_PREFIX, api_app)
 
     async def start_sender(_: web.Application) -> None:
