@@ -14,7 +14,7 @@ from dispatcher.job.queues import MAINTENANCE_QUEUE
 TICK_INTERVAL_S = 1.0
 
 
-def celery_config(settings: Settings, concurrency: int) -> dict[str, Any]:
+def _celery_config(settings: Settings, concurrency: int) -> dict[str, Any]:
     return {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
@@ -68,7 +68,7 @@ def celery_config(settings: Settings, concurrency: int) -> dict[str, Any]:
 def create_app(settings: Settings) -> Celery:
     concurrency = int(os.environ.get("WAAPI_WORKER_THREADS", settings.worker_concurrency))
     app = Celery("waapi", set_as_current=False)
-    app.conf.update(celery_config(settings, concurrency))
+    app.conf.update(_celery_config(settings, concurrency))
     app.conf.waapi_settings = settings
     app.conf.waapi_concurrency = concurrency
     app.conf.include = ["tasks.send", "tasks.maintenance"]

@@ -22,7 +22,7 @@ from dispatcher.gateway.kinds import parse_send
 PLACEHOLDER = "x"
 
 
-def variables_by_path(value: Any, path: str = "") -> dict[str, set[str]]:
+def _variables_by_path(value: Any, path: str = "") -> dict[str, set[str]]:
     """The body's fields that hold variables: path (as problems name it) -> names."""
     found: dict[str, set[str]] = {}
     if isinstance(value, str):
@@ -31,10 +31,10 @@ def variables_by_path(value: Any, path: str = "") -> dict[str, set[str]]:
             found[path] = names
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found.update(variables_by_path(item, f"{path}[{index}]"))
+            found.update(_variables_by_path(item, f"{path}[{index}]"))
     elif isinstance(value, dict):
         for key, item in value.items():
-            found.update(variables_by_path(item, f"{path}.{key}" if path else str(key)))
+            found.update(_variables_by_path(item, f"{path}.{key}" if path else str(key)))
     return found
 
 
@@ -53,7 +53,7 @@ class CampaignCheck:
 
     def __init__(self, spec: CampaignSpec) -> None:
         self.spec = spec
-        self.paths = variables_by_path(spec.message.body)
+        self.paths = _variables_by_path(spec.message.body)
         self.variables = sorted({name for names in self.paths.values() for name in names})
 
     def _parse(self, body: dict[str, Any], to: str, number: str) -> None:

@@ -40,7 +40,7 @@ def _cooldown_ms(limiter: Limiter, name: str) -> int:
     return max(0, int(limiter.client.pttl(schema.cooldown(name))))
 
 
-def limits_report(limiter: Limiter, settings: Settings) -> dict[str, Any]:
+def _limits_report(limiter: Limiter, settings: Settings) -> dict[str, Any]:
     from dispatcher.job.envelope import JobEnvelope
 
     now_ms = time.time() * 1000
@@ -87,7 +87,7 @@ def limits(as_json: bool) -> None:
     """Configured limits, current use, cooldowns and paused numbers."""
     limiter = _limiter()
     with store_errors():
-        report = limits_report(limiter, limiter.settings)
+        report = _limits_report(limiter, limiter.settings)
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -17,7 +17,7 @@ from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.job.queues import LANES, MAINTENANCE_QUEUE, queues_for
 
 
-def worker_argv(queues: list[str], concurrency: int, loglevel: str, name: str) -> list[str]:
+def _worker_argv(queues: list[str], concurrency: int, loglevel: str, name: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -93,7 +93,7 @@ def worker(
     if maintenance:
         queues.append(MAINTENANCE_QUEUE)
     threads = concurrency or settings.worker_concurrency
-    argv = worker_argv(
+    argv = _worker_argv(
         queues, threads, loglevel or settings.log_level, name or f"waapi-{os.getpid()}@%h"
     )
     # Replace this process: Celery gets the signals (noqa: argv is ours, no shell).

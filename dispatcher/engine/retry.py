@@ -39,7 +39,7 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> 
     return rng.uniform(0.0, ceiling)
 
 
-def retry_delay_s(
+def _retry_delay_s(
     error: GatewayError, attempt: int, settings: Settings, rng: random.Random
 ) -> float:
     delay = backoff_s(attempt, settings.retry_base_delay_s, settings.retry_max_delay_s, rng)
@@ -74,7 +74,7 @@ def decide(
         disposition = Disposition.RETRY
     if disposition is Disposition.PERMANENT:
         return Decision("failed")
-    delay_s = retry_delay_s(error, attempt, settings, rng)
+    delay_s = _retry_delay_s(error, attempt, settings, rng)
     if expires_at_s is not None and now_s + delay_s >= expires_at_s:
         return Decision("expired", ambiguous=ambiguous)
     if attempt >= settings.retry_max_attempts:

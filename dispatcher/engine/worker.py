@@ -55,14 +55,14 @@ INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to
 INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
 
 
-def needs_window(envelope: JobEnvelope) -> bool:
+def _needs_window(envelope: JobEnvelope) -> bool:
     """Free-form Cloud messages need the 24-hour window; templates (and QR) do not."""
     if envelope.channel != "cloud" or envelope.type == "template":
         return False
     return not (envelope.type == "send" and envelope.payload.get("type") == "template")
 
 
-def fallback_request(envelope: JobEnvelope) -> TemplateMessage:
+def _fallback_request(envelope: JobEnvelope) -> TemplateMessage:
     """The job's fallback template, to the same recipient from the same number."""
     assert envelope.fallback_template is not None
     return TemplateMessage(
@@ -263,7 +263,7 @@ class Worker:
     def _attempt_once(self, envelope: JobEnvelope, claim: Claim) -> str:
         try:
             use_fallback = self._may_send(envelope, claim)
-            request = fallback_request(envelope) if use_fallback else envelope.request()
+            request = _fallback_request(envelope) if use_fallback else envelope.request()
             client = self.clients.for_envelope(envelope)
         except NotSent as refusal:
             return self._not_sent(envelope, claim, refusal)
@@ -315,7 +315,7 @@ class Worker:
             raise Suppressed(
                 f"skipped: the recipient is on the suppression list ({claim.suppressed})"
             )
-        use_fallback = needs_window(envelope) and claim.window == "closed"
+        use_fallback = _needs_window(envelope) and claim.window == "closed"
         if use_fallback and envelope.fallback_template is None:
             raise WindowClosed(
                 "not sent: the customer-service window is closed (the customer has not "
