@@ -57,6 +57,9 @@ class ApiKeyConfig(_Frozen):
     per_hour: int | None = Field(default=None, gt=0)
     webhook_verify_token: SecretStr | None = None
     channels: tuple[Channel, ...] = Field(default=("cloud",), min_length=1)
+    # Meta's phone_number_id of each number (what a webhook's metadata names it by); a
+    # number without one is recognised by its display number.
+    phone_number_ids: dict[str, str] = {}
 
     @field_validator("numbers", "channels", mode="before")
     @classmethod
@@ -77,6 +80,22 @@ class ApiKeyConfig(_Frozen):
         if len(set(normalized)) != len(normalized):
             raise ValueError("a number is listed twice")
         return tuple(normalized)
+
+    @model_validator(mode="after")
+    def _ids_of_own_numbers(self) -> Self:
+        ids: dict[str, str] = {}
+        for number, number_id in self.phone_number_ids.items():
+            try:
+                e164 = normalize_e164(number)
+            except ValueError as exc:
+                raise ValueError(f"phone_number_ids: {number!r} {exc}") from None
+            if e164 not in self.numbers:
+                raise ValueError(f"phone_number_ids: {e164} is not one of this key's numbers")
+            if not number_id.isdigit() or len(number_id) > 32:
+                raise ValueError(f"phone_number_ids: {e164}: must be Meta's numeric id")
+            ids[e164] = number_id
+        object.__setattr__(self, "phone_number_ids", ids)
+        return self
 
     @field_validator("secret")
     @classmethod
@@ -263,6 +282,10 @@ class Settings(BaseSettings):
         """Every configured gateway key; empty means no credentials (sandbox mode)."""
         return self._keys
 
+    def number_by_phone_number_id(self) -> dict[str, str]:
+        """Meta's phone_number_id -> our number (E.164), for the webhooks."""
+        return {i: number for key in self.keys for number, i in key.phone_number_ids.items()}
+
     def _check_number_limits(self) -> None:
         if not self.number_limits:
             return
@@ -418,6 +441,15 @@ def _check_numbers_unique(keys: tuple[ApiKeyConfig, ...]) -> None:
                     "a sending number picks exactly one key"
                 )
             owner[number] = key.name
+    named: dict[str, str] = {}
+    for key in keys:
+        for number, number_id in key.phone_number_ids.items():
+            if number_id in named:
+                raise ValueError(
+                    f"WAAPI_KEYS: phone_number_id {number_id} is given for both "
+                    f"{named[number_id]} and {number}"
+                )
+            named[number_id] = number
 
 
 def _problems(

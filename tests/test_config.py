@@ -194,3 +194,29 @@ def test_a_wrong_value_names_the_variable_and_the_rule_without_secrets(
     assert SECRET not in message and SECRET not in repr(caught.value)
     assert SECRET not in caplog.text
     assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+def test_phone_number_ids_name_our_own_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    def keys(*ids: dict[str, str]) -> str:
+        return json.dumps(
+            [
+                {"name": f"k{n}", "key": f"waapi_k{n}", "numbers": [f"+1555000000{n}"]}
+                | {"phone_number_ids": given}
+                for n, given in enumerate(ids, start=1)
+            ]
+        )
+
+    monkeypatch.setenv("WAAPI_KEYS", keys({"15550000001": "1065"}, {"+15550000002": "2077"}))
+    settings = load_settings()
+    assert settings.number_by_phone_number_id() == {
+        "1065": "+15550000001",
+        "2077": "+15550000002",
+    }
+    for wrong, rule in (
+        (keys({"+15550000009": "1065"}), "+15550000009 is not one of this key's numbers"),
+        (keys({"+15550000001": "abc"}), "must be Meta's numeric id"),
+        (keys({"+15550000001": "1065"}, {"+15550000002": "1065"}), "1065 is given for both"),
+    ):
+        monkeypatch.setenv("WAAPI_KEYS", wrong)
+        with pytest.raises(ConfigError, match=rule.replace("+", r"\+")):
+            load_settings()

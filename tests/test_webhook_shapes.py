@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from dispatcher.sandbox.webhooks import inbound_payload, status_payload
 from tests.strategies import json_values
-from tests.support.data import BEARER
+from tests.support.data import BEARER, SANDBOX_KEYS
 from tests.support.processes import RedisProcess, SandboxProcess
-from tests.support.stack import Stack
+from tests.support.stack import Stack, own_stack
 
 FROM = "+15550000001"
 
@@ -215,3 +215,32 @@ def test_any_signed_json_answers_200_or_400_never_5xx(
     assert_clean_answer(answer)
     if answer.status_code == 400:
         assert stream_length(client) == before
+
+
+def test_a_change_is_routed_by_its_phone_number_id_when_configured(tmp_path: Path) -> None:
+    """The reference names a number by ``metadata.phone_number_id``; configured, it wins
+    over the display number (here deliberately another of our numbers)."""
+    keys = copy.deepcopy(SANDBOX_KEYS)
+    keys[0]["phone_number_ids"] = {"+15550000002": "106540352242922"}
+    with own_stack(tmp_path, waapi_keys=json.dumps(keys)) as stack:
+        url = stack.start_serve()
+        customer = "+15557770001"
+        routed = inbound_payload(FROM, customer, "wamid.IN1", text="hi")
+        routed["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "106540352242922"
+        unknown_id = inbound_payload(FROM, "+15557770002", "wamid.IN2", text="hi")
+        unknown_id["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999"
+        assert deliver(url, routed).status_code == 200
+        assert deliver(url, unknown_id).status_code == 200
+        client = redis.Redis(port=stack.redis.port)
+        # The window opened for the number the id names, not for the display number.
+        assert client.exists(f"waapi:win:+15550000002:{customer}") == 1
+        assert client.exists(f"waapi:win:{FROM}:{customer}") == 0
+        # An id nobody configured falls back to the display number.
+        assert client.exists(f"waapi:win:{FROM}:+15557770002") == 1
+        inbound = [
+            fields
+            for _, fields in client.xrange("waapi:events")
+            if fields.get(b"state") == b"inbound"
+        ]
+        assert [f[b"number"] for f in inbound] == [b"+15550000002", FROM.encode()]
+        client.close()

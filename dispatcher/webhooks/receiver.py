@@ -50,6 +50,7 @@ class WebhookReceiver:
         self.settings = settings
         self.ledger = ledger
         self.windows = Windows(ledger.client)
+        self._number_by_id = settings.number_by_phone_number_id()
         self._tokens = [
             key.webhook_verify_token.get_secret_value().encode()
             for key in settings.keys
@@ -96,7 +97,7 @@ class WebhookReceiver:
         what it holds that we do not act on is counted and streamed as unrecognised."""
         applied = Applied()
         for value in applicable(envelope):
-            our_number = _our_number(value)
+            our_number = self._our_number(value)
             for status in value.statuses:
                 if status.status in STATUSES:
                     self._status(our_number, status, applied)
@@ -106,6 +107,22 @@ class WebhookReceiver:
         if applied.unrecognised:
             self._note_unrecognised(applied.unrecognised)
         return applied
+
+    def _our_number(self, value: Value) -> str | None:
+        """The number a change is for: by Meta's ``phone_number_id`` when it is
+        configured (the reference's identifier), else by the display number's digits."""
+        metadata = value.metadata
+        if metadata is None:
+            return None
+        if metadata.phone_number_id and metadata.phone_number_id in self._number_by_id:
+            return self._number_by_id[metadata.phone_number_id]
+        digits = "".join(ch for ch in metadata.display_phone_number or "" if ch in "0123456789")
+        if not digits:
+            return None
+        try:
+            return normalize_e164(digits)
+        except ValueError:
+            return None
 
     def _status(self, our_number: str | None, status: Status, applied: Applied) -> None:
         code, message = None, ""
@@ -183,18 +200,6 @@ class WebhookReceiver:
             "webhook parts not acted on: %s",
             ", ".join(f"{u.kind} {u.name} at {u.path}" for u in found[:10]),
         )
-
-
-def _our_number(value: Value) -> str | None:
-    """The number a change is for, from its metadata."""
-    display = (value.metadata and value.metadata.display_phone_number) or ""
-    digits = "".join(ch for ch in display if ch in "0123456789")
-    if not digits:
-        return None
-    try:
-        return normalize_e164(digits)
-    except ValueError:
-        return None
 
 
 def parse_body(body: bytes) -> Any:
