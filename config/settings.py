@@ -172,6 +172,13 @@ class Settings(BaseSettings):
     # unlucky jobs waiting minutes after a flap. Retry-After wins when longer.
     retry_base_delay_s: float = Field(default=0.1, gt=0, le=3600)
     retry_max_delay_s: float = Field(default=2.0, gt=0, le=86400)
+    # Meta's per-user marketing cap (131049) counts marketing from every business and asks
+    # for increasing intervals: the n-th time a recipient is capped, its job waits the
+    # n-th of these (the last repeats); the count is kept per recipient until it has been
+    # quiet for twice the longest interval. JSON list of seconds.
+    marketing_cap_backoff_s: tuple[float, ...] = Field(
+        default=(3600.0, 4 * 3600.0, 24 * 3600.0), min_length=1
+    )
 
     # What to do when a send may or may not have reached the gateway (read timeout,
     # reset after the request went out, a worker killed mid-call): send again (a
@@ -260,6 +267,8 @@ class Settings(BaseSettings):
     def _build_keys(self) -> Self:
         if self.retry_max_delay_s < self.retry_base_delay_s:
             raise ValueError("RETRY_MAX_DELAY_S: must be at least RETRY_BASE_DELAY_S")
+        if not all(0 < s <= 30 * 86_400 for s in self.marketing_cap_backoff_s):
+            raise ValueError("MARKETING_CAP_BACKOFF_S: each interval must be 0-2592000 s")
         if 0 < self.throttle_accept_factor < 1:
             raise ValueError("THROTTLE_ACCEPT_FACTOR: must be 0 (off) or at least 1")
         keys = _keys_from_json(self.waapi_keys) if self.waapi_keys else ()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -317,3 +318,20 @@ def test_a_job_sleeping_for_its_slot_is_held_when_the_campaign_pauses(
     assert naps and 0 < naps[0] <= 1.0
     assert client.sismember(f"waapi:camp:{created.campaign_id}:held", second["id"])
     assert dispatcher.job(second["id"]).attempts == 0  # type: ignore[union-attr]
+
+
+def test_the_funnel_counts_failures_and_waits_by_metas_code(
+    campaigns: Campaigns, dispatcher: Dispatcher
+) -> None:
+    created = launched(campaigns, 3)
+    ids = sorted(r.id for r in dispatcher.ledger.list(campaign=created.campaign_id))
+    capped = {"status": 400, "code": 131049, "message": "(#131049) marketing cap"}
+    for job_id, state in zip(ids, ("retry_wait", "retry_wait", "failed"), strict=True):
+        claim = dispatcher.ledger.claim(job_id)
+        assert isinstance(claim, Claim)
+        next_ms = int((time.time() + 3600) * 1000)
+        assert dispatcher.ledger.finish(
+            job_id, claim.attempt, state, error=capped, next_attempt_ms=next_ms
+        )
+    funnel = campaigns.funnel(created.campaign_id, 1)
+    assert funnel == {"retry_wait": 2, "failed": 1, "retries:131049": 2, "failed:131049": 1}

@@ -220,3 +220,11 @@ def test_phone_number_ids_name_our_own_numbers(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv("WAAPI_KEYS", wrong)
         with pytest.raises(ConfigError, match=rule.replace("+", r"\+")):
             load_settings()
+
+
+def test_marketing_cap_intervals_are_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARKETING_CAP_BACKOFF_S", "[600, 7200]")
+    assert load_settings().marketing_cap_backoff_s == (600.0, 7200.0)
+    monkeypatch.setenv("MARKETING_CAP_BACKOFF_S", "[600, 0]")
+    with pytest.raises(ConfigError, match="MARKETING_CAP_BACKOFF_S"):
+        load_settings()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import random
+import time
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -21,8 +24,10 @@ from dispatcher.errors import (
     Unauthorized,
     http_error,
 )
+from tests.support.processes import SandboxProcess
 from tests.support.stack import make_settings
 
+FROM = "+15550000001"
 SETTINGS = make_settings(
     "redis://127.0.0.1:1/0", retry_base_delay_s=1.0, retry_max_delay_s=300.0, retry_max_attempts=5
 )
@@ -107,3 +112,55 @@ def test_retries_are_budgeted_in_time_a_job_past_its_expiry_expires_never_dies()
     # trouble): it stays within the cap.
     delays = [decide(error, n, "bulk", defaults, random.Random(n)).delay_s for n in range(1, 30)]
     assert all(d is not None and 0 <= d <= defaults.retry_max_delay_s for d in delays)
+
+
+def test_marketing_cap_intervals_grow_with_each_cap_of_a_recipient() -> None:
+    capped = MarketingCapped("x", status=400, code=131049)
+    defaults = make_settings("redis://127.0.0.1:1/0")  # 1 h, 4 h, 24 h
+    waits = [
+        decide(capped, 1, "bulk", defaults, random.Random(0), times_capped=n).delay_s
+        for n in (1, 2, 3, 9)
+    ]
+    assert waits == [3600.0, 4 * 3600.0, 24 * 3600.0, 24 * 3600.0]
+    tuned = make_settings("redis://127.0.0.1:1/0", marketing_cap_backoff_s=[600, 1200])
+    assert decide(capped, 1, "bulk", tuned, random.Random(0), times_capped=5).delay_s == 1200.0
+
+
+def test_a_recipient_capped_again_waits_longer_through_the_worker(
+    redis_url: str, sandbox: SandboxProcess
+) -> None:
+    """Meta's 131049 through a real worker and the sandbox: the job waits (not failed),
+    the second cap of the same recipient waits the second interval, the job says so,
+    and a campaign-less job's error carries the code."""
+    from datetime import datetime
+
+    from dispatcher.engine.worker import Worker
+    from dispatcher.ledger import schema
+    from dispatcher.producer.api import Dispatcher
+
+    to, other = "+15551239001", "+15551239002"
+    sandbox.faults(recipient_errors={to: 131049, other: 131049})
+    settings = make_settings(redis_url, base_url=sandbox.base_url)
+    worker = Worker.from_settings(settings, concurrency=2)
+    with Dispatcher(settings) as dispatcher:
+        try:
+            waits_h = []
+            for recipient in (to, to, other):
+                job_id = dispatcher.send_template(recipient, FROM, "hello_world", "en", lane="bulk")
+                raw = dispatcher.ledger.client.hget(schema.job(job_id), "env")
+                assert worker.handle(json.loads(raw or "{}")) == "retry_wait"
+                job = dispatcher.job(job_id)
+                assert job is not None and job.state == "retry_wait" and job.attempts == 1
+                assert job.error is not None and job.error["code"] == 131049
+                assert job.next_attempt_at is not None
+                wait_s = datetime.fromisoformat(job.next_attempt_at).timestamp() - time.time()
+                waits_h.append(round(wait_s / 3600))
+        finally:
+            worker.close()
+    assert waits_h == [1, 4, 1]  # per recipient: the other one starts at the first interval
+    assert "marketing cap 2 for this recipient" in str(job_error_of(dispatcher, to))
+
+
+def job_error_of(dispatcher: Any, recipient: str) -> Any:
+    jobs = [j for j in dispatcher.jobs(limit=10) if j.to == recipient]
+    return max(jobs, key=lambda j: j.id).error

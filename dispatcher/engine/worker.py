@@ -29,6 +29,7 @@ from dispatcher.errors import (
     GatewayError,
     InvalidAtRun,
     InvalidRequest,
+    MarketingCapped,
     NoKeyBound,
     NotSent,
     OptedOut,
@@ -349,6 +350,17 @@ class Worker:
                 self.windows.suppress(envelope.to, OptedOut.suppression_reason)
         return self._failed(envelope, claim, error, gateway_ms, call)
 
+    def _count_marketing_cap(self, recipient: str) -> int:
+        """This recipient's marketing caps lately, this one included (1 if Redis cannot
+        say: the first interval is the safe guess)."""
+        quiet_s = int(2 * max(self.settings.marketing_cap_backoff_s))
+        with self._best_effort("marketing cap"):
+            pipe = self.ledger.client.pipeline()
+            pipe.incr(schema.marketing_capped(recipient))
+            pipe.expire(schema.marketing_capped(recipient), quiet_s)
+            return int(pipe.execute()[0])
+        return 1
+
     def _campaign_stopped(self, envelope: JobEnvelope, claim: Claim) -> bool:
         """A campaign paused or cancelled while this job slept for its slot: hold it
         (released on resume, where the claim cancels it if the campaign was cancelled)."""
@@ -374,6 +386,9 @@ class Worker:
         call: dict[str, object] | None = None,
     ) -> str:
         deadline_s = envelope.expires_at.timestamp() if envelope.expires_at else None
+        times_capped = (
+            self._count_marketing_cap(envelope.to) if isinstance(error, MarketingCapped) else 1
+        )
         with self._rng_lock:
             decision = decide(
                 error,
@@ -383,6 +398,7 @@ class Worker:
                 self.rng,
                 now_s=self.ledger.clock(),
                 expires_at_s=deadline_s,
+                times_capped=times_capped,
             )
         delay_s = decision.delay_s
         with self._best_effort("cooldown"):
@@ -412,6 +428,11 @@ class Worker:
             timer_ms = next_ms + int(INLINE_TIMER_GRACE_S * 1000) if inline else None
         report_if_it_pages(envelope, claim.attempt, error, decision.state, self.limiter)
         fields = error_fields(error)
+        if isinstance(error, MarketingCapped) and delay_s is not None:
+            fields["message"] = (
+                f"{fields['message']} (marketing cap {times_capped} for this recipient "
+                f"lately: next attempt in {delay_s / 3600:g} h)"
+            )
         if decision.state == "expired":
             fields["message"] = (
                 f"expired: the next attempt would come after expiresAt ({fields['message']})"

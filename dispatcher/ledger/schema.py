@@ -25,6 +25,7 @@ key                                   type    what it holds
 ``win:<pair>``, ``seen:<pair>``,      string  the customer-service window: open; the customer
 ``closed:<pair>``                             wrote once; the gateway said it is closed
 ``suppressed``                        hash    recipient -> why bulk jobs skip it (opt-outs)
+``mcap:<recipient>``                  string  marketing caps met lately (MarketingCapped)
 ``rl:<limit>``, ``cool:<name>``       string  a limit's GCRA state; a key's cooldown
 ``gw:<scope>[:<bucket>|:probe]``      hash    the adaptive throttle's counts and probe slot
 ``paused:<n>``, ``parked:<n>``        string  a paused number; jobs waiting for its resume
@@ -103,4 +104,7 @@ publications = KeyFamily("pub", "a queue's queued jobs by the number of their me
 orphan = KeyFamily("orphan", "statuses that came before their wamid's send was recorded")
 orphan_pair = KeyFamily("opair", "the last wamid nobody owned, from a number to a recipient")
 unknown_pair = KeyFamily("upair", "the job held unknown from a number to a recipient")
+marketing_capped = KeyFamily(
+    "mcap", "how often a recipient met Meta's per-user marketing cap lately (a counter)"
+)
 campaign = KeyFamily("camp", "a campaign's hash, or one of its parts (aud, held, f:<run>)")

@@ -189,9 +189,12 @@ local function set_state(id, state, extra_fields)
     local fk = funnel_key(before[2], before[3] or '0')
     if before[1] then redis.call('HINCRBY', fk, before[1], -1) end
     redis.call('HINCRBY', fk, state, 1)
-    if state == 'failed' and extra_fields and extra_fields.err_code and
-        extra_fields.err_code ~= '' then
-      redis.call('HINCRBY', fk, 'failed:' .. extra_fields.err_code, 1)
+    -- Why, by Meta code: jobs that failed with it, and waits it caused (a retry).
+    if (state == 'failed' or state == 'retry_wait') and extra_fields and
+        extra_fields.err_code and extra_fields.err_code ~= '' and
+        extra_fields.err_code ~= cjson.null then
+      local why = state == 'failed' and 'failed:' or 'retries:'
+      redis.call('HINCRBY', fk, why .. tostring(extra_fields.err_code), 1)
     end
   end
   local lane = before[5] or ''
