@@ -2,6 +2,7 @@
 
     DispatcherError
     ├── InvalidRequest             input refused before anything is sent or queued (#100)
+    │   └── NotPermitted           the sending number's key lacks a scope the send needs
     ├── StoreUnavailable           Redis could not be reached or answered with an error
     ├── NotSent                    a worker decided not to call the gateway for a job
     │   ├── Suppressed             the recipient opted out (131050): a bulk job is skipped
@@ -98,6 +99,15 @@ class InvalidRequest(DispatcherError):
     def coded(self) -> str:
         """The refusal in the gateway's own format: ``(#100) <field> <rule>; ...``."""
         return coded(str(self))
+
+
+class NotPermitted(InvalidRequest):
+    """The key that sends from the job's number lacks a permission the send needs (the
+    gateway would answer 403 with this message); nothing is queued."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([FieldProblem("", message)])
+        self.message = message
 
 
 def coded(text: str, code: int = InvalidRequest.code) -> str:

@@ -19,7 +19,7 @@ from dispatcher.producer.api import Dispatcher
 from dispatcher.sandbox.webhooks import status_payload
 from tests.support.data import BEARER
 from tests.support.processes import RedisProcess, SandboxProcess
-from tests.support.stack import Stack
+from tests.support.stack import Stack, own_stack
 from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
@@ -403,3 +403,19 @@ def test_gateway_131047_sends_the_fallback_and_131050_suppresses_bulk(
     wait_until(lambda: dispatcher.job(later).state == "skipped", timeout_s=30)
     assert "suppression list" in dispatcher.job(later).error["message"]  # type: ignore[index,union-attr]
     stack.sandbox.faults(recipient_errors={})
+
+
+def test_a_send_the_key_may_not_make_answers_the_gateways_403(tmp_path: Path) -> None:
+    keys = [{"name": "crm", "key": "waapi_sandbox", "numbers": [FROM], "scopes": ["messages.send"]}]
+    with own_stack(tmp_path, waapi_keys=json.dumps(keys)) as stack:
+        url = stack.start_serve()
+        body = {"to": "+15553339001", "fromPhoneNo": FROM, "type": "text"}
+        body |= {"payload": {"body": "hi"}, "contact": {"first_name": "Ada"}}
+        answer = post(url, "/v1/whatsapp-api/messages/send", body)
+        assert answer.status_code == 403
+        assert answer.json() == {
+            "success": False,
+            "message": "API key needs 'contacts.write' for combined send+upsert",
+        }
+        with stack.dispatcher() as dispatcher:
+            assert dispatcher.jobs() == []  # nothing queued

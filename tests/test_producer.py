@@ -3,6 +3,7 @@ gateway's own body for every send type."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.line import parse_job
 from dispatcher.job.options import JobOptions
 from dispatcher.producer.api import Dispatcher, Enqueued
+from tests.support.stack import make_settings
 
 FROM, TO = "+15550000001", "+15551230001"
 MEDIA = "https://example.com/f"
@@ -223,3 +225,29 @@ def test_one_options_model_for_every_way_in(dispatcher: Dispatcher) -> None:
         "c",
     )
     assert set(JobOptions.model_fields) <= set(type(envelope).model_fields)
+
+
+def test_a_send_the_numbers_key_may_not_make_is_refused_at_enqueue(redis_url: str) -> None:
+    """The reference lists each endpoint's permissions; a key's configured scopes are
+    checked before anything is queued, with the gateway's own message."""
+    from dispatcher.errors import NotPermitted
+
+    keys = [
+        {"name": "sender", "key": "waapi_a", "numbers": [FROM], "scopes": ["messages.send"]},
+        {
+            "name": "reader",
+            "key": "waapi_b",
+            "numbers": ["+15550000002"],
+            "scopes": ["messages.read"],
+        },
+    ]
+    settings = make_settings(redis_url, waapi_keys=json.dumps(keys))
+    upsert = {"to": TO, "fromPhoneNo": FROM, "type": "text", "payload": {"body": "hi"}}
+    with Dispatcher(settings) as dispatcher:
+        with pytest.raises(NotPermitted, match=r"needs .contacts.write. for combined send"):
+            dispatcher.send("cloud", "send", {**upsert, "contact": {"first_name": "Ada"}})
+        with pytest.raises(NotPermitted, match=r"scope .read. does not permit send actions"):
+            dispatcher.send_text(TO, "+15550000002", "hi")
+        assert dispatcher.ledger.client.zcard("waapi:recent") == 0  # nothing queued
+        # Only sending needs messages.send: a combined send that upserts nothing is fine.
+        assert dispatcher.send("cloud", "send", {**upsert, "contact": {}})

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from dispatcher.errors import InvalidRequest
+from dispatcher.errors import InvalidRequest, NotPermitted
 
 
 class ApiError(Exception):
@@ -27,7 +27,10 @@ class ApiError(Exception):
 
 
 def invalid(exc: InvalidRequest) -> ApiError:
-    """400 in the gateway's validation format: ``(#100) <field> <rule>; ...``."""
+    """400 in the gateway's validation format: ``(#100) <field> <rule>; ...``; a missing
+    permission is the gateway's 403 with its own message."""
+    if isinstance(exc, NotPermitted):
+        return ApiError(403, message=exc.message)
     return ApiError(400, error=exc.coded())
 
 

@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from config import Settings
-from dispatcher.errors import FieldProblem, InvalidRequest
-from dispatcher.gateway import parse_send
+from dispatcher.errors import FieldProblem, InvalidRequest, NotPermitted
+from dispatcher.gateway import SendRequest, parse_send
+from dispatcher.gateway.combined import CombinedSend
 from dispatcher.job.envelope import Channel, JobEnvelope, envelope_for
 from dispatcher.job.ids import new_job_id
 from dispatcher.job.options import NO_OPTIONS, JobOptions
@@ -27,6 +28,7 @@ class JobPreparer:
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.clock = clock
         self._channels = {n: k.channels for k in settings.keys for n in k.numbers}
+        self._scopes = {n: k.scopes for k in settings.keys for n in k.numbers}
         self._qr_by_session = any("qr" in k.channels for k in settings.keys)
         self._max_age_s: dict[Lane, float] = {
             "transactional": settings.max_age_transactional_s,
@@ -45,6 +47,8 @@ class JobPreparer:
     ) -> JobEnvelope:
         request = parse_send(channel, message_type, dict(body))
         problems = self._number_problems(channel, request.from_phone_no)
+        if not problems:
+            self._check_scopes(request)
         now = self.clock()
         if options.expires_at is not None and options.expires_at.timestamp() <= now:
             problems.append(FieldProblem("expiresAt", "must be in the future"))
@@ -63,6 +67,22 @@ class JobPreparer:
             options=options,
             lane=lane,
         )
+
+    def _check_scopes(self, request: SendRequest) -> None:
+        """The permissions the reference lists for the endpoint, on the key that sends
+        from the number (a QR job chosen by session alone is checked by the gateway)."""
+        number = request.from_phone_no
+        if number is None:
+            return
+        scopes = self._scopes[number]
+        if "messages.send" not in scopes:
+            named = "read" if all(s.endswith(".read") for s in scopes) else ",".join(scopes)
+            raise NotPermitted(f"API key scope '{named}' does not permit send actions")
+        upserts = isinstance(request, CombinedSend) and not (
+            request.contact is None or request.contact.is_empty()
+        )
+        if upserts and "contacts.write" not in scopes:
+            raise NotPermitted("API key needs 'contacts.write' for combined send+upsert")
 
     def _number_problems(self, channel: str, number: str | None) -> list[FieldProblem]:
         if number is None:
