@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dispatcher.sandbox.webhooks import inbound_payload, status_payload
 from tests.strategies import json_values
-from tests.support.data import BEARER, SANDBOX_KEYS
+from tests.support.data import BEARER, DATA, SANDBOX_KEYS
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack, own_stack
 
@@ -244,3 +244,43 @@ def test_a_change_is_routed_by_its_phone_number_id_when_configured(tmp_path: Pat
         ]
         assert [f[b"number"] for f in inbound] == [b"+15550000002", FROM.encode()]
         client.close()
+
+
+def test_incoming_content_reaches_the_event_stream(service: tuple[str, redis.Redis]) -> None:
+    """What a customer sends is kept: the reference's incoming image (media id, mime type,
+    sha256, caption), and a location, shared contacts and a template button tap."""
+    url, client = service
+    image = json.loads((DATA / "webhooks" / "incoming_image.json").read_text())
+    others = inbound_payload(FROM, "+15557770010", "wamid.LOC", text="x")
+    [message] = others["entry"][0]["changes"][0]["value"]["messages"]
+    del message["text"]
+    message |= {
+        "type": "location",
+        "location": {"latitude": 52.52, "longitude": 13.405, "name": "Office"},
+        "contacts": [{"name": {"formatted_name": "Ada"}, "phones": [{"phone": "+4930"}]}],
+        "button": {"text": "Stop promotions", "payload": "stop"},
+    }
+    start = (
+        client.xinfo_stream("waapi:events")["last-generated-id"]
+        if client.exists("waapi:events")
+        else b"0-0"
+    )
+    assert deliver(url, image).status_code == 200
+    assert deliver(url, others).status_code == 200
+    inbound = [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _, fields in client.xrange("waapi:events", min=b"(" + start)
+        if fields.get(b"state") == b"inbound"
+    ]
+    assert [e["type"] for e in inbound] == ["image", "location"]
+    got_image, got_location = inbound
+    assert {k: got_image[k] for k in ("media_id", "mime_type", "sha256", "caption")} == {
+        "media_id": "1234567890123456",
+        "mime_type": "image/jpeg",
+        "sha256": "A2k...",
+        "caption": "Is this the right colour?",
+    }
+    assert (got_location["latitude"], got_location["longitude"]) == ("52.52", "13.405")
+    assert got_location["location_name"] == "Office"
+    assert json.loads(got_location["contacts"])[0]["name"]["formatted_name"] == "Ada"
+    assert (got_location["reply_id"], got_location["reply_title"]) == ("stop", "Stop promotions")

@@ -60,6 +60,31 @@ class Text(_Part):
     body: str | None = None
 
 
+class Media(_Part):
+    """An incoming image, video, audio, document or sticker: its media id (to download
+    from the gateway), type, checksum and what the customer wrote with it."""
+
+    id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+
+
+class Location(_Part):
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+
+
+class Button(_Part):
+    """A tap on a template's quick-reply button."""
+
+    text: str | None = None
+    payload: str | None = None
+
+
 class Context(_Part):
     id: str | None = None
 
@@ -70,7 +95,19 @@ class Inbound(_Part):
     type: str = Field(min_length=1, max_length=64)
     text: Text | None = None
     interactive: Interactive | None = None
+    button: Button | None = None
     context: Context | None = None
+    image: Media | None = None
+    video: Media | None = None
+    audio: Media | None = None
+    document: Media | None = None
+    sticker: Media | None = None
+    location: Location | None = None
+    contacts: list[dict[str, Any]] | None = None  # shared contact cards, kept as sent
+
+    def media(self) -> Media | None:
+        """The media the message carries, whichever kind it is."""
+        return self.image or self.video or self.audio or self.document or self.sticker
 
 
 class Metadata(_Part):

@@ -163,15 +163,7 @@ class WebhookReceiver:
             "wamid": message.id,
             "type": message.type,
         }
-        interactive = message.interactive
-        reply = interactive and (interactive.button_reply or interactive.list_reply)
-        if reply:
-            event["reply_id"] = reply.id or ""
-            event["reply_title"] = reply.title or ""
-        if message.text is not None and message.text.body is not None:
-            event["text"] = message.text.body[:4096]
-        if message.context is not None and message.context.id:
-            event["context"] = message.context.id
+        event.update(_content(message))
         with store_errors():
             self.ledger.client.xadd(
                 schema.EVENTS,
@@ -207,3 +199,43 @@ def parse_body(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+def _content(message: Inbound) -> dict[str, str]:
+    """What the customer sent, as flat event fields (each capped at 4,096 characters):
+    text, a button or list reply, media (id, mime type, sha256, caption, file name), a
+    location, shared contacts (JSON) and the message replied to."""
+    out: dict[str, str] = {}
+    if message.text is not None and message.text.body is not None:
+        out["text"] = message.text.body
+    interactive = message.interactive
+    reply = interactive and (interactive.button_reply or interactive.list_reply)
+    if reply:
+        out.update(reply_id=reply.id or "", reply_title=reply.title or "")
+    elif message.button is not None:
+        out.update(reply_id=message.button.payload or "", reply_title=message.button.text or "")
+    media = message.media()
+    if media is not None:
+        found = {
+            "media_id": media.id,
+            "mime_type": media.mime_type,
+            "sha256": media.sha256,
+            "caption": media.caption,
+            "filename": media.filename,
+        }
+        out.update({k: v for k, v in found.items() if v is not None})
+    if message.location is not None:
+        place = message.location
+        for name, value in (
+            ("latitude", place.latitude),
+            ("longitude", place.longitude),
+            ("location_name", place.name),
+            ("location_address", place.address),
+        ):
+            if value is not None:
+                out[name] = str(value)
+    if message.contacts:
+        out["contacts"] = json.dumps(message.contacts, separators=(",", ":"))
+    if message.context is not None and message.context.id:
+        out["context"] = message.context.id
+    return {k: v[:4096] for k, v in out.items()}
