@@ -335,3 +335,25 @@ def test_the_funnel_counts_failures_and_waits_by_metas_code(
         )
     funnel = campaigns.funnel(created.campaign_id, 1)
     assert funnel == {"retry_wait": 2, "failed": 1, "retries:131049": 2, "failed:131049": 1}
+
+
+def test_a_billable_message_counts_once_in_its_campaigns_funnel(
+    campaigns: Campaigns, dispatcher: Dispatcher
+) -> None:
+    created = launched(campaigns, 1)
+    [record] = dispatcher.ledger.list(campaign=created.campaign_id)
+    claim = dispatcher.ledger.claim(record.id)
+    assert isinstance(claim, Claim)
+    assert dispatcher.ledger.finish(record.id, claim.attempt, "sent", wamid="wamid.BILL1")
+    billing = {"billable": True, "category": "marketing", "model": "CBP", "conversation": "c1"}
+    for status in ("sent", "delivered", "delivered"):  # Meta repeats pricing; so do retries
+        dispatcher.ledger.apply_status("wamid.BILL1", status, billing=billing)
+    funnel = campaigns.funnel(created.campaign_id, 1)
+    assert funnel == {"delivered": 1, "billable:marketing": 1}
+    job = dispatcher.job(record.id)
+    assert job is not None and job.pricing == {
+        "category": "marketing",
+        "billable": True,
+        "model": "CBP",
+        "conversation": "c1",
+    }

@@ -240,6 +240,7 @@ def test_statuses_end_in_read_however_they_arrive(
     url: str, dispatcher: Dispatcher, stack: Stack, mode: dict[str, Any]
 ) -> None:
     stack.sandbox.webhooks(**mode)
+    billed_before = int(dispatcher.ledger.client.hget("waapi:m:billable", f"{FROM}|marketing") or 0)
     ids = [queued_template(url, f"+1555666{n:04d}") for n in range(8)]
 
     def settled(job_id: str) -> bool:
@@ -253,6 +254,17 @@ def test_statuses_end_in_read_however_they_arrive(
         job = dispatcher.job(job_id)
         assert job is not None and job.state == "read"
         assert job.times["sent"] <= job.times["read"]
+        # Meta's pricing (on 'sent' and on 'delivered') is kept on the job...
+        assert job.pricing is not None
+        assert {k: job.pricing[k] for k in ("category", "billable", "model", "origin")} == {
+            "category": "marketing",
+            "billable": True,
+            "model": "CBP",
+            "origin": "marketing",
+        }
+    # ... and each billable message counted once, however often its pricing came.
+    billed = int(dispatcher.ledger.client.hget("waapi:m:billable", f"{FROM}|marketing") or 0)
+    assert billed - billed_before == len(ids)
 
 
 def test_a_failed_status_carries_metas_code(url: str, dispatcher: Dispatcher, stack: Stack) -> None:

@@ -218,6 +218,10 @@ def _print_record(record: JobRecord) -> None:
         rows.append(("error", f"status {e['status']} code {e['code']}: {e['message']}"))
     if record.next_attempt_at:
         rows.append(("next attempt", record.next_attempt_at))
+    if record.pricing:
+        p = record.pricing
+        billed = "billable" if p["billable"] else "not billable"
+        rows.append(("pricing", f"{p['category']}, {billed}"))
     rows.extend((f"at {name}", when) for name, when in record.times.items())
     for label, value in rows:
         if value:

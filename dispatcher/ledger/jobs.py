@@ -277,9 +277,12 @@ class Ledger:
         message: str = "",
         number: str | None = None,
         recipient: str | None = None,
+        billing: Mapping[str, Any] | None = None,
     ) -> tuple[str, str | None]:
         """Apply a webhook's delivery status: (state now, job id), or ('parked', None)
-        when the wamid is not known yet (it is applied when the send is recorded)."""
+        when the wamid is not known yet (it is applied when the send is recorded).
+        ``billing``: the status's pricing and conversation (``Status.billing``), kept on
+        the job and counted once per billable message."""
         result = self.scripts.call(
             "status",
             _ms(self.clock),
@@ -290,6 +293,7 @@ class Ledger:
             number or "",
             recipient or "",
             OptedOut.suppression_reason if code in OptedOut.codes else "",
+            json.dumps(billing, separators=(",", ":")) if billing else "",
         )
         job_id = result[1].decode()
         return result[0].decode(), job_id or None

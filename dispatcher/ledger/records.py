@@ -60,6 +60,9 @@ class JobRecord:
     # Every failed attempt (and notes such as a reconciled send), oldest first:
     # {"at": ISO time, "state", "attempt", "status"?, "code"?, "message"?}.
     history: tuple[dict[str, Any], ...] = ()
+    # What Meta charges, from the status webhooks: {"category", "billable", "model"?,
+    # "conversation"?, "origin"?}; None until a status carried pricing.
+    pricing: dict[str, Any] | None = None
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -103,6 +106,7 @@ class JobRecord:
             replay_of=h.get("replay_of") or None,
             replayed_as=h.get("replayed_as") or None,
             history=tuple(_history(h.get("hist"))),
+            pricing=_pricing(h),
         )
 
     @property
@@ -134,4 +138,19 @@ class JobRecord:
             "replayOf": self.replay_of,
             "replayedAs": self.replayed_as,
             "history": list(self.history),
+            "pricing": self.pricing,
         }
+
+
+def _pricing(h: Mapping[str, str]) -> dict[str, Any] | None:
+    if "price_cat" not in h:
+        return None
+    found: dict[str, Any] = {"category": h["price_cat"], "billable": h.get("billable") == "1"}
+    for field, name in (
+        ("price_model", "model"),
+        ("conv_id", "conversation"),
+        ("conv_origin", "origin"),
+    ):
+        if h.get(field):
+            found[name] = h[field]
+    return found

@@ -85,6 +85,14 @@ LABELLED: tuple[tuple[str, type[Any], str, str, list[str], float], ...] = (
         1.0,
     ),
     (
+        "billable",
+        CounterMetricFamily,
+        "waapi_billable_messages",
+        "Messages Meta's status webhooks said are billable, by pricing category (once each).",
+        ["number", "category"],
+        1.0,
+    ),
+    (
         "webhooks",
         CounterMetricFamily,
         "waapi_webhook_unrecognised",

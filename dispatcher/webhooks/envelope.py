@@ -39,11 +39,47 @@ class StatusError(_Part):
     error_data: dict[str, Any] | None = None
 
 
+class Origin(_Part):
+    type: str | None = None
+
+
+class Conversation(_Part):
+    id: str | None = None
+    origin: Origin | None = None
+    expiration_timestamp: str | int | None = None
+
+
+class Pricing(_Part):
+    """What Meta charges for the message: whether it is billable, its category
+    (marketing, utility, authentication, service) and the pricing model."""
+
+    billable: bool | None = None
+    pricing_model: str | None = None
+    category: str | None = None
+
+
 class Status(_Part):
     id: str = Field(min_length=1, max_length=512)
     status: str = Field(min_length=1, max_length=64)
     recipient_id: str | None = None
     errors: list[StatusError] = []
+    conversation: Conversation | None = None
+    pricing: Pricing | None = None
+
+    def billing(self) -> dict[str, Any] | None:
+        """The pricing and conversation as the ledger keeps them, or None."""
+        if self.pricing is None:
+            return None
+        conversation = self.conversation
+        origin = conversation.origin if conversation else None
+        found = {
+            "billable": self.pricing.billable,
+            "category": self.pricing.category,
+            "model": self.pricing.pricing_model,
+            "conversation": conversation.id if conversation else None,
+            "origin": origin.type if origin else None,
+        }
+        return {k: v for k, v in found.items() if v is not None}
 
 
 class Reply(_Part):

@@ -144,6 +144,7 @@ class WebhookReceiver:
             message,
             number=our_number,
             recipient=recipient,
+            billing=status.billing(),
         )
         applied.statuses[result] = applied.statuses.get(result, 0) + 1
 

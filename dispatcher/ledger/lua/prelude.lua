@@ -239,15 +239,49 @@ local function set_state(id, state, extra_fields)
   end
 end
 
+-- What Meta charges: the job keeps the pricing category, model, billable flag and the
+-- conversation (id, origin); a billable message is counted once (Meta repeats pricing
+-- on 'sent' and 'delivered') by category in its campaign run's funnel
+-- ('billable:<category>'), per number in the metrics ('m:billable', field
+-- '<number>|<category>') and per day ('m:billable:<day number>', kept 40 days).
+local function record_billing(id, billing, number, camp, run)
+  local k = K.job(id)
+  local category = billing.category or 'unknown'
+  if type(category) ~= 'string' then category = 'unknown' end
+  local fields = {'price_cat', category}
+  if billing.model and billing.model ~= cjson.null then
+    table.insert(fields, 'price_model'); table.insert(fields, tostring(billing.model))
+  end
+  if billing.conversation and billing.conversation ~= cjson.null then
+    table.insert(fields, 'conv_id'); table.insert(fields, tostring(billing.conversation))
+  end
+  if billing.origin and billing.origin ~= cjson.null then
+    table.insert(fields, 'conv_origin'); table.insert(fields, tostring(billing.origin))
+  end
+  table.insert(fields, 'billable'); table.insert(fields, billing.billable == true and 1 or 0)
+  redis.call('HSET', k, unpack(fields))
+  if billing.billable ~= true or redis.call('HSETNX', k, 'billed', NOW) == 0 then return end
+  local label = (number or '') .. '|' .. category
+  redis.call('HINCRBY', K.metric('billable'), label, 1)
+  local day = K.metric('billable:' .. math.floor(NOW / 86400000))
+  redis.call('HINCRBY', day, label, 1)
+  redis.call('EXPIRE', day, 40 * 86400)
+  if camp and camp ~= '' then
+    redis.call('HINCRBY', funnel_key(camp, run or '0'), 'billable:' .. category, 1)
+  end
+end
+
 -- A delivery status from the gateway's webhook: sent -> delivered -> read, or failed;
 -- never backwards (a late 'delivered' does not overwrite 'read'). ``suppress``: the
 -- reason to put the recipient on the suppression list when this failure says they opted
--- out ('' otherwise; the caller knows Meta's codes, errors.py's OptedOut).
-local function apply_status(id, status, code, message, suppress)
+-- out ('' otherwise; the caller knows Meta's codes, errors.py's OptedOut). ``billing``
+-- (or nil): the status's pricing, kept on the job and counted once if billable.
+local function apply_status(id, status, code, message, suppress, billing)
   local k = K.job(id)
-  local f = redis.call('HMGET', k, 'state', 'from', 'lane', 'camp', 'wamid', 'to')
+  local f = redis.call('HMGET', k, 'state', 'from', 'lane', 'camp', 'wamid', 'to', 'crun')
   local cur = f[1]
   if not cur then return 'missing' end
+  if billing and billing ~= cjson.null then record_billing(id, billing, f[2], f[4], f[7]) end
   if status == 'failed' then
     if cur ~= 'sent' and cur ~= 'delivered' then return cur end
     set_state(id, 'failed', {err_code = code or '', err_msg = message or '', err_status = ''})
@@ -270,7 +304,7 @@ local function drain_orphans(id, wamid)
   local key = K.orphan(wamid)
   for _, raw in ipairs(redis.call('LRANGE', key, 0, -1)) do
     local s = cjson.decode(raw)
-    apply_status(id, s.status, s.code, s.message, s.suppress)
+    apply_status(id, s.status, s.code, s.message, s.suppress, s.billing)
   end
   redis.call('DEL', key)
 end
