@@ -195,3 +195,15 @@ def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
     assert f"redis://127.0.0.1:{redis_port}/0" in output
     assert not port_open("127.0.0.1", redis_port)
     assert not port_open("127.0.0.1", sandbox_port)
+
+
+def test_sessions_lists_the_gateways_qr_sessions(
+    sandbox: SandboxProcess, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = ping_env(clean_env, sandbox, "secr_sandbox") | {"WAAPI_CHANNELS": "cloud,qr"}
+    result = run_cli("sessions", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = [s.session_id for s in sandbox.client().qr_sessions()]
+    assert expected and [s["sessionId"] for s in json.loads(result.stdout)] == expected
+    cloud_only = run_cli("sessions", env=ping_env(clean_env, sandbox, "secr_sandbox"), cwd=tmp_path)
+    assert cloud_only.returncode == 1 and "no key with the qr channel" in cloud_only.stderr

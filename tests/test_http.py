@@ -431,3 +431,14 @@ def test_a_send_the_key_may_not_make_answers_the_gateways_403(tmp_path: Path) ->
         }
         with stack.dispatcher() as dispatcher:
             assert dispatcher.jobs() == []  # nothing queued
+
+
+def test_qr_sessions_through_the_service(url: str, stack: Stack) -> None:
+    answer = requests.get(url + "/v1/whatsapp-qr/sessions", headers=BEARER["crm"], timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    expected = [s.session_id for s in stack.sandbox.client().qr_sessions()]
+    assert body["success"] is True and body["count"] == len(expected) > 0
+    assert [s["sessionId"] for s in body["data"]] == expected
+    refused = requests.get(url + "/v1/whatsapp-qr/sessions", headers=BEARER["sender"], timeout=10)
+    assert refused.status_code == 403

@@ -7,7 +7,7 @@ import click
 
 from dispatcher.cli.campaign_cmds import campaign
 from dispatcher.cli.dlq_cmds import dlq
-from dispatcher.cli.gateway_cmds import ping
+from dispatcher.cli.gateway_cmds import ping, sessions
 from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.limits_cmds import limits, numbers
 from dispatcher.cli.sandbox_cmd import sandbox
@@ -26,6 +26,7 @@ def main() -> None:
 for command in (
     sandbox,
     ping,
+    sessions,
     up,
     send,
     send_many,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from pydantic import SecretStr
 
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.errors import GatewayError
 from dispatcher.gateway import WaapiClient
+from dispatcher.ops.sessions import as_gateway_item, qr_sessions
 
 
 @click.command()
@@ -47,3 +50,25 @@ def ping(base_url: str | None, api_key: str | None, api_secret: str | None) -> N
             client.close()
     if failed:
         raise SystemExit(1)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (the gateway's shape).")
+def sessions(as_json: bool) -> None:
+    """List the QR sessions the configured keys (with the qr channel) can send through."""
+    settings = settings_or_exit()
+    if not any("qr" in key.channels for key in settings.keys):
+        fail("no key with the qr channel: set WAAPI_CHANNELS=cloud,qr (or a key's channels)")
+    try:
+        found = qr_sessions(settings)
+    except GatewayError as exc:
+        fail(f"the gateway answered: {exc.message}")
+    if as_json:
+        click.echo(json.dumps([as_gateway_item(s) for s in found]))
+        return
+    for s in found:
+        click.echo(
+            f"{s.session_id}  {s.phone_number or '-'}  {s.status or '-'}  {s.session_name or ''}"
+        )
+    if not found:
+        click.echo("no connected sessions")

@@ -19,6 +19,7 @@ from dispatcher.http import (
     ingress,
     lookup,
     metrics_routes,
+    session_routes,
     webhook_routes,
 )
 from dispatcher.http.auth import Authenticator
@@ -45,6 +46,7 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
     app.include_router(campaign_routes.router(Campaigns(dispatcher), auth))
     app.include_router(dlq_routes.router(DeadLetters(dispatcher.ledger), auth))
     app.include_router(metrics_routes.router(dispatcher.ledger.client, settings, auth))
+    app.include_router(session_routes.router(settings, auth))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
