@@ -1,1 +1,1 @@
-"""Operations: the fleet's status reading and the dead-letter set."""
+"""Operations: the fleet's status reading, the dead-letter set, the QR sessions."""
