@@ -104,7 +104,5 @@ publications = KeyFamily("pub", "a queue's queued jobs by the number of their me
 orphan = KeyFamily("orphan", "statuses that came before their wamid's send was recorded")
 orphan_pair = KeyFamily("opair", "the last wamid nobody owned, from a number to a recipient")
 unknown_pair = KeyFamily("upair", "the job held unknown from a number to a recipient")
-marketing_capped = KeyFamily(
-    "mcap", "how often a recipient met Meta's per-user marketing cap lately (a counter)"
-)
+marketing_capped = KeyFamily("mcap", "Meta's marketing caps a recipient met lately (a count)")
 campaign = KeyFamily("camp", "a campaign's hash, or one of its parts (aud, held, f:<run>)")
