@@ -36,6 +36,12 @@ def _split_country_code(digits: str) -> tuple[int, str] | None:
     return None
 
 
+def country_calling_code(e164: str) -> int | None:
+    """The country calling code of a number (``+919...`` -> 91), or None."""
+    split = _split_country_code(e164.lstrip("+"))
+    return split[0] if split else None
+
+
 # Small on purpose: sending numbers repeat on every job and stay cached; recipients
 # rarely repeat, and a 65,536-entry cache grew each worker by about 10 MB before it
 # filled (seen as worker RSS climbing from 10k to 100k messages in bench/suite.py).

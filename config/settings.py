@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from config.phone import normalize_e164
+from config.phone import country_calling_code, normalize_e164
 
 DEFAULT_BASE_URL = "https://cname.betazen.vendor.waapi.easycrm4u.com/api/v1/external"
 DEFAULT_SCOPES = ("messages.send", "messages.read", "contacts.write", "contacts.read")
@@ -218,6 +218,11 @@ class Settings(BaseSettings):
     number_per_second: float = Field(default=80.0, gt=0, le=10_000)
     # Per-number throughput overrides, JSON: {"+15550000001": 200}.
     number_limits: str | None = None
+    # What Meta charges per billable message, for cost estimates, JSON by pricing
+    # category and the recipient's country calling code ("*" for any other):
+    # {"marketing": {"+91": 0.0107, "*": 0.025}, "utility": {"*": 0.004}}. Unset: no
+    # estimates, billable messages are still counted.
+    prices: str | None = None
     # Inbound traffic counts against Meta's per-number throughput: keep this share free.
     number_headroom: float = Field(default=0.1, ge=0, lt=1)
     # Pacing per (number, recipient): one message per interval after a small burst.
@@ -262,6 +267,7 @@ class Settings(BaseSettings):
     # so that no environment variable named KEYS can set it.
     _keys: tuple[ApiKeyConfig, ...] = PrivateAttr(default=())
     _tokens: tuple[ProducerToken, ...] = PrivateAttr(default=())
+    _prices: dict[str, dict[str, float]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _build_keys(self) -> Self:
@@ -282,6 +288,7 @@ class Settings(BaseSettings):
             keys = (self._single_key(),)
         _check_numbers_unique(keys)
         self._check_number_limits()
+        self._prices = _prices_from_json(self.prices) if self.prices else {}
         self._keys = keys
         self._tokens = _tokens_from_json(self.dispatch_tokens) if self.dispatch_tokens else ()
         return self
@@ -290,6 +297,14 @@ class Settings(BaseSettings):
     def keys(self) -> tuple[ApiKeyConfig, ...]:
         """Every configured gateway key; empty means no credentials (sandbox mode)."""
         return self._keys
+
+    def price_of(self, category: str, recipient: str) -> float | None:
+        """PRICES' estimate for one billable message of ``category`` to ``recipient``."""
+        by_country = self._prices.get(category)
+        if not by_country:
+            return None
+        code = country_calling_code(recipient)
+        return by_country.get(f"+{code}", by_country.get("*"))
 
     def number_by_phone_number_id(self) -> dict[str, str]:
         """Meta's phone_number_id -> our number (E.164), for the webhooks."""
@@ -438,6 +453,26 @@ def _number_limits(raw: str | None) -> dict[str, float]:
         return {}
     data = json.loads(raw)
     return {normalize_e164(number): float(rate) for number, rate in data.items()}
+
+
+def _prices_from_json(text: str) -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"PRICES: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError('PRICES: must be a JSON object {"marketing": {"+91": 0.0107}}')
+    table: dict[str, dict[str, float]] = {}
+    for category, by_country in data.items():
+        if not isinstance(by_country, dict):
+            raise ValueError(f"PRICES: {category}: must be an object of prices by country")
+        for where, price in by_country.items():
+            if where != "*" and not (where.startswith("+") and where[1:].isdigit()):
+                raise ValueError(f"PRICES: {category}: {where!r} must be '+<country code>' or '*'")
+            if not isinstance(price, int | float) or isinstance(price, bool) or price < 0:
+                raise ValueError(f"PRICES: {category}.{where}: must be a price, 0 or more")
+        table[category] = {where: float(price) for where, price in by_country.items()}
+    return table
 
 
 def _check_numbers_unique(keys: tuple[ApiKeyConfig, ...]) -> None:

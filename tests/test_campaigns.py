@@ -19,6 +19,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger.jobs import Claim
 from dispatcher.producer.api import Dispatcher
 from tests.support.data import campaign_spec
+from tests.support.stack import make_settings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -357,3 +358,37 @@ def test_a_billable_message_counts_once_in_its_campaigns_funnel(
         "model": "CBP",
         "conversation": "c1",
     }
+
+
+def test_prices_estimate_what_a_campaign_costs(
+    campaigns: Campaigns, dispatcher: Dispatcher, redis_url: str
+) -> None:
+    """PRICES turns Meta's billable messages into an estimated cost: by category and the
+    recipient's country calling code, once per message, on the job, in the funnel and
+    in the metrics' hash."""
+    from dispatcher.sandbox.webhooks import status_payload
+    from dispatcher.webhooks.envelope import parse_envelope
+    from dispatcher.webhooks.receiver import WebhookReceiver
+
+    prices = {"marketing": {"+1": 0.025, "*": 0.05}}
+    settings = make_settings(redis_url, prices=json.dumps(prices))
+    receiver = WebhookReceiver(settings, dispatcher.ledger)
+    created = launched(campaigns, 2)
+    records = dispatcher.ledger.list(campaign=created.campaign_id)
+    for n, record in enumerate(records):
+        claim = dispatcher.ledger.claim(record.id)
+        assert isinstance(claim, Claim)
+        wamid = f"wamid.COST{n}"
+        assert dispatcher.ledger.finish(record.id, claim.attempt, "sent", wamid=wamid)
+        sender = str(record.from_phone_no)
+        for status in ("sent", "delivered"):
+            payload = status_payload(sender, wamid, record.to, status, category="marketing")
+            receiver.apply(parse_envelope(payload))
+    funnel = campaigns.funnel(created.campaign_id, 1)
+    assert funnel["billable:marketing"] == 2
+    assert funnel["cost_micros"] == 2 * 25_000  # two +1 recipients at 0.025, once each
+    job = dispatcher.job(records[0].id)
+    assert job is not None and job.pricing is not None
+    assert job.pricing["estimatedCost"] == 0.025
+    total = dispatcher.ledger.client.hgetall("waapi:m:cost")
+    assert sum(int(v) for v in total.values()) == 50_000

@@ -228,3 +228,22 @@ def test_marketing_cap_intervals_are_a_json_list(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("MARKETING_CAP_BACKOFF_S", "[600, 0]")
     with pytest.raises(ConfigError, match="MARKETING_CAP_BACKOFF_S"):
         load_settings()
+
+
+def test_prices_by_category_and_country_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    prices = {"marketing": {"+91": 0.0107, "*": 0.025}, "utility": {"+1": 0.004}}
+    monkeypatch.setenv("PRICES", json.dumps(prices))
+    settings = load_settings()
+    assert settings.price_of("marketing", "+919876543210") == 0.0107
+    assert settings.price_of("marketing", "+15551230001") == 0.025  # "*"
+    assert settings.price_of("utility", "+15551230001") == 0.004
+    assert settings.price_of("utility", "+919876543210") is None  # no "*" for utility
+    assert settings.price_of("service", "+15551230001") is None
+    for wrong, rule in (
+        ({"marketing": {"91": 0.01}}, "must be '\\+<country code>' or '\\*'"),
+        ({"marketing": {"+91": -1}}, "must be a price, 0 or more"),
+        ({"marketing": 0.01}, "must be an object of prices by country"),
+    ):
+        monkeypatch.setenv("PRICES", json.dumps(wrong))
+        with pytest.raises(ConfigError, match=f"PRICES: .*{rule}"):
+            load_settings()

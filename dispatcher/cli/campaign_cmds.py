@@ -40,12 +40,14 @@ def _get(campaigns: Campaigns, campaign_id: str) -> dict[str, Any]:
 
 
 def _summary(info: dict[str, Any]) -> str:
-    funnel = info["funnel"]
+    funnel = dict(info["funnel"])
+    cost_micros = funnel.pop("cost_micros", None)
     sent = sum(funnel.get(s, 0) for s in SENT)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(funnel.items()))
+    cost = f"  estimated cost {cost_micros / 1_000_000:.4f}" if cost_micros else ""
     return (
         f"{info['id']}  {info['state']:<10} {info['name']!r}  run {info['run']}  "
-        f"sent {sent}/{info['recipients']}" + (f"  [{counts}]" if counts else "")
+        f"sent {sent}/{info['recipients']}" + (f"  [{counts}]" if counts else "") + cost
     )
 
 

@@ -153,4 +153,6 @@ def _pricing(h: Mapping[str, str]) -> dict[str, Any] | None:
     ):
         if h.get(field):
             found[name] = h[field]
+    if h.get("price_micros"):  # PRICES' estimate for it
+        found["estimatedCost"] = int(h["price_micros"]) / 1_000_000
     return found

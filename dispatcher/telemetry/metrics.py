@@ -93,6 +93,14 @@ LABELLED: tuple[tuple[str, type[Any], str, str, list[str], float], ...] = (
         1.0,
     ),
     (
+        "cost",
+        CounterMetricFamily,
+        "waapi_estimated_cost",
+        "Estimated cost of billable messages from PRICES (currency units), by category.",
+        ["number", "category"],
+        1_000_000.0,
+    ),
+    (
         "webhooks",
         CounterMetricFamily,
         "waapi_webhook_unrecognised",

@@ -144,9 +144,21 @@ class WebhookReceiver:
             message,
             number=our_number,
             recipient=recipient,
-            billing=status.billing(),
+            billing=self._priced(status.billing(), recipient),
         )
         applied.statuses[result] = applied.statuses.get(result, 0) + 1
+
+    def _priced(
+        self, billing: dict[str, Any] | None, recipient: str | None
+    ) -> dict[str, Any] | None:
+        """The billing with PRICES' estimate for it (micro-units, so that Redis adds
+        integers), when the message is billable and a price is configured."""
+        if not billing or billing.get("billable") is not True or recipient is None:
+            return billing
+        price = self.settings.price_of(str(billing.get("category")), recipient)
+        if price is None:
+            return billing
+        return {**billing, "price_micros": round(price * 1_000_000)}
 
     def _inbound(self, our_number: str | None, message: Inbound, applied: Applied) -> None:
         if our_number is None:

@@ -243,7 +243,9 @@ end
 -- conversation (id, origin); a billable message is counted once (Meta repeats pricing
 -- on 'sent' and 'delivered') by category in its campaign run's funnel
 -- ('billable:<category>'), per number in the metrics ('m:billable', field
--- '<number>|<category>') and per day ('m:billable:<day number>', kept 40 days).
+-- '<number>|<category>') and per day ('m:billable:<day number>', kept 40 days); with
+-- PRICES' estimate (micro-units) its cost is added the same ways ('cost_micros',
+-- 'm:cost', 'cost|<number>|<category>').
 local function record_billing(id, billing, number, camp, run)
   local k = K.job(id)
   local category = billing.category or 'unknown'
@@ -262,12 +264,20 @@ local function record_billing(id, billing, number, camp, run)
   redis.call('HSET', k, unpack(fields))
   if billing.billable ~= true or redis.call('HSETNX', k, 'billed', NOW) == 0 then return end
   local label = (number or '') .. '|' .. category
+  local price = tonumber(billing.price_micros)  -- PRICES' estimate, when configured
   redis.call('HINCRBY', K.metric('billable'), label, 1)
   local day = K.metric('billable:' .. math.floor(NOW / 86400000))
   redis.call('HINCRBY', day, label, 1)
   redis.call('EXPIRE', day, 40 * 86400)
+  if price then
+    redis.call('HSET', k, 'price_micros', price)
+    redis.call('HINCRBY', K.metric('cost'), label, price)
+    redis.call('HINCRBY', day, 'cost|' .. label, price)
+  end
   if camp and camp ~= '' then
-    redis.call('HINCRBY', funnel_key(camp, run or '0'), 'billable:' .. category, 1)
+    local fk = funnel_key(camp, run or '0')
+    redis.call('HINCRBY', fk, 'billable:' .. category, 1)
+    if price then redis.call('HINCRBY', fk, 'cost_micros', price) end
   end
 end
 
