@@ -25,7 +25,7 @@ FROM = ("+15550000001", "+15550000002")
 # Keys that are not per job: fixed names, one per number or queue, one per campaign.
 FIXED = re.compile(
     r"^(waapi:(events|stats|m:[a-z0-9:]+|recent|recent:\+\d+|timers|dead|workers|beat|"
-    r"campaigns|campaigns:due|campaigns:running|suppressed|trimmed|queues|pub:waapi\.[a-z0-9.]+|"
+    r"campaigns|campaigns:due|campaigns:running|suppressed|templates|trimmed|queues|pub:waapi\.[a-z0-9.]+|"
     r"recovery:last|recovery:since)"
     r"|waapi\.[a-z0-9.]+|_kombu\..*|unacked(_index|_mutex)?)$"
 )

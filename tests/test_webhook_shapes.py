@@ -8,7 +8,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import hmac
+import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -115,7 +117,7 @@ def test_parts_not_acted_on_are_counted_and_streamed(service: tuple[str, redis.R
     )
     payload["entry"][0]["changes"][0]["value"]["surprise"] = {"a": 1}
     template = copy.deepcopy(payload["entry"][0]["changes"][0])
-    template["field"] = "message_template_status_update"
+    template["field"] = "account_update"
     payload["entry"][0]["changes"].append(template)
     since = client.xrevrange("waapi:events", count=1)
     answer = deliver(url, payload)
@@ -125,7 +127,7 @@ def test_parts_not_acted_on_are_counted_and_streamed(service: tuple[str, redis.R
     assert [(u["kind"], u["name"]) for u in body["unrecognised"]] == [
         ("key", "surprise"),
         ("status", "deleted"),
-        ("field", "message_template_status_update"),  # a change we do not handle, whole
+        ("field", "account_update"),  # a change we do not handle, whole
     ]
     events = client.xrange("waapi:events", min=since[0][0] if since else "-")
     unrecognised = [
@@ -135,7 +137,7 @@ def test_parts_not_acted_on_are_counted_and_streamed(service: tuple[str, redis.R
     ]
     assert {(e["kind"], e["name"], e["path"]) for e in unrecognised} >= {
         ("status", "deleted", "entry[0].changes[0].value.statuses[1].status"),
-        ("field", "message_template_status_update", "entry[0].changes[1].field"),
+        ("field", "account_update", "entry[0].changes[1].field"),
     }
     metrics = requests.get(url + "/metrics", headers=BEARER["prometheus"], timeout=10).text
     assert 'waapi_webhook_unrecognised_total{kind="status"}' in metrics
@@ -284,3 +286,84 @@ def test_incoming_content_reaches_the_event_stream(service: tuple[str, redis.Red
     assert got_location["location_name"] == "Office"
     assert json.loads(got_location["contacts"])[0]["name"]["formatted_name"] == "Ada"
     assert (got_location["reply_id"], got_location["reply_title"]) == ("stop", "Stop promotions")
+
+
+def template_change(field: str, **value: Any) -> dict[str, Any]:
+    """A template webhook as Meta sends it (``message_template_*_update``)."""
+    change = {"field": field, "value": value}
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
+
+
+def test_a_stopped_template_pauses_its_campaigns_and_approval_resumes_them(
+    tmp_path: Path,
+) -> None:
+    from dispatcher.campaigns import Campaigns, rows
+    from tests.support.data import campaign_spec
+
+    with own_stack(tmp_path) as stack:
+        url = stack.start_serve()
+        with stack.dispatcher() as dispatcher:
+            campaigns = Campaigns(dispatcher)
+            audience = io.StringIO('{"to": "+15551230001", "name": "A", "awb": "1"}\n')
+            uses_it = campaigns.create(campaign_spec(), rows(audience, "jsonl")).campaign_id
+            audience = io.StringIO('{"to": "+15551230002"}\n')
+            other = campaigns.create(
+                campaign_spec(
+                    message={"type": "template", "body": {"name": "hello_world", "language": "en"}}
+                ),
+                rows(audience, "jsonl"),
+            ).campaign_id
+            by_hand = campaigns.create(
+                campaign_spec(), rows(io.StringIO(audience.getvalue()), "jsonl")
+            )
+            campaigns.pause(by_hand.campaign_id)  # paused by a person: stays paused
+            status = "message_template_status_update"
+            started = time.monotonic()
+            paused = deliver(
+                url,
+                template_change(
+                    status,
+                    event="PAUSED",
+                    message_template_id=7,
+                    message_template_name="order_shipped",
+                    message_template_language="en_US",
+                    reason="LOW_QUALITY",
+                ),
+            )
+            assert paused.status_code == 200, paused.text
+            info = campaigns.get(uses_it)
+            assert info is not None and info["state"] == "paused"
+            assert time.monotonic() - started < 1.0  # within the webhook's own request
+            assert "template order_shipped (en_US) is PAUSED: LOW_QUALITY" in info["reason"]
+            assert campaigns.get(other)["state"] == "scheduled"  # type: ignore[index]
+            listed = requests.get(url + "/v1/templates", headers=BEARER["crm"], timeout=10).json()
+            assert [(t["name"], t["language"], t["status"]) for t in listed["data"]] == [
+                ("order_shipped", "en_US", "PAUSED")
+            ]
+            approved = deliver(
+                url,
+                template_change(
+                    status,
+                    event="APPROVED",
+                    message_template_name="order_shipped",
+                    message_template_language="en_US",
+                ),
+            )
+            assert approved.status_code == 200
+            assert campaigns.get(uses_it)["state"] == "scheduled"  # type: ignore[index]
+            assert campaigns.get(by_hand.campaign_id)["state"] == "paused"  # type: ignore[index]
+            quality = deliver(
+                url,
+                template_change(
+                    "message_template_quality_update",
+                    message_template_name="order_shipped",
+                    message_template_language="en_US",
+                    previous_quality_score="GREEN",
+                    new_quality_score="RED",
+                ),
+            )
+            assert quality.status_code == 200 and "unrecognised" not in quality.json()
+            client = redis.Redis(port=stack.redis.port)
+            kinds = [f[b"state"] for _, f in client.xrange("waapi:events")]
+            assert kinds.count(b"template_status") == 2 and b"template_quality" in kinds
+            client.close()

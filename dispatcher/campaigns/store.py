@@ -26,6 +26,7 @@ from dispatcher.job.ids import derived_job_id, new_job_id
 from dispatcher.job.options import JobOptions
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.templates import SENDABLE, STOPPED
 from dispatcher.producer.api import Dispatcher
 
 log = logging.getLogger("dispatcher.campaigns")
@@ -260,6 +261,37 @@ class Campaigns:
             if number in self.spec(campaign_id).numbers and self.pause(campaign_id, reason):
                 paused.append(campaign_id)
         return paused
+
+    def template_changed(self, name: str, language: str, status: str, reason: str) -> list[str]:
+        """Meta changed a template's status: a stopped one (paused, disabled, rejected)
+        pauses the live campaigns that send it, their queued jobs held at their claim
+        (not attempts); an approved one resumes the campaigns it paused. Returns the
+        campaigns paused or resumed."""
+        tag = f"template {name} ({language or 'any language'})"
+        touched = []
+        with store_errors():
+            ids = cast(list[bytes], self.client.zrange(schema.CAMPAIGNS, 0, -1))
+        for raw in ids:
+            campaign_id = raw.decode()
+            info = self.client.hmget(_key(campaign_id), "state", "reason")
+            state, why = (v.decode() if v else "" for v in cast(list[bytes | None], info))
+            stops = status in STOPPED and state in ("running", "scheduled")
+            if stops and self._sends_template(campaign_id, name, language):
+                why = f"{tag} is {status}" + (f": {reason}" if reason else "")
+                if self.pause(campaign_id, why):
+                    touched.append(campaign_id)
+            elif status in SENDABLE and state == "paused" and why.startswith(tag + " is "):
+                touched += [campaign_id] if self.resume(campaign_id) else []
+        if touched:
+            log.warning("%s is %s: campaigns %s", tag, status, ", ".join(touched))
+        return touched
+
+    def _sends_template(self, campaign_id: str, name: str, language: str) -> bool:
+        message = self.spec(campaign_id).message
+        body = message.body
+        if message.type != "template" or body.get("name") != name:
+            return False
+        return not language or body.get("language") in (language, language.split("_")[0])
 
     def _release_held(self, campaign_id: str) -> None:
         held = cast(set[bytes], self.client.smembers(_key(campaign_id, "held")))

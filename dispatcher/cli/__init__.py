@@ -8,7 +8,7 @@ import click
 from dispatcher.cli.campaign_cmds import campaign
 from dispatcher.cli.dlq_cmds import dlq
 from dispatcher.cli.gateway_cmds import ping, sessions
-from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
+from dispatcher.cli.jobs_cmds import job, jobs, send, send_many, templates
 from dispatcher.cli.limits_cmds import limits, numbers
 from dispatcher.cli.sandbox_cmd import sandbox
 from dispatcher.cli.serve_cmd import serve
@@ -40,6 +40,7 @@ for command in (
     dlq,
     serve,
     status,
+    templates,
 ):
     main.add_command(command)
 

@@ -15,6 +15,7 @@ from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, ok
 from dispatcher.ledger import schema
 from dispatcher.ledger.states import STATES
+from dispatcher.ledger.templates import Templates
 from dispatcher.producer.api import Dispatcher
 
 
@@ -66,6 +67,11 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
         data = [r.to_dict() for r in records]
         next_cursor = records[-1].created_ms if len(records) == limit else None
         return ok(data, nextCursor=None if next_cursor is None else str(next_cursor))
+
+    @api.get("/v1/templates", tags=["templates"], summary="What Meta said of each template")
+    async def templates(token: ProducerToken = reader) -> JSONResponse:
+        found = await run_in_threadpool(Templates(dispatcher.ledger.client).all)
+        return ok([t.to_dict() for t in found], count=len(found))
 
     @api.get("/healthz", tags=["health"], summary="The process is alive")
     async def healthz() -> dict[str, Any]:

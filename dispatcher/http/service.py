@@ -42,8 +42,13 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
     )
     app.include_router(ingress.router(dispatcher, auth))
     app.include_router(lookup.router(dispatcher, auth))
-    app.include_router(webhook_routes.router(WebhookReceiver(settings, dispatcher.ledger)))
-    app.include_router(campaign_routes.router(Campaigns(dispatcher), auth))
+    campaigns = Campaigns(dispatcher)
+    # A template Meta stops pauses the campaigns that send it, at once (and resumes them).
+    receiver = WebhookReceiver(
+        settings, dispatcher.ledger, on_template_status=campaigns.template_changed
+    )
+    app.include_router(webhook_routes.router(receiver))
+    app.include_router(campaign_routes.router(campaigns, auth))
     app.include_router(dlq_routes.router(DeadLetters(dispatcher.ledger), auth))
     app.include_router(metrics_routes.router(dispatcher.ledger.client, settings, auth))
     app.include_router(session_routes.router(settings, auth))

@@ -25,6 +25,7 @@ key                                   type    what it holds
 ``win:<pair>``, ``seen:<pair>``,      string  the customer-service window: open; the customer
 ``closed:<pair>``                             wrote once; the gateway said it is closed
 ``suppressed``                        hash    recipient -> why bulk jobs skip it (opt-outs)
+``templates``                         hash    <name>|<language> -> status and quality
 ``mcap:<recipient>``                  string  marketing caps met lately (MarketingCapped)
 ``rl:<limit>``, ``cool:<name>``       string  a limit's GCRA state; a key's cooldown
 ``gw:<scope>[:<bucket>|:probe]``      hash    the adaptive throttle's counts and probe slot
@@ -54,6 +55,7 @@ CAMPAIGNS = PREFIX + "campaigns"  # zset campaign id -> created (ms): the listin
 CAMPAIGNS_DUE = PREFIX + "campaigns:due"  # zset campaign id -> next run (ms)
 CAMPAIGNS_RUNNING = PREFIX + "campaigns:running"  # set of campaigns fanning out a run
 QUEUES = PREFIX + "queues"  # set of every queue a job was published to
+TEMPLATES = PREFIX + "templates"  # hash <name>|<language> -> what Meta said of it (JSON)
 SUPPRESSED = PREFIX + "suppressed"  # hash recipient -> reason: bulk jobs skip them
 RECOVERY_LAST = PREFIX + "recovery:last"  # when the last recovery pass ran (ms)
 RECOVERY_SINCE = PREFIX + "recovery:since"  # since when passes ran without a gap (ms)

@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from dispatcher.gateway.validation import parse
 
 OBJECT = "whatsapp_business_account"
-CHANGE_FIELDS = frozenset({"messages"})
+TEMPLATE_STATUS = "message_template_status_update"
+TEMPLATE_QUALITY = "message_template_quality_update"
+CHANGE_FIELDS = frozenset({"messages", TEMPLATE_STATUS, TEMPLATE_QUALITY})
 STATUSES = frozenset({"sent", "delivered", "read", "failed"})
 VALUE_KEYS = frozenset({"messaging_product", "metadata", "contacts", "messages", "statuses"})
 
@@ -152,11 +154,21 @@ class Metadata(_Part):
 
 
 class Value(_Part):
+    """A change's value: statuses and messages (field ``messages``), or a template's
+    status or quality (fields ``message_template_status_update`` and ``..._quality_...``)."""
+
     metadata: Metadata | None = None
     statuses: list[Status] = []
     messages: list[Inbound] = []
     contacts: list[dict[str, Any]] = []
     messaging_product: str | None = None
+    event: str | None = Field(default=None, max_length=64)
+    message_template_id: int | str | None = None
+    message_template_name: str | None = Field(default=None, max_length=512)
+    message_template_language: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, max_length=1024)
+    previous_quality_score: str | None = Field(default=None, max_length=32)
+    new_quality_score: str | None = Field(default=None, max_length=32)
 
 
 class Change(_Part):
@@ -206,6 +218,8 @@ def unrecognised(envelope: Envelope) -> list[Unrecognised]:
             if change.field not in CHANGE_FIELDS:
                 found.append(Unrecognised("field", f"{where}.field", _name(change.field)))
                 continue
+            if change.field != "messages":
+                continue
             for key in change.value.model_extra or {}:
                 found.append(Unrecognised("key", f"{where}.value", _name(key)))
             for s, status in enumerate(change.value.statuses):
@@ -215,13 +229,10 @@ def unrecognised(envelope: Envelope) -> list[Unrecognised]:
     return found
 
 
-def applicable(envelope: Envelope) -> list[Value]:
-    """The values the receiver applies: message changes of a WhatsApp Business account."""
+def applicable(envelope: Envelope, field: str = "messages") -> list[Value]:
+    """The values the receiver applies: changes of ``field`` (messages, or a template's
+    status or quality) of a WhatsApp Business account."""
     if envelope.object != OBJECT:
         return []
-    return [
-        change.value
-        for entry in envelope.entry
-        for change in entry.changes
-        if change.field in CHANGE_FIELDS
-    ]
+    changes = (change for entry in envelope.entry for change in entry.changes)
+    return [change.value for change in changes if change.field == field]

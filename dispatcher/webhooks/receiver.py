@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,9 +21,13 @@ from config import Settings, normalize_e164
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.jobs import Ledger
+from dispatcher.ledger.templates import QUALITY_RANK, Templates
 from dispatcher.ledger.windows import Windows
+from dispatcher.telemetry.sentry import alert
 from dispatcher.webhooks.envelope import (
     STATUSES,
+    TEMPLATE_QUALITY,
+    TEMPLATE_STATUS,
     Envelope,
     Inbound,
     Status,
@@ -41,15 +46,30 @@ class Applied:
 
     statuses: dict[str, int] = field(default_factory=dict)
     inbound: int = 0
+    templates: int = 0
     duplicate: bool = False
     unrecognised: list[Unrecognised] = field(default_factory=list)
 
 
+TemplateListener = Callable[[str, str, str, str], object]
+
+
 class WebhookReceiver:
-    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+    """Applies checked envelopes to the ledger. ``on_template_status(name, language,
+    status, reason)`` is told when Meta changes a template's status (the HTTP service
+    wires the campaigns' pause and resume to it)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        on_template_status: TemplateListener | None = None,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.windows = Windows(ledger.client)
+        self.templates = Templates(ledger.client)
+        self.on_template_status = on_template_status
         self._number_by_id = settings.number_by_phone_number_id()
         self._tokens = [
             key.webhook_verify_token.get_secret_value().encode()
@@ -103,10 +123,60 @@ class WebhookReceiver:
                     self._status(our_number, status, applied)
             for message in value.messages:
                 self._inbound(our_number, message, applied)
+        for value in applicable(envelope, TEMPLATE_STATUS):
+            self._template_status(value, applied)
+        for value in applicable(envelope, TEMPLATE_QUALITY):
+            self._template_quality(value, applied)
         applied.unrecognised = unrecognised(envelope)
         if applied.unrecognised:
             self._note_unrecognised(applied.unrecognised)
         return applied
+
+    def _template_status(self, value: Value, applied: Applied) -> None:
+        name, language = value.message_template_name, value.message_template_language or ""
+        if not name or not value.event:
+            return
+        template_id = value.message_template_id
+        state = self.templates.record(
+            name,
+            language,
+            status=value.event.upper(),
+            reason=value.reason,
+            template_id=None if template_id is None else str(template_id),
+        )
+        self._template_event("template_status", state.name, state.language, status=state.status)
+        applied.templates += 1
+        if self.on_template_status is not None:
+            self.on_template_status(name, language, str(state.status), value.reason or "")
+
+    def _template_quality(self, value: Value, applied: Applied) -> None:
+        name, language = value.message_template_name, value.message_template_language or ""
+        if not name or not value.new_quality_score:
+            return
+        new, before = value.new_quality_score.upper(), (value.previous_quality_score or "").upper()
+        self.templates.record(name, language, quality=new)
+        self._template_event("template_quality", name, language, quality=new, previous=before)
+        applied.templates += 1
+        if QUALITY_RANK.get(new, 0) < QUALITY_RANK.get(before, 0):
+            log.warning("template %s (%s) quality fell from %s to %s", name, language, before, new)
+            alert(
+                f"template {name} ({language}) quality fell from {before} to {new}",
+                fingerprint=["template-quality", name, language],
+                level="warning",
+                template=name,
+                language=language,
+            )
+
+    def _template_event(self, state: str, name: str, language: str, **fields: Any) -> None:
+        event = {"job": "", "state": state, "template": name, "language": language}
+        event.update({k: str(v) for k, v in fields.items() if v})
+        with store_errors():
+            self.ledger.client.xadd(
+                schema.EVENTS,
+                cast(Any, event),
+                maxlen=self.settings.events_maxlen,
+                approximate=True,
+            )
 
     def _our_number(self, value: Value) -> str | None:
         """The number a change is for: by Meta's ``phone_number_id`` when it is
