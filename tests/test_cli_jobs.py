@@ -1,10 +1,12 @@
-"""``waapi-dispatch send``, ``send-many``, ``job`` and ``jobs`` against a real Redis."""
+"""``waapi-dispatch send``, ``send-many``, ``job``, ``jobs``, ``templates`` on a real Redis."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
+
+import redis
 
 from tests.support.cli import run_cli
 
@@ -125,3 +127,21 @@ def test_send_many_counts_and_reports_failures_by_line(
         ).stdout
     )
     assert len(listed) == 3 and all(j["state"] == "queued" for j in listed)
+
+
+def test_templates_prints_what_meta_said(
+    cli_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    from dispatcher.ledger.templates import Templates
+
+    Templates(redis_client).record("order_shipped", "en_US", status="PAUSED", reason="LOW")
+    shown = cli(cli_env, "templates", "--json", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    [template] = json.loads(shown.stdout)
+    assert (template["name"], template["status"], template["reason"]) == (
+        "order_shipped",
+        "PAUSED",
+        "LOW",
+    )
+    plain = cli(cli_env, "templates", cwd=tmp_path).stdout
+    assert plain.split() == ["order_shipped", "en_US", "PAUSED", "-", "LOW"]

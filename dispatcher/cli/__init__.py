@@ -8,11 +8,12 @@ import click
 from dispatcher.cli.campaign_cmds import campaign
 from dispatcher.cli.dlq_cmds import dlq
 from dispatcher.cli.gateway_cmds import ping, sessions
-from dispatcher.cli.jobs_cmds import job, jobs, send, send_many, templates
+from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
 from dispatcher.cli.limits_cmds import limits, numbers
 from dispatcher.cli.sandbox_cmd import sandbox
 from dispatcher.cli.serve_cmd import serve
 from dispatcher.cli.status_cmd import status
+from dispatcher.cli.templates_cmd import templates
 from dispatcher.cli.up import up
 from dispatcher.cli.worker_cmds import beat, worker
 

@@ -14,7 +14,6 @@ from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.job.line import BadLine, json_lines
 from dispatcher.ledger.records import JobRecord
 from dispatcher.ledger.states import STATES
-from dispatcher.ledger.templates import Templates
 from dispatcher.producer.api import Dispatcher, Enqueued
 
 # CLI flag -> gateway field; the value is text unless listed in JSON_FIELDS or FLAGS.
@@ -281,24 +280,3 @@ def jobs(state: str | None, number: str | None, limit: int, as_json: bool) -> No
             f"{r.id}  {r.state:<10} {r.type:<9} {r.from_phone_no or '':<14} "
             f"att={r.attempts} {r.wamid or ''}{error}"
         )
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True)
-def templates(as_json: bool) -> None:
-    """What Meta said of each template lately: status, quality, reason (from webhooks)."""
-    dispatcher = _dispatcher()
-    try:
-        found = Templates(dispatcher.ledger.client).all()
-    except DispatcherError as exc:
-        fail(str(exc))
-    finally:
-        dispatcher.close()
-    if as_json:
-        click.echo(json.dumps([t.to_dict() for t in found]))
-        return
-    for t in found:
-        columns = (t.name, t.language or "-", t.status or "-", t.quality or "-", t.reason or "")
-        click.echo("  ".join(columns))
-    if not found:
-        click.echo("no template events seen yet")
