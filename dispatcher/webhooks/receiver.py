@@ -170,6 +170,10 @@ class WebhookReceiver:
     def _template_event(self, state: str, name: str, language: str, **fields: Any) -> None:
         event = {"job": "", "state": state, "template": name, "language": language}
         event.update({k: str(v) for k, v in fields.items() if v})
+        self._stream(event)
+
+    def _stream(self, event: dict[str, str]) -> None:
+        """One entry on the events stream (capped like the ledger's own)."""
         with store_errors():
             self.ledger.client.xadd(
                 schema.EVENTS,
@@ -247,13 +251,7 @@ class WebhookReceiver:
             "type": message.type,
         }
         event.update(_content(message))
-        with store_errors():
-            self.ledger.client.xadd(
-                schema.EVENTS,
-                cast(Any, event),
-                maxlen=self.settings.events_maxlen,
-                approximate=True,
-            )
+        self._stream(event)
         applied.inbound += 1
 
     def _note_unrecognised(self, found: list[Unrecognised]) -> None:
