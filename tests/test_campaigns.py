@@ -392,3 +392,30 @@ def test_prices_estimate_what_a_campaign_costs(
     assert job.pricing["estimatedCost"] == 0.025
     total = dispatcher.ledger.client.hgetall("waapi:m:cost")
     assert sum(int(v) for v in total.values()) == 50_000
+
+
+def test_a_campaign_is_priced_before_it_launches(redis_url: str) -> None:
+    """With PRICES set, creating a campaign estimates a run's cost from its audience
+    (each recipient's country code, the message's expected category) and says how many
+    recipients no price covers."""
+    prices = {"marketing": {"+1": 0.025, "+91": 0.0107}, "utility": {"*": 0.004}}
+    settings = make_settings(redis_url, prices=json.dumps(prices))
+    with Dispatcher(settings) as priced:
+        campaigns = Campaigns(priced)
+        rows_text = "".join(
+            json.dumps({"to": to, "name": "A", "awb": "1"}) + "\n"
+            for to in ("+15551230001", "+15551230002", "+919876543210", "+447700900123")
+        )
+        marketing = campaigns.create(spec(), rows(io.StringIO(rows_text), "jsonl"))
+        info = campaigns.get(marketing.campaign_id)
+        assert info is not None
+        assert info["estimatedCostPerRun"] == pytest.approx(0.025 * 2 + 0.0107)
+        assert info["unpricedRecipients"] == 1  # +44: no marketing price for it
+        utility = campaigns.create(
+            spec(pricingCategory="utility"), rows(io.StringIO(rows_text), "jsonl")
+        )
+        info = campaigns.get(utility.campaign_id)
+        assert info is not None and info["estimatedCostPerRun"] == pytest.approx(4 * 0.004)
+    unpriced = Campaigns(Dispatcher(make_settings(redis_url)))
+    plain = unpriced.create(spec(), rows(io.StringIO(rows_text), "jsonl"))
+    assert unpriced.get(plain.campaign_id)["estimatedCostPerRun"] is None  # type: ignore[index]

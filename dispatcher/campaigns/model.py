@@ -102,6 +102,17 @@ class CampaignSpec(_Model):
     window: SendWindow | None = None
     expires_at: AwareDatetime | None = Field(default=None, alias="expiresAt")
     queue_ahead: int = Field(default=500, ge=10, le=100_000, alias="queueAhead")
+    # Meta's pricing category of the message, for the cost estimate before launch (Meta
+    # decides it; the status webhooks then say what it was): a template is taken to be
+    # marketing unless said, anything else a service message.
+    pricing_category: Literal["marketing", "utility", "authentication", "service"] | None = Field(
+        default=None, alias="pricingCategory"
+    )
+
+    def expected_category(self) -> str:
+        if self.pricing_category is not None:
+            return self.pricing_category
+        return "marketing" if self.message.type == "template" else "service"
 
     @field_validator("numbers")
     @classmethod

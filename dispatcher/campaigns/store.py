@@ -96,6 +96,10 @@ class Campaigns:
                 },
             )
             batch: list[str] = []
+            settings = self.dispatcher.settings
+            category = spec.expected_category()
+            priced = settings.prices is not None  # else no estimate, and no cost per row
+            estimate_micros, unpriced = 0, 0
             for row in audience:
                 if isinstance(row, Refused):
                     created.refused.append(row)
@@ -106,6 +110,12 @@ class Campaigns:
                 if problem is not None:
                     created.refused.append(Refused(line, problem))
                     continue
+                if priced:
+                    price = settings.price_of(category, values["to"])
+                    if price is None:
+                        unpriced += 1
+                    else:
+                        estimate_micros += round(price * 1_000_000)
                 batch.append(json.dumps(values, separators=(",", ":")))
                 if len(batch) >= UPLOAD_CHUNK:
                     self.client.rpush(_key(campaign_id, "aud"), *batch)
@@ -118,9 +128,14 @@ class Campaigns:
             state = "scheduled"
             next_ms = _ms(created.next_run)
             pipe = self.client.pipeline()
-            pipe.hset(
-                key, mapping={"state": state, "total": created.recipients, "next_run": next_ms}
-            )
+            fields: dict[str, str | int] = {
+                "state": state,
+                "total": created.recipients,
+                "next_run": next_ms,
+            }
+            if priced:  # a run's estimate from PRICES, before anything is sent
+                fields.update(estimate_micros=estimate_micros, unpriced=unpriced)
+            pipe.hset(key, mapping=cast(Any, fields))
             pipe.zadd(schema.CAMPAIGNS, {campaign_id: _ms(now)})
             pipe.zadd(schema.CAMPAIGNS_DUE, {campaign_id: next_ms})
             pipe.execute()
@@ -157,6 +172,10 @@ class Campaigns:
             if next_run
             else None,
             "funnel": funnel,
+            "estimatedCostPerRun": int(h["estimate_micros"]) / 1_000_000
+            if "estimate_micros" in h
+            else None,
+            "unpricedRecipients": int(h.get("unpriced", "0")),
             "spec": spec,
         }
 

@@ -45,6 +45,8 @@ def _summary(info: dict[str, Any]) -> str:
     sent = sum(funnel.get(s, 0) for s in SENT)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(funnel.items()))
     cost = f"  estimated cost {cost_micros / 1_000_000:.4f}" if cost_micros else ""
+    if info.get("estimatedCostPerRun") is not None:
+        cost += f"  estimate per run {info['estimatedCostPerRun']:.4f}"
     return (
         f"{info['id']}  {info['state']:<10} {info['name']!r}  run {info['run']}  "
         f"sent {sent}/{info['recipients']}" + (f"  [{counts}]" if counts else "") + cost
