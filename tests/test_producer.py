@@ -248,6 +248,9 @@ def test_a_send_the_numbers_key_may_not_make_is_refused_at_enqueue(redis_url: st
             dispatcher.send("cloud", "send", {**upsert, "contact": {"first_name": "Ada"}})
         with pytest.raises(NotPermitted, match=r"scope .read. does not permit send actions"):
             dispatcher.send_text(TO, "+15550000002", "hi")
+        # The endpoint needs contacts.write even when it upserts nothing (so the gateway,
+        # and the sandbox playing it, answer); a plain send needs messages.send only.
+        with pytest.raises(NotPermitted, match=r"needs 'contacts.write'"):
+            dispatcher.send("cloud", "send", {**upsert, "contact": {}})
         assert dispatcher.ledger.client.zcard("waapi:recent") == 0  # nothing queued
-        # Only sending needs messages.send: a combined send that upserts nothing is fine.
-        assert dispatcher.send("cloud", "send", {**upsert, "contact": {}})
+        assert dispatcher.send_text(TO, FROM, "hi")

@@ -16,6 +16,7 @@ from config import Settings
 from dispatcher.errors import FieldProblem, InvalidRequest, NotPermitted
 from dispatcher.gateway import SendRequest, parse_send
 from dispatcher.gateway.combined import CombinedSend
+from dispatcher.gateway.permissions import send_refusal
 from dispatcher.job.envelope import Channel, JobEnvelope, envelope_for
 from dispatcher.job.ids import new_job_id
 from dispatcher.job.options import NO_OPTIONS, JobOptions
@@ -74,15 +75,9 @@ class JobPreparer:
         number = request.from_phone_no
         if number is None:
             return
-        scopes = self._scopes[number]
-        if "messages.send" not in scopes:
-            named = "read" if all(s.endswith(".read") for s in scopes) else ",".join(scopes)
-            raise NotPermitted(f"API key scope '{named}' does not permit send actions")
-        upserts = isinstance(request, CombinedSend) and not (
-            request.contact is None or request.contact.is_empty()
-        )
-        if upserts and "contacts.write" not in scopes:
-            raise NotPermitted("API key needs 'contacts.write' for combined send+upsert")
+        refusal = send_refusal(self._scopes[number], combined=isinstance(request, CombinedSend))
+        if refusal is not None:
+            raise NotPermitted(refusal)
 
     def _number_problems(self, channel: str, number: str | None) -> list[FieldProblem]:
         if number is None:

@@ -22,6 +22,7 @@ from dispatcher.gateway.cloud import TemplatePayload
 from dispatcher.gateway.combined import COMBINED_PAYLOADS, CombinedSend
 from dispatcher.gateway.contacts import ContactFields, UpdateContact, UpsertContact
 from dispatcher.gateway.kinds import CLOUD_KINDS, QR_KINDS
+from dispatcher.gateway.permissions import send_refusal
 from dispatcher.gateway.qr import QrSend
 from dispatcher.gateway.validation import parse
 from dispatcher.sandbox import replies
@@ -66,13 +67,9 @@ def charge_quota(sb: Sandbox, key: SandboxKey) -> None:
 
 
 def require_send(key: SandboxKey) -> None:
-    if "messages.send" not in key.permissions:
-        scope = (
-            "read"
-            if all(p.endswith(".read") for p in key.permissions)
-            else ",".join(key.permissions)
-        )
-        raise fail(403, message=f"API key scope '{scope}' does not permit send actions")
+    refusal = send_refusal(key.permissions, combined=False)
+    if refusal is not None:
+        raise fail(403, message=refusal)
 
 
 def require_service(key: SandboxKey, service: str) -> None:
@@ -160,8 +157,9 @@ async def cloud_send(request: web.Request) -> web.Response:
         if not isinstance(body, dict) or body.get("type") not in COMBINED_PAYLOADS:
             raw = body.get("type") if isinstance(body, dict) else None
             raise fail(400, error=f"Unsupported type '{raw}'")
-        if "contacts.write" not in key.permissions:
-            raise fail(403, error="API key needs 'contacts.write' for combined send+upsert")
+        refusal = send_refusal(key.permissions, combined=True)
+        if refusal is not None:
+            raise fail(403, error=refusal)
     message = validated(model, body)
     sender, to = message.from_phone_no, message.to
     if sender not in key.numbers:
