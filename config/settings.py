@@ -313,18 +313,13 @@ class Settings(BaseSettings):
     def _check_number_limits(self) -> None:
         if not self.number_limits:
             return
-        try:
-            data = json.loads(self.number_limits)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"NUMBER_LIMITS: not valid JSON ({exc.msg})") from None
-        if not isinstance(data, dict):
-            raise ValueError('NUMBER_LIMITS: must be a JSON object {"+1555...": per_second}')
+        data = _json_object(self.number_limits, "NUMBER_LIMITS", '{"+1555...": per_second}')
         for number, rate in data.items():
             try:
                 normalize_e164(number)
             except ValueError as exc:
                 raise ValueError(f"NUMBER_LIMITS: {number!r} {exc}") from None
-            if not isinstance(rate, int | float) or isinstance(rate, bool) or rate <= 0:
+            if not _is_number(rate) or rate <= 0:
                 raise ValueError(f"NUMBER_LIMITS: {number}: must be a positive number")
 
     def _single_key(self) -> ApiKeyConfig:
@@ -455,13 +450,24 @@ def _number_limits(raw: str | None) -> dict[str, float]:
     return {normalize_e164(number): float(rate) for number, rate in data.items()}
 
 
-def _prices_from_json(text: str) -> dict[str, dict[str, float]]:
+def _json_object(raw: str, variable: str, example: str) -> dict[str, Any]:
+    """``raw`` read as a JSON object, or ValueError naming ``variable`` and the shape."""
     try:
-        data = json.loads(text)
+        data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"PRICES: not valid JSON ({exc.msg})") from None
+        raise ValueError(f"{variable}: not valid JSON ({exc.msg})") from None
     if not isinstance(data, dict):
-        raise ValueError('PRICES: must be a JSON object {"marketing": {"+91": 0.0107}}')
+        raise ValueError(f"{variable}: must be a JSON object {example}")
+    return data
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number (true and false are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _prices_from_json(text: str) -> dict[str, dict[str, float]]:
+    data = _json_object(text, "PRICES", '{"marketing": {"+91": 0.0107}}')
     table: dict[str, dict[str, float]] = {}
     for category, by_country in data.items():
         if not isinstance(by_country, dict):
@@ -469,7 +475,7 @@ def _prices_from_json(text: str) -> dict[str, dict[str, float]]:
         for where, price in by_country.items():
             if where != "*" and not (where.startswith("+") and where[1:].isdigit()):
                 raise ValueError(f"PRICES: {category}: {where!r} must be '+<country code>' or '*'")
-            if not isinstance(price, int | float) or isinstance(price, bool) or price < 0:
+            if not _is_number(price) or price < 0:
                 raise ValueError(f"PRICES: {category}.{where}: must be a price, 0 or more")
         table[category] = {where: float(price) for where, price in by_country.items()}
     return table
