@@ -287,30 +287,31 @@ class Campaigns:
         (not attempts); an approved one resumes the campaigns it paused. Returns the
         campaigns paused or resumed."""
         tag = f"template {name} ({language or 'any language'})"
-        touched = []
         with store_errors():
-            ids = cast(list[bytes], self.client.zrange(schema.CAMPAIGNS, 0, -1))
-        for raw in ids:
-            campaign_id = raw.decode()
-            info = self.client.hmget(_key(campaign_id), "state", "reason")
-            state, why = (v.decode() if v else "" for v in cast(list[bytes | None], info))
-            stops = status in STOPPED and state in ("running", "scheduled")
-            if stops and self._sends_template(campaign_id, name, language):
-                why = f"{tag} is {status}" + (f": {reason}" if reason else "")
-                if self.pause(campaign_id, why):
-                    touched.append(campaign_id)
-            elif status in SENDABLE and state == "paused" and why.startswith(tag + " is "):
+            ids = [
+                raw.decode()
+                for raw in cast(list[bytes], self.client.zrange(schema.CAMPAIGNS, 0, -1))
+            ]
+            pipe = self.client.pipeline(transaction=False)
+            for campaign_id in ids:
+                pipe.hmget(_key(campaign_id), "state", "reason", "def")
+            found = cast(list[list[bytes | None]], pipe.execute())
+        touched = []
+        for campaign_id, (state, why, spec) in zip(ids, found, strict=True):
+            if status in STOPPED and state in (b"running", b"scheduled") and spec:
+                message = CampaignSpec.model_validate_json(spec).message
+                if _sends_template(message, name, language):
+                    said = f"{tag} is {status}" + (f": {reason}" if reason else "")
+                    touched += [campaign_id] if self.pause(campaign_id, said) else []
+            elif (
+                status in SENDABLE
+                and state == b"paused"
+                and (why or b"").decode().startswith(tag + " is ")
+            ):
                 touched += [campaign_id] if self.resume(campaign_id) else []
         if touched:
             log.warning("%s is %s: campaigns %s", tag, status, ", ".join(touched))
         return touched
-
-    def _sends_template(self, campaign_id: str, name: str, language: str) -> bool:
-        message = self.spec(campaign_id).message
-        body = message.body
-        if message.type != "template" or body.get("name") != name:
-            return False
-        return not language or body.get("language") in (language, language.split("_")[0])
 
     def _release_held(self, campaign_id: str) -> None:
         held = cast(set[bytes], self.client.smembers(_key(campaign_id, "held")))
@@ -483,3 +484,12 @@ class Campaigns:
             if following is None:
                 self._expire(campaign_id)  # it will not run again
         return 0
+
+
+def _sends_template(message: Any, name: str, language: str) -> bool:
+    """Whether a campaign's message is template ``name`` in ``language`` (Meta's code,
+    ``en_US``, also matches a message that says ``en``; no language matches any)."""
+    body = message.body
+    if message.type != "template" or body.get("name") != name:
+        return False
+    return not language or body.get("language") in (language, language.split("_")[0])
