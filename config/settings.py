@@ -135,6 +135,28 @@ class ProducerToken(_Frozen):
         return None if value is None else tuple(normalize_e164(n) for n in value)
 
 
+class Portfolio(_Frozen):
+    """A Meta business portfolio: the numbers that share one messaging limit, and its
+    tier (unique recipients of business-initiated messages in a moving 24 hours; Meta's
+    tiers are 250, 2000, 10000, 100000 and unlimited)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^:\s]+$")
+    tier: int | Literal["unlimited"]
+    numbers: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("tier")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError('tier must be a positive number of recipients or "unlimited"')
+        return value
+
+    @field_validator("numbers")
+    @classmethod
+    def _e164(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(normalize_e164(n) for n in value)
+
+
 class Settings(BaseSettings):
     """Everything the dispatcher reads from its environment, parsed and checked once."""
 
@@ -223,6 +245,11 @@ class Settings(BaseSettings):
     # {"marketing": {"+91": 0.0107, "*": 0.025}, "utility": {"*": 0.004}}. Unset: no
     # estimates, billable messages are still counted.
     prices: str | None = None
+    # Meta's messaging limit: which numbers share a business portfolio and its tier, JSON:
+    # [{"name": "acme", "tier": 2000, "numbers": ["+1555..."]}]; or MESSAGING_TIER for one
+    # portfolio of every number. A number in no portfolio has no messaging limit here.
+    portfolios: str | None = None
+    messaging_tier: int | Literal["unlimited"] | None = None
     # Inbound traffic counts against Meta's per-number throughput: keep this share free.
     number_headroom: float = Field(default=0.1, ge=0, lt=1)
     # Pacing per (number, recipient): one message per interval after a small burst.
@@ -268,6 +295,7 @@ class Settings(BaseSettings):
     _keys: tuple[ApiKeyConfig, ...] = PrivateAttr(default=())
     _tokens: tuple[ProducerToken, ...] = PrivateAttr(default=())
     _prices: dict[str, dict[str, float]] = PrivateAttr(default_factory=dict)
+    _portfolios: tuple[Portfolio, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _build_keys(self) -> Self:
@@ -290,6 +318,7 @@ class Settings(BaseSettings):
         self._check_number_limits()
         self._prices = _prices_from_json(self.prices) if self.prices else {}
         self._keys = keys
+        self._portfolios = self._build_portfolios()
         self._tokens = _tokens_from_json(self.dispatch_tokens) if self.dispatch_tokens else ()
         return self
 
@@ -305,6 +334,44 @@ class Settings(BaseSettings):
             return None
         code = country_calling_code(recipient)
         return by_country.get(f"+{code}", by_country.get("*"))
+
+    @property
+    def messaging_portfolios(self) -> tuple[Portfolio, ...]:
+        """Business portfolios with a messaging limit (PORTFOLIOS or MESSAGING_TIER)."""
+        return self._portfolios
+
+    def portfolio_of(self, number: str) -> Portfolio | None:
+        """The portfolio whose messaging limit ``number`` shares, if one is configured."""
+        return next((p for p in self._portfolios if number in p.numbers), None)
+
+    def _build_portfolios(self) -> tuple[Portfolio, ...]:
+        if self.portfolios and self.messaging_tier is not None:
+            raise ValueError("PORTFOLIOS: set either PORTFOLIOS or MESSAGING_TIER, not both")
+        if self.messaging_tier is not None:
+            if isinstance(self.messaging_tier, int) and self.messaging_tier < 1:
+                raise ValueError('MESSAGING_TIER: must be a positive number or "unlimited"')
+            if not self.from_numbers:
+                return ()
+            only = Portfolio(name="portfolio", tier=self.messaging_tier, numbers=self.from_numbers)
+            return (only,)
+        if not self.portfolios:
+            return ()
+        found = _named_list_from_json(self.portfolios, "PORTFOLIOS", Portfolio)
+        owner: dict[str, str] = {}
+        for portfolio in found:
+            for number in portfolio.numbers:
+                if number not in self.from_numbers:
+                    raise ValueError(
+                        f"PORTFOLIOS: {portfolio.name}: {number} is not a number of any "
+                        "configured key"
+                    )
+                if number in owner:
+                    raise ValueError(
+                        f"PORTFOLIOS: {number} is in both {owner[number]!r} and "
+                        f"{portfolio.name!r}; a number belongs to one business portfolio"
+                    )
+                owner[number] = portfolio.name
+        return found
 
     def number_by_phone_number_id(self) -> dict[str, str]:
         """Meta's phone_number_id -> our number (E.164), for the webhooks."""

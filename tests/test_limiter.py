@@ -201,3 +201,49 @@ def test_pause_and_resume(limiter: Limiter, redis_client: redis.Redis) -> None:
         ("resumed", "+15550000001"),
     ]
     assert alerts[0]["alert"] == "131048: spam"
+
+
+def reach_limiter(redis_url: str, **settings: object) -> Limiter:
+    """The shipped limits with a portfolio of 10 recipients on both demo numbers."""
+    portfolio = '[{"name": "acme", "tier": 10, "numbers": ["+15550000001", "+15550000002"]}]'
+    return Limiter(
+        redis.Redis.from_url(redis_url),
+        make_settings(redis_url, portfolios=portfolio, **settings),
+    )
+
+
+def test_the_messaging_limit_counts_unique_recipients_per_portfolio_over_24_hours(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    limiter = reach_limiter(redis_url, transactional_reserve=0.2)
+    t0 = 1_800_000_000_000.0
+    # The bulk lane may reach 8 of the 10 (20% is the transactional lane's reserve); a
+    # recipient already reached costs nothing, on either number of the portfolio.
+    for i in range(8):
+        assert limiter.admit(envelope("bulk", to=f"+1555123{i:04d}"), now_ms=t0).status == "ok"
+    again = envelope("bulk", to="+15551230003").model_copy(update={"from_phone_no": "+15550000002"})
+    assert limiter.admit(again, now_ms=t0 + 10).status == "ok"
+    ninth = limiter.admit(envelope("bulk", to="+15551239999"), now_ms=t0 + 20)
+    assert (ninth.status, ninth.reason) == ("wait", "reach")
+    # Not charged; it waits until a recipient of the first minute is 24 hours old.
+    assert 86_399 < ninth.delay_s <= 86_400.1
+    assert redis_client.zcard("waapi:reach:acme") == 8
+    # The transactional lane still has its reserve: two more new recipients, then waits.
+    for to in ("+15551239991", "+15551239992"):
+        assert limiter.admit(envelope(to=to), now_ms=t0 + 30).status == "ok"
+    assert limiter.admit(envelope(to="+15551239993"), now_ms=t0 + 40).reason == "reach"
+    # 24 hours after the first sends, the window has slid past them.
+    later = limiter.admit(envelope("bulk", to="+15551239999"), now_ms=t0 + 86_400_001)
+    assert later.status == "ok"
+
+
+def test_a_recipient_with_an_open_window_costs_no_messaging_limit(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    limiter = reach_limiter(redis_url)
+    redis_client.set("waapi:win:+15550000001:+15551230077", 1)  # the customer wrote
+    for _ in range(3):
+        assert limiter.admit(envelope(to="+15551230077")).status == "ok"
+    assert redis_client.zcard("waapi:reach:acme") == 0
+    assert limiter.admit(envelope(to="+15551230078")).status == "ok"
+    assert redis_client.zrange("waapi:reach:acme", 0, -1) == [b"+15551230078"]

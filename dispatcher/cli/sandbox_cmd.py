@@ -68,6 +68,11 @@ def _qr(spec: str) -> SandboxQrSession:
 @click.option("--webhook-url", help="Post signed status and inbound webhooks here (every key).")
 @click.option("--no-window", is_flag=True, help="Do not enforce the 24-hour window.")
 @click.option("--seed", type=int, help="Seed for faults, for repeatable runs.")
+@click.option(
+    "--messaging-tier",
+    type=int,
+    help="Meta's messaging limit: unique recipients in 24 h; over it, sends are never delivered.",
+)
 @click.option("--number", "numbers", multiple=True, help="Bind another number to the first key.")
 @click.option("--key", "keys", multiple=True, help="Add a key: KEY:SECRET:NUMBER[,NUMBER].")
 @click.option(
@@ -96,6 +101,7 @@ def sandbox(
     webhook_url: str | None,
     no_window: bool,
     seed: int | None,
+    messaging_tier: int | None,
     numbers: tuple[str, ...],
     keys: tuple[str, ...],
     templates: tuple[str, ...],
@@ -132,6 +138,8 @@ def sandbox(
             config.enforce_window = False
         if seed is not None:
             config.seed = seed
+        if messaging_tier is not None:
+            config.messaging_tier = messaging_tier
         config = SandboxConfig.model_validate(config.model_dump())
     except ValidationError as exc:
         fail("; ".join(str(p) for p in problems_of(exc)))

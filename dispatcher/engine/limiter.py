@@ -5,8 +5,10 @@ Celery's ``rate_limit`` counts per worker process, and ``limits[redis]`` pins
 reservation) decides over every limit that applies to a job at once: the API key per
 minute and per hour, the sending number per second, and the (number, recipient) pair;
 bulk jobs also meet a smaller share of the key and number limits, so that the rest is
-always there for the transactional lane. Cooldowns (after a 429, 130429, 131056) and
-pauses (131048) are Redis keys every worker's admission reads.
+always there for the transactional lane. Meta's messaging limit (unique recipients of
+business-initiated sends per business portfolio in a moving 24 hours) is decided in the
+same script, with the same reserve for the transactional lane. Cooldowns (after a 429,
+130429, 131056) and pauses (131048) are Redis keys every worker's admission reads.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -28,6 +31,11 @@ from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.scripts import admit_source
 
 Status = Literal["ok", "wait", "paused"]
+# What a wait is for: the throttle holding back, a limit's slot too far off, Meta's
+# messaging limit, a paused number.
+WaitReason = Literal["", "throttle", "limits", "reach", "paused"]
+
+MESSAGING_WINDOW_S = 24 * 3600  # Meta's messaging limit counts over a moving 24 hours
 
 
 @dataclass(frozen=True)
@@ -56,14 +64,34 @@ class Admission:
     status: Status
     delay_s: float
     probe: bool = False  # let through as the adaptive throttle's probe of a gateway in trouble
+    reason: WaitReason = ""
+
+
+@dataclass(frozen=True)
+class MessagingLimit:
+    """Meta's messaging limit as it applies to one job: the portfolio's tier and the
+    share of it the job's lane may use (recipients in a moving 24 hours)."""
+
+    portfolio: str
+    tier: int
+    budget: int
+
+    @property
+    def key(self) -> str:
+        return schema.reach(self.portfolio)
 
 
 class Limiter:
     """Admission for jobs, cooldowns and pauses. Thread-safe."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(
+        self, client: redis.Redis, settings: Settings, clock: Callable[[], float] | None = None
+    ) -> None:
+        """``clock``: seconds since the epoch; None (as shipped) takes Redis's own TIME, one
+        clock for every host. Tests pass a simulated one."""
         self.client = client
         self.settings = settings
+        self.clock = clock
         self._admit = client.register_script(admit_source())
         self._key_of = {n: k.name for k in settings.keys for n in k.numbers}
         self._key_by_name = {k.name: k for k in settings.keys}
@@ -114,6 +142,21 @@ class Limiter:
                 )
         return limits
 
+    def messaging_limit_for(self, envelope: JobEnvelope) -> MessagingLimit | None:
+        """The messaging limit a Cloud send meets (None: no portfolio with a tier)."""
+        if envelope.channel != "cloud" or envelope.from_phone_no is None:
+            return None
+        portfolio = self.settings.portfolio_of(envelope.from_phone_no)
+        if portfolio is None or portfolio.tier == "unlimited":
+            return None
+        return self.messaging_limit(portfolio.name, portfolio.tier, envelope.lane)
+
+    def messaging_limit(self, portfolio: str, tier: int, lane: str) -> MessagingLimit:
+        budget = tier
+        if lane == "bulk":
+            budget = max(1, math.floor(tier * (1.0 - self.settings.transactional_reserve)))
+        return MessagingLimit(portfolio, tier, budget)
+
     def cooldowns_for(self, envelope: JobEnvelope) -> list[str]:
         names = []
         key_name = self.key_name(envelope)
@@ -161,6 +204,8 @@ class Limiter:
         cooldowns = self.cooldowns_for(envelope)
         paused = schema.paused(envelope.from_phone_no or "sessions")
         wait_ms = self.settings.limiter_max_sleep_s if max_wait_s is None else max_wait_s
+        if now_ms is None and self.clock is not None:
+            now_ms = self.clock() * 1000.0
         args: list[str | float | int] = [
             len(limits),
             len(cooldowns),
@@ -179,20 +224,33 @@ class Limiter:
         # claim lost before this point is known not to have been sent (not ambiguous).
         args.append("" if attempt is None else attempt)
         job_key = [schema.job(envelope.id)] if attempt is not None else []
+        reach = self.messaging_limit_for(envelope)
+        reach_keys = []
+        if reach is not None:
+            assert envelope.from_phone_no is not None
+            reach_keys = [reach.key, schema.window(envelope.from_phone_no, envelope.to)]
+            args.extend((1, reach.budget, envelope.to, MESSAGING_WINDOW_S * 1000))
+            args.append(random.random())  # noqa: S311
         with store_errors():
-            status, delay, *probe = self._admit(
+            status, delay, probe, reason = self._admit(
                 keys=[
                     *(schema.rate(limit.name) for limit in limits),
                     *(schema.cooldown(c) for c in cooldowns),
                     paused,
                     schema.metric("waits"),
                     schema.metric("waited"),
+                    *reach_keys,
                     *throttle_keys,
                     *job_key,
                 ],
                 args=args,
             )
-        return Admission(cast(Status, status.decode()), float(delay) / 1000.0, probe == [1])
+        return Admission(
+            cast(Status, status.decode()),
+            float(delay) / 1000.0,
+            probe == 1,
+            cast(WaitReason, reason.decode()),
+        )
 
     # --- cooldowns and pauses -----------------------------------------------------------
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from config import Settings
 from dispatcher.engine.clients import Clients
 from dispatcher.engine.heartbeat import beat_once, worker_identity
-from dispatcher.engine.limiter import Limiter
+from dispatcher.engine.limiter import Admission, Limiter
 from dispatcher.engine.retry import decide, error_fields
 from dispatcher.errors import (
     Cooldown,
@@ -280,7 +280,7 @@ class Worker:
                 self.ledger.release(claim, self.settings.pause_recheck_s, "paused", park_for=number)
                 return "retry_wait"
             if admission.status == "wait":
-                self.ledger.release(claim, admission.delay_s, "rate limited")
+                self.ledger.release(claim, admission.delay_s, self._wait_note(envelope, admission))
                 return "retry_wait"
             if admission.delay_s > 0:
                 self.sleep(admission.delay_s)  # our reserved slot under every limit
@@ -307,6 +307,18 @@ class Worker:
             fallback=use_fallback,
             gateway_ms=gateway_ms,
             call=self.limiter.throttle.call(scopes, taken=True),
+        )
+
+    def _wait_note(self, envelope: JobEnvelope, admission: Admission) -> str:
+        """What the job waits for, as its record says it."""
+        if admission.reason != "reach":
+            return "rate limited"
+        reach = self.limiter.messaging_limit_for(envelope)
+        assert reach is not None
+        return (
+            f"messaging limit: portfolio {reach.portfolio} has reached {reach.budget:,} of its "
+            f"{reach.tier:,} recipients in 24 h for the {envelope.lane} lane; waits for the "
+            "window to slide"
         )
 
     @staticmethod

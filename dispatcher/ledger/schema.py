@@ -28,6 +28,7 @@ key                                   type    what it holds
 ``templates``                         hash    <name>|<language> -> status and quality
 ``mcap:<recipient>``                  string  marketing caps met lately (MarketingCapped)
 ``rl:<limit>``, ``cool:<name>``       string  a limit's GCRA state; a key's cooldown
+``reach:<portfolio>``                 zset    recipient -> last business-initiated send (ms)
 ``gw:<scope>[:<bucket>|:probe]``      hash    the adaptive throttle's counts and probe slot
 ``paused:<n>``, ``parked:<n>``        string  a paused number; jobs waiting for its resume
 ``delivery:<id>``                     string  a webhook delivery already applied
@@ -92,6 +93,11 @@ throttle = KeyFamily(
     "gw",
     "the adaptive throttle's counts for a scope (key:<name>, num:<number>); its buckets "
     "are <this>:<bucket> hashes and <this>:probe its probe slot",
+)
+reach = KeyFamily(
+    "reach",
+    "Meta's messaging limit of a business portfolio: each recipient of a business-initiated "
+    "send in the last 24 h -> when it was last sent to (ms)",
 )
 cooldown = KeyFamily("cool", "a key's cooldown (its PTTL is everybody's wait)")
 held = KeyFamily("held", "jobs a worker process has claimed and not yet settled")

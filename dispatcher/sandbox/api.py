@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import json
 import re
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -57,7 +56,7 @@ def authenticate(sb: Sandbox, request: web.Request) -> SandboxKey:
 
 
 def charge_quota(sb: Sandbox, key: SandboxKey) -> None:
-    over = sb.state.take_quota(key, time.monotonic())
+    over = sb.state.take_quota(key, sb.now())
     if over is not None:
         wait_s, which = over
         sb.state.counters["quota_429"] += 1
@@ -175,8 +174,16 @@ async def cloud_send(request: web.Request) -> web.Response:
             else message
         )
         _check_template(sb, template)
-    elif sb.config.enforce_window and not sb.state.window_open(sender, to, time.monotonic()):
+    elif sb.config.enforce_window and not sb.state.window_open(sender, to, sb.now()):
         raise meta_error(131047)
+    delivered = True
+    tier = sb.config.messaging_tier
+    if tier is not None and not sb.state.window_open(sender, to, sb.now()):
+        # Business-initiated: Meta's messaging limit applies, and going over it has no
+        # error code: the send is accepted and never delivered.
+        delivered = sb.state.reach(key.vendor_id, to, sb.now(), tier)
+        if not delivered:
+            sb.state.counters["undelivered_messaging_limit"] += 1
 
     wamid = sb.state.new_wamid()
     sb.state.record(
@@ -190,12 +197,13 @@ async def cloud_send(request: web.Request) -> web.Response:
             "endpoint": kind,
             "body": body,
             "received": request.get("received_at"),
+            **({} if delivered else {"undelivered": "messaging limit"}),
         }
     )
     contact = None
     if isinstance(message, CombinedSend) and message.contact and not message.contact.is_empty():
         contact = sb.upsert_contact(key.vendor_id, _digits(to), message.contact)
-    await sb.schedule_statuses(key, sender, to, wamid, message_type)
+    await sb.schedule_statuses(key, sender, to, wamid, message_type, delivered=delivered)
     result: dict[str, Any] = {"messageId": wamid, "status": "sent"}
     if message_type not in ("image", "video", "audio", "sticker", "document"):
         result["to"] = _digits(to)

@@ -107,6 +107,10 @@ class SandboxConfig(_Model):
     webhooks: Webhooks = Webhooks()
     enforce_window: bool = True
     window_s: float = Field(default=86_400.0, gt=0)
+    # Meta's messaging limit, per business (the numbers of one vendor): unique recipients
+    # outside a customer-service window in a moving 24 hours. Over it a send is accepted
+    # and then never delivered, as on Meta. None: no limit.
+    messaging_tier: int | None = Field(default=None, gt=0)
     seed: int | None = None
 
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +35,10 @@ class StatusRequest(_Strict):
     status: str = Field(pattern=r"^(sent|delivered|read|failed)$")
     code: int | None = None
     title: str | None = None
+
+
+class ClockRequest(_Strict):
+    advance_s: float = Field(gt=0, le=366 * 86_400)
 
 
 class WebhookConfigRequest(Webhooks):
@@ -122,7 +125,7 @@ async def inbound(request: web.Request) -> web.Response:
     wamid = sb.inbound(
         customer,
         ours,
-        time.monotonic(),
+        sb.now(),
         text=req.text,
         button_id=req.button_id,
         button_title=req.button_title,
@@ -145,6 +148,19 @@ async def emit_status(request: web.Request) -> web.Response:
             {"success": False, "error": "unknown wamid or no webhook URL"}, status=404
         )
     return web.json_response({"ok": True})
+
+
+@ROUTES.post("/_sandbox/clock")
+async def advance_clock(request: web.Request) -> web.Response:
+    """``POST /_sandbox/clock {"advance_s": 86400}``: move the sandbox's clock forward
+    (windows, quotas, the messaging limit), as if that much time had passed."""
+    sb = _sb(request)
+    try:
+        req = ClockRequest.model_validate(await _json(request))
+    except ValidationError as exc:
+        return _bad(exc)
+    sb.clock_offset_s += req.advance_s
+    return web.json_response({"ok": True, "offset_s": sb.clock_offset_s})
 
 
 @ROUTES.get("/_sandbox/stats")

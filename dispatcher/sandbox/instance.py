@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import Any
 
 from aiohttp import web
@@ -28,7 +29,14 @@ class Sandbox:
         self.rng = random.Random(config.seed)
         self.state = SandboxState(config.window_s)
         self.sender = WebhookSender(config.webhooks.max_attempts, self.rng)
+        self.clock_offset_s = 0.0
         self._index()
+
+    def now(self) -> float:
+        """The sandbox's clock (monotonic seconds) for windows, quotas and the messaging
+        limit; ``POST /_sandbox/clock`` moves it forward so tests can live a day in a
+        minute."""
+        return time.monotonic() + self.clock_offset_s
 
     def _index(self) -> None:
         self.keys: dict[str, SandboxKey] = {k.key: k for k in self.config.keys}
@@ -42,6 +50,7 @@ class Sandbox:
         self.rng.seed(self.config.seed)
         self.state = SandboxState(self.config.window_s)
         self.sender.posted = self.sender.failed = 0
+        self.clock_offset_s = 0.0
         self._index()
 
     def key_for_number(self, number: str) -> SandboxKey | None:
@@ -63,15 +72,25 @@ class Sandbox:
     # --- webhooks ----------------------------------------------------------------------
 
     async def schedule_statuses(
-        self, key: SandboxKey, sender: str, to: str, wamid: str, message_type: str
+        self,
+        key: SandboxKey,
+        sender: str,
+        to: str,
+        wamid: str,
+        message_type: str,
+        *,
+        delivered: bool = True,
     ) -> None:
-        """Post sent/delivered/read (or sent/failed) for an accepted Cloud send."""
+        """Post sent/delivered/read (or sent/failed) for an accepted Cloud send; only
+        ``sent`` for one that will never be delivered (over the messaging limit)."""
         if not key.webhook_url:
             return
         hooks = self.config.webhooks
         steps: list[str] = list(hooks.statuses)
         if to in hooks.failed_recipients:
             steps = ["sent", "failed"]
+        elif not delivered:
+            steps = [s for s in steps if s == "sent"]
         category = "marketing" if message_type == "template" else "service"
         delays = [(i + 1) * hooks.step_ms / 1000.0 for i in range(len(steps))]
         if hooks.reorder:

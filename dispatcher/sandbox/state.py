@@ -45,6 +45,8 @@ class SandboxState:
         self.contacts: dict[tuple[str, str], dict[str, Any]] = {}
         self.windows: dict[tuple[str, str], float] = {}
         self.quotas: dict[tuple[str, str], RollingQuota] = {}
+        # Meta's messaging limit: per business, recipient -> last time it was reached.
+        self.reached: dict[str, dict[str, float]] = {}
         self.counters: Counter[str] = Counter()
 
     def reset(self) -> None:
@@ -87,6 +89,22 @@ class SandboxState:
     def window_open(self, our_number: str, customer: str, now: float) -> bool:
         opened = self.windows.get((our_number, customer))
         return opened is not None and now - opened < self.window_s
+
+    # --- the messaging limit ------------------------------------------------------------
+
+    def reach(self, business: str, recipient: str, now: float, tier: int) -> bool:
+        """A business-initiated send to ``recipient``: True when it fits the business's
+        messaging limit (a recipient reached in the last 24 hours costs nothing)."""
+        reached = self.reached.setdefault(business, {})
+        horizon = now - 86_400.0
+        last = reached.get(recipient)
+        if last is None or last <= horizon:
+            for who in [w for w, at in reached.items() if at <= horizon]:
+                del reached[who]
+            if len(reached) >= tier:
+                return False
+        reached[recipient] = now
+        return True
 
     # --- records -------------------------------------------------------------------------
 

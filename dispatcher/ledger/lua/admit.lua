@@ -20,18 +20,32 @@
 -- KEYS[n+1..n+c]   cooldown flags: a key's remaining PTTL is a wait for everyone
 -- KEYS[n+c+1]      the sending number's paused flag
 -- KEYS[n+c+2..+3]  metrics: waits per (number, kind) and time waited per number (ms)
--- KEYS[n+c+4..+g]  the throttle's scopes; each bucket is a hash '<scope>:<bucket>' of
---                  r and a, expiring after the window
--- KEYS[n+c+4+g]    the probe slot (a TAT) of the first scope (when g > 0)
+-- KEYS[n+c+4..+5]  when m = 1, Meta's messaging limit: the portfolio's recipients of
+--                  business-initiated sends (zset recipient -> last send, ms) and the
+--                  recipient's customer-service window flag (open: the send is free)
+-- KEYS[b+1..b+g]   (b = n+c+3+2m) the throttle's scopes; each bucket is a hash
+--                  '<scope>:<bucket>' of r and a, expiring after the window
+-- KEYS[b+g+1]      the probe slot (a TAT) of the first scope (when g > 0)
 -- KEYS[last]       the job's record, when admitted under a claim: 'go' = the attempt
 --                  (a claim lost before this was never sent; see claim_lost)
 -- ARGV[1] = n, ARGV[2] = c, ARGV[3] = max wait (ms), ARGV[4] = now (ms), or '' to use
 -- Redis TIME (tests pass a simulated clock), then T and tau for each limit, then the
 -- number the metrics are counted under, then the throttle: g (0 = off), K, min
 -- admissions, bucket (ms), buckets per window, two uniform draws in [0, 1), the probe
--- interval (ms), then the claim's attempt ('' = not under a claim).
--- Returns {'ok', delay_ms, probe} (charged; probe = 1 when let through as the throttle's
--- probe), {'wait', delay_ms} (not charged), {'paused', 0}.
+-- interval (ms), then the claim's attempt ('' = not under a claim), then the messaging
+-- limit: m (0 = none), the lane's budget (recipients), the recipient, the window (ms),
+-- a uniform draw in [0, 1).
+-- Returns {'ok', delay_ms, probe, ''} (charged; probe = 1 when let through as the
+-- throttle's probe), {'wait', delay_ms, 0, why} (not charged; why is 'throttle',
+-- 'limits' or 'reach'), {'paused', 0, 0, 'paused'}.
+--
+-- The messaging limit (Meta counts unique recipients of business-initiated messages per
+-- business portfolio over a moving 24 hours): a send to a recipient whose window is not
+-- known open counts, unless the recipient is in the portfolio's last 24 hours already.
+-- Over the lane's budget the job waits (not charged) until a slot leaves the window: the
+-- moment one of the entries past the budget's edge, picked at random, is 24 hours old,
+-- so that the jobs waiting spread over the time the slots free up instead of all waking
+-- at the first.
 local n, c, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now
 if ARGV[4] ~= '' then
@@ -47,7 +61,7 @@ local function waited(kind, ms)
 end
 if redis.call('EXISTS', KEYS[n + c + 1]) == 1 then
   waited('paused', 0)
-  return {'paused', '0'}
+  return {'paused', '0', 0, 'paused'}
 end
 local start = now
 for i = 1, c do
@@ -61,8 +75,31 @@ for i = 1, n do
   tats[i] = tat
   if tat - tau > start then start = tat - tau end
 end
+-- Meta's messaging limit.
+local m = tonumber(ARGV[15 + 2 * n] or '0')
+local counted = false  -- the send counts against the portfolio's messaging limit
+if m > 0 then
+  local zset, span = KEYS[n + c + 4], tonumber(ARGV[18 + 2 * n])
+  local who = ARGV[17 + 2 * n]
+  if redis.call('EXISTS', KEYS[n + c + 5]) == 0 then
+    counted = true
+    redis.call('ZREMRANGEBYSCORE', zset, '-inf', now - span)
+    if not redis.call('ZSCORE', zset, who) then
+      local used, budget = redis.call('ZCARD', zset), tonumber(ARGV[16 + 2 * n])
+      if used >= budget then
+        local edge = used - budget  -- the oldest entry whose leaving frees a slot
+        local pick = edge + math.floor(tonumber(ARGV[19 + 2 * n]) * (used - edge))
+        local at = redis.call('ZRANGE', zset, pick, pick, 'WITHSCORES')
+        local hold = math.max(1000, tonumber(at[2]) + span - now)
+        waited('reach', hold)
+        return {'wait', string.format('%.3f', hold), 0, 'reach'}
+      end
+    end
+  end
+end
 -- The adaptive throttle.
 local g = tonumber(ARGV[6 + 2 * n] or '0')
+local b = n + c + 3 + 2 * m
 local probing = 0  -- 1: let through as the scope's probe while the throttle holds
 if g > 0 then
   local scopes = {}
@@ -73,7 +110,7 @@ if g > 0 then
   local bucket = math.floor(now / BUCKET)
   local p = 0
   for j = 1, g do
-    scopes[j] = KEYS[n + c + 3 + j]
+    scopes[j] = KEYS[b + j]
     local r, a = 0, 0
     for i = 0, NB - 1 do
       local counts = redis.call('HMGET', scopes[j] .. ':' .. (bucket - i), 'r', 'a')
@@ -82,7 +119,7 @@ if g > 0 then
     if r >= MIN and (r - K * a) / (r + 1) > p then p = (r - K * a) / (r + 1) end
   end
   if u < p then
-    local probe = KEYS[n + c + 4 + g]
+    local probe = KEYS[b + g + 1]
     if tonumber(redis.call('GET', probe) or '0') <= now then
       redis.call('SET', probe, string.format('%.3f', now + PROBE), 'PX', math.ceil(PROBE) + 1000)
       probing = 1
@@ -94,14 +131,14 @@ if g > 0 then
       end
       local hold = math.max(250, BUCKET * NB * p * (0.5 + v))
       waited('throttle', hold)
-      return {'wait', string.format('%.3f', hold)}
+      return {'wait', string.format('%.3f', hold), 0, 'throttle'}
     end
   end
 end
 local delay = start - now
 if delay > max_wait then
   waited('park', delay)
-  return {'wait', string.format('%.3f', delay)}
+  return {'wait', string.format('%.3f', delay), 0, 'limits'}
 end
 if ARGV[14 + 2 * n] and ARGV[14 + 2 * n] ~= '' then
   redis.call('HSET', KEYS[#KEYS], 'go', ARGV[14 + 2 * n])
@@ -112,4 +149,9 @@ for i = 1, n do
   local tat = math.max(tats[i], start) + T
   redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now + tau) + 1000)
 end
-return {'ok', string.format('%.3f', delay), probing}
+if counted then  -- in the portfolio's window from when it goes (or again, if it was)
+  local zset, span = KEYS[n + c + 4], tonumber(ARGV[18 + 2 * n])
+  redis.call('ZADD', zset, string.format('%.3f', start), ARGV[17 + 2 * n])
+  redis.call('PEXPIRE', zset, math.ceil(start - now + span) + 60000)
+end
+return {'ok', string.format('%.3f', delay), probing, ''}
