@@ -63,6 +63,9 @@ class JobRecord:
     # What Meta charges, from the status webhooks: {"category", "billable", "model"?,
     # "conversation"?, "origin"?}; None until a status carried pricing.
     pricing: dict[str, Any] | None = None
+    # What a job in retry_wait waits for when no attempt failed (a limit, the messaging
+    # limit, a paused number or campaign); None otherwise.
+    waiting_for: str | None = None
 
     @classmethod
     def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
@@ -107,6 +110,7 @@ class JobRecord:
             replayed_as=h.get("replayed_as") or None,
             history=tuple(_history(h.get("hist"))),
             pricing=_pricing(h),
+            waiting_for=(h.get("wait_reason") or None) if h["state"] == "retry_wait" else None,
         )
 
     @property
@@ -139,6 +143,7 @@ class JobRecord:
             "replayedAs": self.replayed_as,
             "history": list(self.history),
             "pricing": self.pricing,
+            "waitingFor": self.waiting_for,
         }
 
 

@@ -1,0 +1,147 @@
+"""Meta's messaging limit end to end, a day in a minute: a real Redis, the real send path
+(claim, admission, the gateway client, the ledger) played in-process on a simulated
+clock, and the sandbox gateway (its own process) keeping a tier the way Meta does, its
+clock moved forward with ours."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+
+from dispatcher.campaigns import Campaigns, rows
+from dispatcher.engine.clients import Clients
+from dispatcher.engine.limiter import Limiter
+from dispatcher.engine.worker import Worker
+from dispatcher.producer.api import Dispatcher
+from tests.support.data import campaign_spec
+from tests.support.processes import SandboxProcess
+from tests.support.stack import make_settings
+from tests.support.waiting import FakeClock
+
+pytestmark = pytest.mark.fake_clock
+
+DAY_S = 86_400.0
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxProcess]:
+    gateway = SandboxProcess.start("--messaging-tier", "2000")
+    yield gateway
+    gateway.stop()
+
+
+class Day:
+    """The send path on a simulated clock: what workers, beat and the campaign tick do,
+    step by step, until nothing is due."""
+
+    def __init__(self, redis_url: str, sandbox: SandboxProcess, **settings: Any) -> None:
+        self.clock = FakeClock(datetime.now(UTC).timestamp())
+        self.sandbox = sandbox
+        self.settings = make_settings(redis_url, sandbox.base_url, **settings)
+        client = redis.Redis.from_url(redis_url)
+        self.dispatcher = Dispatcher(self.settings, client, self.clock)
+        self.campaigns = Campaigns(self.dispatcher)
+        self.worker = Worker(
+            self.settings,
+            self.dispatcher.ledger,
+            Clients(self.settings, 8),
+            Limiter(client, self.settings, clock=self.clock),
+            sleep=self.clock.advance,  # a slot's wait passes on the simulated clock
+        )
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def run(self) -> None:
+        """Everything due now, until nothing is: fan out, send, publish due retries."""
+        while True:
+            self.campaigns.tick(self.now())
+            self.dispatcher.ledger.tick()
+            queued = self.dispatcher.ledger.list(state="queued", limit=100_000)
+            if not queued:
+                return
+            client = self.dispatcher.ledger.client
+            envelopes = [json.loads(client.hget(f"waapi:job:{r.id}", "env")) for r in queued]
+            self.worker.handle_batch(envelopes)
+
+    def pass_time(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.sandbox.http.post(
+            self.sandbox.root + "/_sandbox/clock", json={"advance_s": seconds}
+        ).raise_for_status()
+
+    def reached(self) -> list[dict[str, Any]]:
+        """Every send the gateway accepted, in order."""
+        sent = self.sandbox.http.get(self.sandbox.root + "/_sandbox/sent?limit=100000")
+        return sent.json()["items"]  # type: ignore[no-any-return]
+
+
+def audience(n: int) -> io.StringIO:
+    lines = (json.dumps({"to": f"+1555{i:07d}", "name": f"N{i}", "awb": i}) for i in range(n))
+    return io.StringIO("\n".join(lines) + "\n")
+
+
+def test_a_campaign_over_the_tier_sends_the_rest_as_the_window_slides(
+    redis_url: str, sandbox: SandboxProcess
+) -> None:
+    day = Day(redis_url, sandbox, messaging_tier=2000)
+    created = day.campaigns.create(
+        campaign_spec(schedule={"at": day.now().isoformat()}), rows(audience(5000), "jsonl")
+    )
+    day.run()
+    # The campaign (bulk) takes its share of the 2,000 (90%: the transactional reserve is
+    # 10%); then a transactional job to a new recipient still goes, up to the tier.
+    first = day.reached()
+    assert len({m["to"] for m in first}) == len(first) == 1800
+    otps = [
+        day.dispatcher.send_template(f"+1666{i:07d}", "+15550000001", "hello_world", "en")
+        for i in range(201)
+    ]
+    day.run()
+    first = day.reached()
+    assert len({m["to"] for m in first}) == len(first) == 2000  # the tier, not one more
+    jobs = [day.dispatcher.job(otp) for otp in otps]
+    [waiting] = [job for job in jobs if job is not None and job.state != "sent"]
+    assert (waiting.state, waiting.attempts) == ("retry_wait", 0)  # a wait, not an attempt
+    assert waiting.waiting_for is not None
+    assert waiting.waiting_for.startswith("messaging limit: portfolio portfolio has reached")
+    # A recipient reached already in the window costs nothing.
+    again = day.dispatcher.send_template("+15550000007", "+15550000002", "hello_world", "en")
+    day.run()
+    assert day.dispatcher.job(again).state == "sent"  # type: ignore[union-attr]
+
+    windows = [len(first) + 1]
+    for _ in range(2):
+        day.pass_time(DAY_S + 600)  # the window slides past the first sends
+        before = len(day.reached())
+        day.run()
+        windows.append(len(day.reached()) - before)
+    sends = day.reached()
+    recipients = [m["to"] for m in sends]
+    assert windows == [2001, 1800, 1400]  # 2,000 new (+ 1 reached already), then 1,800 a day
+    assert len(recipients) - 1 == len(set(recipients)) == 5200  # nobody twice but the one
+    # The OTP that waited for the tier was a day old when the window slid: a transactional
+    # job's maximum age (24 h) ended it, rather than sending it a day late.
+    assert day.dispatcher.job(waiting.id).state == "expired"  # type: ignore[union-attr]
+    assert not [m for m in sends if m.get("undelivered")]  # Meta delivered every one
+    funnel = day.campaigns.get(created.campaign_id)["funnel"]  # type: ignore[index]
+    assert funnel.get("sent") == 5000 and set(funnel) <= {"sent", "billable:marketing"}
+
+
+def test_without_the_dispatchers_limit_meta_accepts_and_never_delivers(
+    redis_url: str, sandbox: SandboxProcess
+) -> None:
+    day = Day(redis_url, sandbox)  # no PORTFOLIOS: the dispatcher does not know the tier
+    day.campaigns.create(
+        campaign_spec(schedule={"at": day.now().isoformat()}), rows(audience(2500), "jsonl")
+    )
+    day.run()
+    sends = day.reached()
+    assert len(sends) == 2500  # every one "sent" ...
+    assert len([m for m in sends if m.get("undelivered")]) == 500  # ... 500 never delivered
