@@ -13,12 +13,16 @@ from typing import Any
 
 import pytest
 import redis
+from prometheus_client import CollectorRegistry, generate_latest
 
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.engine.clients import Clients
 from dispatcher.engine.limiter import Limiter
 from dispatcher.engine.worker import Worker
+from dispatcher.job.envelope import JobEnvelope
 from dispatcher.producer.api import Dispatcher
+from dispatcher.telemetry.metrics import LedgerCollector
+from tests.support.cli import run_cli
 from tests.support.data import campaign_spec
 from tests.support.processes import SandboxProcess
 from tests.support.stack import make_settings
@@ -145,3 +149,59 @@ def test_without_the_dispatchers_limit_meta_accepts_and_never_delivers(
     sends = day.reached()
     assert len(sends) == 2500  # every one "sent" ...
     assert len([m for m in sends if m.get("undelivered")]) == 500  # ... 500 never delivered
+
+
+def test_limits_status_and_metrics_show_each_portfolios_use(
+    redis_url: str, cli_env: dict[str, str]
+) -> None:
+    env = {**cli_env, "MESSAGING_TIER": "250"}
+    settings = make_settings(redis_url, messaging_tier=250)
+    limiter = Limiter(redis.Redis.from_url(redis_url), settings)
+    for i in range(30):  # 30 new recipients, one of them twice
+        limiter.admit(JobEnvelope.model_validate(template_job(f"+1777{i:07d}", "bulk")))
+    limiter.admit(JobEnvelope.model_validate(template_job("+17770000003")))
+
+    limits = run_cli("limits", "--json", env=env)
+    assert limits.returncode == 0, limits.stderr
+    [use] = json.loads(limits.stdout)["messagingLimits"]
+    assert use["portfolio"] == "portfolio" and use["tier"] == 250
+    assert (use["reached24h"], use["remaining"], use["bulkRemaining"]) == (30, 220, 195)
+    assert use["nextFreeAt"] > datetime.now(UTC).isoformat()[:16]  # about a day from now
+    text = run_cli("limits", env=env).stdout
+    assert "portfolio portfolio: messaging limit 250 recipients/24 h, 30 reached, 220 left" in text
+
+    status = run_cli("status", "--json", "--sample-s", "0.1", env=env)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["messagingLimits"] == [
+        {
+            "portfolio": "portfolio",
+            "tier": 250,
+            "reached24h": 30,
+            "remaining": 220,
+            "bulkRemaining": 195,
+        }
+    ]
+    assert "portfolio portfolio: 30 of 250 recipients in 24 h; 220 left (195 for bulk)" in (
+        run_cli("status", "--sample-s", "0.1", env=env).stdout
+    )
+    exposition = generate_latest(registry_of(LedgerCollector(limiter.client, settings))).decode()
+    assert 'waapi_messaging_limit_reached{portfolio="portfolio"} 30.0' in exposition
+    assert 'waapi_messaging_limit_remaining{lane="bulk",portfolio="portfolio"} 195.0' in exposition
+
+
+def template_job(to: str, lane: str = "transactional") -> dict[str, Any]:
+    return {
+        "id": f"j{to[1:]}{lane}",
+        "channel": "cloud",
+        "type": "template",
+        "to": to,
+        "from_phone_no": "+15550000001",
+        "payload": {"name": "hello_world", "language": {"code": "en"}},
+        "lane": lane,
+    }
+
+
+def registry_of(collector: LedgerCollector) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return registry

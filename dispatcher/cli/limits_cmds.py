@@ -13,6 +13,7 @@ from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.engine.limiter import Limit, Limiter
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
+from dispatcher.ledger.reach import reach_use
 
 
 def _limiter() -> Limiter:
@@ -78,6 +79,7 @@ def _limits_report(limiter: Limiter, settings: Settings) -> dict[str, Any]:
                     "paused": paused.get(number),
                 }
             )
+    report["messagingLimits"] = [use.to_dict() for use in reach_use(limiter.client, settings)]
     return report
 
 
@@ -100,6 +102,16 @@ def limits(as_json: bool) -> None:
                 f"  {use['limit']:<28} {use['in_use']:>7} in use, "
                 f"next free in {use['next_free_ms']:.0f} ms"
             )
+    for use in report["messagingLimits"]:
+        if use["tier"] == "unlimited":
+            click.echo(f"portfolio {use['portfolio']}: messaging limit unlimited")
+            continue
+        slides = f"; the oldest leaves at {use['nextFreeAt']}" if use["nextFreeAt"] else ""
+        click.echo(
+            f"portfolio {use['portfolio']}: messaging limit {use['tier']:,} recipients/24 h, "
+            f"{use['reached24h']:,} reached, {use['remaining']:,} left "
+            f"({use['bulkRemaining']:,} for bulk){slides}"
+        )
     for number in report["numbers"]:
         flags = []
         if number["cooldown_ms"]:

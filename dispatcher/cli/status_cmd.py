@@ -54,6 +54,15 @@ def render(report: dict[str, Any], console: Console) -> None:
     for row in report["numbers"]:
         if row["paused"]:
             console.print(f"{row['number']} [red]paused[/red]: {row['paused'].get('reason', '')}")
+    for limit in report["messagingLimits"]:
+        if limit["tier"] == "unlimited":
+            console.print(f"portfolio {limit['portfolio']}: unlimited messaging limit")
+            continue
+        console.print(
+            f"portfolio {limit['portfolio']}: {limit['reached24h']:,} of {limit['tier']:,} "
+            f"recipients in 24 h; {limit['remaining']:,} left ({limit['bulkRemaining']:,} "
+            "for bulk)"
+        )
     cooling = [k for k in report["keys"] if k["cooldownS"]]
     for key in cooling:
         console.print(f"key {key['name']}: [yellow]cooling down {key['cooldownS']} s[/yellow]")

@@ -28,14 +28,13 @@ from dispatcher.engine.throttle import BUCKET_MS, Throttle
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.reach import MESSAGING_WINDOW_S, lane_budget
 from dispatcher.ledger.scripts import admit_source
 
 Status = Literal["ok", "wait", "paused"]
 # What a wait is for: the throttle holding back, a limit's slot too far off, Meta's
 # messaging limit, a paused number.
 WaitReason = Literal["", "throttle", "limits", "reach", "paused"]
-
-MESSAGING_WINDOW_S = 24 * 3600  # Meta's messaging limit counts over a moving 24 hours
 
 
 @dataclass(frozen=True)
@@ -152,9 +151,7 @@ class Limiter:
         return self.messaging_limit(portfolio.name, portfolio.tier, envelope.lane)
 
     def messaging_limit(self, portfolio: str, tier: int, lane: str) -> MessagingLimit:
-        budget = tier
-        if lane == "bulk":
-            budget = max(1, math.floor(tier * (1.0 - self.settings.transactional_reserve)))
+        budget = lane_budget(tier, lane, self.settings.transactional_reserve)
         return MessagingLimit(portfolio, tier, budget)
 
     def cooldowns_for(self, envelope: JobEnvelope) -> list[str]:

@@ -127,6 +127,7 @@ def status_report(
         "numbers": numbers,
         "keys": keys_,
         "campaigns": list(_campaigns(before, now)),
+        "messagingLimits": list(_messaging_limits(now)),
         "workersAlive": int(now.total("waapi_workers_alive")),
         "beatSeenAgoS": round(now.total("waapi_beat_last_seen_seconds"), 1),
         "deadLetters": int(now.total("waapi_dead_letters")),
@@ -134,6 +135,25 @@ def status_report(
         "rejectedMessages": int(now.total("waapi_ledger_events_total", event="rejected")),
         "sampleS": sample_s,
     }
+
+
+def _messaging_limits(now: Reading) -> Iterable[dict[str, Any]]:
+    """Each portfolio's messaging limit: its tier, recipients reached in 24 h, what each
+    lane may still reach."""
+    for portfolio in now.labels("waapi_messaging_limit_tier", "portfolio"):
+        tier = int(now.total("waapi_messaging_limit_tier", portfolio=portfolio))
+        left = "waapi_messaging_limit_remaining"
+        yield {
+            "portfolio": portfolio,
+            "tier": tier if tier >= 0 else "unlimited",
+            "reached24h": int(now.total("waapi_messaging_limit_reached", portfolio=portfolio)),
+            "remaining": int(now.total(left, portfolio=portfolio, lane="transactional"))
+            if tier >= 0
+            else None,
+            "bulkRemaining": int(now.total(left, portfolio=portfolio, lane="bulk"))
+            if tier >= 0
+            else None,
+        }
 
 
 def _campaigns(before: Reading, now: Reading) -> Iterable[dict[str, Any]]:

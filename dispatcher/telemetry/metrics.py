@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from config import Settings
 from dispatcher.job.queues import LANES, queue_name
 from dispatcher.ledger import schema
+from dispatcher.ledger.reach import reach_use
 
 LIVE_CAMPAIGN_STATES = ("scheduled", "running", "paused")
 
@@ -231,6 +232,34 @@ class LedgerCollector(Collector):
             time.time() - float(beat) if beat else -1.0,
         )
         yield from self._campaigns([c.decode() for c in next(replies)])
+        yield from self._messaging_limits()
+
+    def _messaging_limits(self) -> Iterator[Metric]:
+        uses = reach_use(self.client, self.settings)
+        tier = GaugeMetricFamily(
+            "waapi_messaging_limit_tier",
+            "Meta's messaging limit of a business portfolio (recipients in 24 h; -1: unlimited).",
+            labels=["portfolio"],
+        )
+        reached = GaugeMetricFamily(
+            "waapi_messaging_limit_reached",
+            "Recipients of business-initiated sends in the last 24 hours.",
+            labels=["portfolio"],
+        )
+        remaining = GaugeMetricFamily(
+            "waapi_messaging_limit_remaining",
+            "Recipients a lane may still reach before the window slides.",
+            labels=["portfolio", "lane"],
+        )
+        for use in uses:
+            tier.add_metric([use.portfolio], -1 if use.tier is None else use.tier)
+            reached.add_metric([use.portfolio], use.reached)
+            if use.remaining is not None and use.bulk_remaining is not None:
+                remaining.add_metric([use.portfolio, "transactional"], use.remaining)
+                remaining.add_metric([use.portfolio, "bulk"], use.bulk_remaining)
+        yield tier
+        yield reached
+        yield remaining
 
     def _campaigns(self, campaign_ids: list[str]) -> Iterator[Metric]:
         pipe = self.client.pipeline(transaction=False)
