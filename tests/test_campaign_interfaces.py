@@ -104,6 +104,14 @@ def test_campaigns_over_http(http: str) -> None:
         f"{http}/v1/campaigns/{campaign_id}", headers=BEARER["marketing"], timeout=10
     ).json()["data"]
     assert shown["state"] == "scheduled"
+    plan = shown["plan"]  # no messaging limit configured: the numbers' throughput decides
+    assert (plan["recipients"], plan["limitedBy"], plan["messagingLimits"]) == (
+        1,
+        "throughput",
+        [],
+    )
+    assert plan["estimatedFinish"] >= SPEC["schedule"]["at"][:19]  # type: ignore[index]
+    assert data["plan"]["estimatedFinish"] == plan["estimatedFinish"]
     paused = requests.post(
         f"{http}/v1/campaigns/{campaign_id}/pause", headers=BEARER["marketing"], timeout=10
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,14 +64,19 @@ class Day:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     def run(self) -> None:
-        """Everything due now, until nothing is: fan out, send, publish due retries."""
+        """Everything due within the minute, until nothing is: fan out, send, publish
+        due retries, letting the clock run to the next one due."""
+        client = self.dispatcher.ledger.client
         while True:
             self.campaigns.tick(self.now())
             self.dispatcher.ledger.tick()
             queued = self.dispatcher.ledger.list(state="queued", limit=100_000)
             if not queued:
+                due = client.zrange("waapi:timers", 0, 0, withscores=True)
+                if due and due[0][1] / 1000 - self.clock() < 60:
+                    self.clock.advance(max(0.0, due[0][1] / 1000 - self.clock()) + 0.001)
+                    continue
                 return
-            client = self.dispatcher.ledger.client
             envelopes = [json.loads(client.hget(f"waapi:job:{r.id}", "env")) for r in queued]
             self.worker.handle_batch(envelopes)
 
@@ -205,3 +211,42 @@ def registry_of(collector: LedgerCollector) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(collector)
     return registry
+
+
+def test_a_campaign_shows_its_plan_against_the_messaging_limit(
+    redis_url: str, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**cli_env, "MESSAGING_TIER": "250"}
+    limiter = Limiter(redis.Redis.from_url(redis_url), make_settings(redis_url, messaging_tier=250))
+    for i in range(20):  # 20 reached already today, 5 of them in the audience
+        limiter.admit(JobEnvelope.model_validate(template_job(f"+1888{i:07d}")))
+    spec = {
+        "name": "Winter sale",
+        "fromPhoneNos": ["+15550000001"],
+        "message": {"type": "template", "body": {"name": "hello_world", "language": "en"}},
+        "schedule": {"at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    lines = [json.dumps({"to": f"+1888{i:07d}"}) for i in range(15, 515)]
+    (tmp_path / "audience.jsonl").write_text("\n".join(lines) + "\n")
+    created = run_cli(
+        "campaign", "create", "spec.json", "--audience", "audience.jsonl", "--json",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    plan = json.loads(created.stdout)["plan"]
+    assert plan["messagingLimits"] == [
+        {"portfolio": "portfolio", "tier": 250, "newRecipients": 495, "budgetNow": 205}
+    ]
+    # 205 today, 225 a day later (the bulk share of 250), the last 65 a day after that.
+    finish = datetime.fromisoformat(plan["estimatedFinish"])
+    start = datetime.fromisoformat(spec["schedule"]["at"])  # type: ignore[arg-type]
+    assert timedelta(days=2) < finish - start < timedelta(days=2, hours=1)
+    assert plan["limitedBy"] == "messaging limit"
+    campaign_id = json.loads(created.stdout)["campaignId"]
+    shown = run_cli("campaign", "show", campaign_id, env=env).stdout
+    assert "495 new recipients for portfolio portfolio (tier 250); 205 left now" in shown
+    assert "limited by messaging limit" in shown
+    assert run_cli("campaign", "cancel", campaign_id, env=env).returncode == 0
+    watched = run_cli("campaign", "watch", campaign_id, "--interval", "0.1", env=env)
+    assert "495 new recipients" in watched.stdout, watched.stdout

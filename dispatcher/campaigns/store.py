@@ -20,6 +20,7 @@ from typing import Any, cast
 from dispatcher.campaigns.audience import Refused
 from dispatcher.campaigns.checks import CampaignCheck
 from dispatcher.campaigns.model import CampaignSpec, render
+from dispatcher.campaigns.plan import plan_run
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.ids import derived_job_id, new_job_id
@@ -49,6 +50,7 @@ class Created:
     recipients: int
     refused: list[Refused] = field(default_factory=list)
     next_run: datetime | None = None
+    plan: dict[str, Any] | None = None  # the first run's plan (Plan.to_dict)
 
 
 class Campaigns:
@@ -139,7 +141,19 @@ class Campaigns:
             pipe.zadd(schema.CAMPAIGNS, {campaign_id: _ms(now)})
             pipe.zadd(schema.CAMPAIGNS_DUE, {campaign_id: next_ms})
             pipe.execute()
+        created.plan = self._plan(campaign_id, spec, created.next_run, now)
         return created
+
+    def _plan(
+        self, campaign_id: str, spec: CampaignSpec, start: datetime, now: datetime
+    ) -> dict[str, Any]:
+        """Keep the run's plan (at create, and again at each launch, when the budget and
+        the recipients reached may have changed)."""
+        plan = plan_run(self.client, self.dispatcher.settings, campaign_id, spec, start, now)
+        found = plan.to_dict()
+        with store_errors():
+            self.client.hset(_key(campaign_id), "plan", json.dumps(found))
+        return found
 
     # --- reading -------------------------------------------------------------------------
 
@@ -176,6 +190,7 @@ class Campaigns:
             if "estimate_micros" in h
             else None,
             "unpricedRecipients": int(h.get("unpriced", "0")),
+            "plan": json.loads(h["plan"]) if "plan" in h else None,
             "spec": spec,
         }
 
@@ -340,7 +355,9 @@ class Campaigns:
             run = self.scripts.call(
                 "camp_launch", _ms(now), campaign_id, int(score), _ms(following) if following else 0
             )
-            done["launched"] += int(run) > 0
+            if int(run) > 0:
+                done["launched"] += 1
+                self._plan(campaign_id, spec, now, now)
         with store_errors():
             running = cast(set[bytes], self.client.smembers(schema.CAMPAIGNS_RUNNING))
         for raw in running:

@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
+from dispatcher.campaigns.plan import run_rate_per_s
 from dispatcher.campaigns.store import IN_FLIGHT
 from dispatcher.cli.common import fail, settings_or_exit
 from dispatcher.errors import InvalidRequest
@@ -53,14 +54,20 @@ def _summary(info: dict[str, Any]) -> str:
     )
 
 
-def _rate_cap(campaigns: Campaigns, spec: CampaignSpec) -> float:
-    """The fastest the campaign can go under the live limits: its throttle, and its
-    numbers' throughput as the bulk lane may use it."""
-    settings = campaigns.dispatcher.settings
-    share = (1 - settings.number_headroom) * (1 - settings.transactional_reserve)
-    rates = settings.number_rates
-    cap = sum(rates.get(n, settings.number_per_second) * share for n in spec.numbers)
-    return min(cap, spec.throttle_per_s or cap)
+def _plan_lines(plan: dict[str, Any] | None) -> list[str]:
+    """The run's plan: new recipients against each messaging limit, the estimated finish."""
+    if plan is None:
+        return []
+    lines = [
+        f"  plan       finish ~{plan['estimatedFinish']} at {plan['ratePerS']:g}/s, "
+        f"limited by {plan['limitedBy']} (as of {plan['at']})"
+    ]
+    for limit in plan["messagingLimits"]:
+        lines.append(
+            f"  messaging  {limit['newRecipients']:,} new recipients for portfolio "
+            f"{limit['portfolio']} (tier {limit['tier']:,}); {limit['budgetNow']:,} left now"
+        )
+    return lines
 
 
 @click.group()
@@ -98,6 +105,7 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
         "refused": [{"line": r.line, "reason": r.reason} for r in created.refused],
         "nextRun": created.next_run.isoformat() if created.next_run else None,
         "uploadSeconds": round(time.perf_counter() - started, 2),
+        "plan": created.plan,
     }
     if as_json:
         click.echo(json.dumps(result))
@@ -106,6 +114,8 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
         f"{created.campaign_id}: {created.recipients} recipients, first run "
         f"{result['nextRun']}, uploaded in {result['uploadSeconds']} s"
     )
+    for line in _plan_lines(created.plan):
+        click.echo(line)
     for refused in created.refused[:20]:
         click.echo(f"line {refused.line}: {refused.reason}", err=True)
     if len(created.refused) > 20:
@@ -138,6 +148,8 @@ def show(campaign_id: str, as_json: bool) -> None:
     click.echo(f"  fanned out {info['fannedOut']} of {info['recipients']}")
     if info["reason"]:
         click.echo(f"  reason     {info['reason']}")
+    for line in _plan_lines(info["plan"]):
+        click.echo(line)
 
 
 def _control(action: str, campaign_id: str) -> None:
@@ -208,7 +220,9 @@ def watch(campaign_id: str, interval: float) -> None:
 
     campaigns = _campaigns()
     info = _get(campaigns, campaign_id)
-    cap = _rate_cap(campaigns, campaigns.spec(campaign_id))
+    cap = run_rate_per_s(campaigns.spec(campaign_id), campaigns.dispatcher.settings)
+    for line in _plan_lines(info["plan"]):
+        click.echo(line.strip())
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -228,7 +242,10 @@ def watch(campaign_id: str, interval: float) -> None:
             last, last_t = settled, now
             left = info["recipients"] - settled
             eta = ""
-            if left and info["state"] == "running":
+            plan = info["plan"]
+            if left and plan and plan["limitedBy"] == "messaging limit":
+                eta = f"messaging limit: done ~{plan['estimatedFinish'][:16]} "
+            elif left and info["state"] == "running":
                 eta = f"done in ~{left / cap / 60:.1f} min at the limits ({cap:.0f}/s) "
             detail = f"{info['state']} {eta}" + " ".join(
                 f"{k}={v}" for k, v in sorted(funnel.items()) if ":" not in k

@@ -70,6 +70,7 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
                 "recipients": created.recipients,
                 "refused": [{"line": r.line, "reason": r.reason} for r in created.refused],
                 "nextRun": created.next_run.isoformat() if created.next_run else None,
+                "plan": created.plan,
             },
             201,
         )
