@@ -392,6 +392,19 @@ def test_prices_estimate_what_a_campaign_costs(
     assert job.pricing["estimatedCost"] == 0.025
     total = dispatcher.ledger.client.hgetall("waapi:m:cost")
     assert sum(int(v) for v in total.values()) == 50_000
+    # The status screen gives the same totals.
+    from rich.console import Console
+
+    from dispatcher.cli.status_cmd import render
+    from dispatcher.ops.status import status_report
+    from dispatcher.telemetry.metrics import LedgerCollector
+
+    collector = LedgerCollector(dispatcher.ledger.client, settings)
+    report = status_report(collector, settings, {}, sample_s=0, sleep=lambda _: None)
+    assert report["costs"] == {"billable": {"marketing": 2}, "estimatedCost": {"marketing": 0.05}}
+    screen = Console(file=io.StringIO(), width=120)
+    render(report, screen)
+    assert "billable messages: marketing 2; estimated cost 0.0500" in screen.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_a_campaign_is_priced_before_it_launches(redis_url: str) -> None:

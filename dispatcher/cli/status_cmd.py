@@ -63,6 +63,12 @@ def render(report: dict[str, Any], console: Console) -> None:
             f"recipients in 24 h; {limit['remaining']:,} left ({limit['bulkRemaining']:,} "
             "for bulk)"
         )
+    billable = report["costs"]["billable"]
+    if billable:
+        counts = ", ".join(f"{c} {n:,}" for c, n in sorted(billable.items()))
+        cost = sum(report["costs"]["estimatedCost"].values())
+        priced = f"; estimated cost {cost:.4f}" if report["costs"]["estimatedCost"] else ""
+        console.print(f"billable messages: {counts}{priced}")
     cooling = [k for k in report["keys"] if k["cooldownS"]]
     for key in cooling:
         console.print(f"key {key['name']}: [yellow]cooling down {key['cooldownS']} s[/yellow]")

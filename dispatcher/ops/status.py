@@ -128,12 +128,28 @@ def status_report(
         "keys": keys_,
         "campaigns": list(_campaigns(before, now)),
         "messagingLimits": list(_messaging_limits(now)),
+        "costs": _costs(now),
         "workersAlive": int(now.total("waapi_workers_alive")),
         "beatSeenAgoS": round(now.total("waapi_beat_last_seen_seconds"), 1),
         "deadLetters": int(now.total("waapi_dead_letters")),
         "ambiguousSends": int(now.total("waapi_ledger_events_total", event="ambiguous")),
         "rejectedMessages": int(now.total("waapi_ledger_events_total", event="rejected")),
         "sampleS": sample_s,
+    }
+
+
+def _costs(now: Reading) -> dict[str, Any]:
+    """Billable messages by pricing category, from the status webhooks, and their
+    estimated cost where PRICES gives one (totals since counting began)."""
+    categories = now.labels("waapi_billable_messages_total", "category")
+    priced = now.labels("waapi_estimated_cost_total", "category")
+    return {
+        "billable": {
+            c: int(now.total("waapi_billable_messages_total", category=c)) for c in categories
+        },
+        "estimatedCost": {
+            c: round(now.total("waapi_estimated_cost_total", category=c), 6) for c in priced
+        },
     }
 
 

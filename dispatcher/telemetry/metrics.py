@@ -64,7 +64,8 @@ LABELLED: tuple[tuple[str, type[Any], str, str, list[str], float], ...] = (
         "waits",
         CounterMetricFamily,
         "waapi_limiter_waits",
-        "Admissions that waited: sleep (slot reserved), park (job put back), paused, throttle.",
+        "Admissions that waited: sleep (slot reserved), park (job put back), paused, "
+        "throttle, reach (Meta's messaging limit).",
         ["number", "kind"],
         1.0,
     ),
