@@ -26,6 +26,7 @@ from tests.strategies import json_values
 from tests.support.data import BEARER, DATA, SANDBOX_KEYS
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack, own_stack
+from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
 
@@ -367,3 +368,52 @@ def test_a_stopped_template_pauses_its_campaigns_and_approval_resumes_them(
             kinds = [f[b"state"] for _, f in client.xrange("waapi:events")]
             assert kinds.count(b"template_status") == 2 and b"template_quality" in kinds
             client.close()
+
+
+def test_jobs_for_a_stopped_template_are_held_and_go_when_it_is_approved(
+    tmp_path: Path,
+) -> None:
+    """Not only campaigns: any job that sends a template Meta has stopped waits (not an
+    attempt) instead of being dropped by Meta, and goes once the template is approved."""
+    status = "message_template_status_update"
+    stopped = template_change(
+        status,
+        event="DISABLED",
+        message_template_name="order_shipped",
+        message_template_language="en_US",
+    )
+    approved = template_change(
+        status,
+        event="REINSTATED",
+        message_template_name="order_shipped",
+        message_template_language="en_US",
+    )
+    params = [{"type": "body", "parameters": [{"type": "text", "text": "x"}] * 2}]
+    with own_stack(tmp_path) as stack:
+        url = stack.start_serve()
+        assert deliver(url, stopped).status_code == 200
+        stack.start_worker(threads=4)
+        stack.start_beat()
+        with stack.dispatcher() as dispatcher:
+            held = dispatcher.send_template(
+                "+15551230001", "+15550000001", "order_shipped", "en", params
+            )
+            other = dispatcher.send_template("+15551230002", "+15550000001", "hello_world", "en")
+            assert stack.wait_states(dispatcher, [other]) == {other: "sent"}
+
+            def waiting() -> bool:
+                job = dispatcher.job(held)
+                return job is not None and job.waiting_for is not None
+
+            wait_until(waiting, timeout_s=30)
+            job = dispatcher.job(held)
+            assert job is not None and (job.state, job.attempts) == ("retry_wait", 0)
+            assert job.waiting_for == (
+                "template order_shipped (en_US) is DISABLED: held until Meta approves it again"
+            )
+            assert [m["to"] for m in stack.sandbox.sent()] == ["+15551230002"]
+            approved_at = time.monotonic()
+            assert deliver(url, approved).status_code == 200
+            assert stack.wait_states(dispatcher, [held]) == {held: "sent"}
+            print(f"\nheld job sent {time.monotonic() - approved_at:.1f} s after the approval")
+            assert time.monotonic() - approved_at < 10  # at once, not at the next recheck

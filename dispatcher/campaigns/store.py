@@ -27,7 +27,7 @@ from dispatcher.job.ids import derived_job_id, new_job_id
 from dispatcher.job.options import JobOptions
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
-from dispatcher.ledger.templates import SENDABLE, STOPPED
+from dispatcher.ledger.templates import SENDABLE, STOPPED, same_template
 from dispatcher.producer.api import Dispatcher
 
 log = logging.getLogger("dispatcher.campaigns")
@@ -504,9 +504,11 @@ class Campaigns:
 
 
 def _sends_template(message: Any, name: str, language: str) -> bool:
-    """Whether a campaign's message is template ``name`` in ``language`` (Meta's code,
-    ``en_US``, also matches a message that says ``en``; no language matches any)."""
+    """Whether a campaign's message is template ``name`` in ``language``."""
     body = message.body
-    if message.type != "template" or body.get("name") != name:
+    if message.type != "template":
         return False
-    return not language or body.get("language") in (language, language.split("_")[0])
+    sent_language = body.get("language")
+    if isinstance(sent_language, dict):
+        sent_language = sent_language.get("code")
+    return same_template((name, language), (body.get("name"), sent_language or ""))

@@ -44,6 +44,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
 from dispatcher.ledger.jobs import Claim, Ledger
+from dispatcher.ledger.templates import StoppedTemplates, Templates
 from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.logs import job_fields
 from dispatcher.telemetry.pages import report_if_it_pages
@@ -93,6 +94,7 @@ class Worker:
         self.clients = clients
         self.limiter = limiter
         self.windows = Windows(ledger.client)
+        self.stopped_templates = StoppedTemplates(Templates(ledger.client))
         # Called (number, reason) when the gateway pauses a number (SpamLimited): the
         # process's campaigns stop using it.
         self.on_number_paused = on_number_paused
@@ -273,6 +275,8 @@ class Worker:
         except KeyError:
             message = f"no configured key is bound to {envelope.from_phone_no}"
             return self._not_sent(envelope, claim, NoKeyBound(message))
+        if self._template_stopped(envelope, claim, use_fallback):
+            return "retry_wait"
         with self._before_the_call(claim):
             admission = self.limiter.admit(envelope, attempt=claim.attempt)
             if admission.status == "paused":
@@ -308,6 +312,35 @@ class Worker:
             gateway_ms=gateway_ms,
             call=self.limiter.throttle.call(scopes, taken=True),
         )
+
+    def _template_stopped(self, envelope: JobEnvelope, claim: Claim, use_fallback: bool) -> bool:
+        """Meta has stopped the template this job sends (paused, disabled, ...) and would
+        drop the message: the job is held, not an attempt, until the template is
+        approved again (the webhook releases it) or, failing that, looked at again every
+        PAUSE_RECHECK_S; a transactional job still ends at its maximum age."""
+        if use_fallback:
+            assert envelope.fallback_template is not None
+            sent: tuple[str, str] | None = (
+                envelope.fallback_template.name,
+                envelope.fallback_template.language,
+            )
+        else:
+            sent = envelope.template()
+        if sent is None:
+            return False
+        said = None
+        with self._best_effort("template status"):  # not known: the gateway decides
+            said = self.stopped_templates.stopping(sent)
+        if said is None:
+            return False
+        self.ledger.release(
+            claim,
+            self.settings.pause_recheck_s,
+            f"template {said.name} ({said.language or 'any language'}) is {said.status}: "
+            "held until Meta approves it again",
+            park_set=schema.template_held(f"{said.name}|{said.language}"),
+        )
+        return True
 
     def _wait_note(self, envelope: JobEnvelope, admission: Admission) -> str:
         """What the job waits for, as its record says it."""

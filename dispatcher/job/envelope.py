@@ -64,6 +64,22 @@ class JobEnvelope(JobOptions):
         """The validated gateway request (raises InvalidRequest if the body is wrong)."""
         return parse_send(self.channel, self.type, self.body())
 
+    def template(self) -> tuple[str, str] | None:
+        """(name, language) of the template this job sends, alone or in a combined
+        send; None for anything else."""
+        if self.channel != "cloud":
+            return None
+        body = self.payload
+        if self.type == "send" and body.get("type") == "template":
+            body = body.get("payload") or {}
+        elif self.type != "template":
+            return None
+        language = body.get("language")
+        if isinstance(language, dict):
+            language = language.get("code")
+        name = body.get("name")
+        return (name, language or "") if isinstance(name, str) else None
+
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
 

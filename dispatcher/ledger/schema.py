@@ -26,6 +26,7 @@ key                                   type    what it holds
 ``closed:<pair>``                             wrote once; the gateway said it is closed
 ``suppressed``                        hash    recipient -> why bulk jobs skip it (opt-outs)
 ``templates``                         hash    <name>|<language> -> status and quality
+``tplheld:<name>|<language>``         set     jobs held while Meta has the template stopped
 ``mcap:<recipient>``                  string  marketing caps met lately (MarketingCapped)
 ``rl:<limit>``, ``cool:<name>``       string  a limit's GCRA state; a key's cooldown
 ``reach:<portfolio>``                 zset    recipient -> last business-initiated send (ms)
@@ -112,5 +113,8 @@ publications = KeyFamily("pub", "a queue's queued jobs by the number of their me
 orphan = KeyFamily("orphan", "statuses that came before their wamid's send was recorded")
 orphan_pair = KeyFamily("opair", "the last wamid nobody owned, from a number to a recipient")
 unknown_pair = KeyFamily("upair", "the job held unknown from a number to a recipient")
+template_held = KeyFamily(
+    "tplheld", "jobs held while Meta has a template stopped (<name>|<language>)"
+)
 marketing_capped = KeyFamily("mcap", "Meta's marketing caps a recipient met lately (a count)")
 campaign = KeyFamily("camp", "a campaign's hash, or one of its parts (aud, held, f:<run>)")

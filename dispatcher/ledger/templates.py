@@ -8,7 +8,10 @@ a business has hundreds of templates, not millions, so the view is read whole.
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, cast
 
@@ -22,6 +25,18 @@ STOPPED = frozenset({"PAUSED", "DISABLED", "REJECTED", "PENDING_DELETION", "DELE
 # Statuses after which it sends again: campaigns paused for it resume.
 SENDABLE = frozenset({"APPROVED", "REINSTATED"})
 QUALITY_RANK = {"GREEN": 3, "HIGH": 3, "YELLOW": 2, "MEDIUM": 2, "RED": 1, "LOW": 1}
+# How stale a worker's view of the stopped templates may be (StoppedTemplates).
+VIEW_MAX_AGE_S = 1.0
+
+
+def same_template(said: tuple[str, str], sent: tuple[str, str]) -> bool:
+    """Whether what Meta said of template ``said`` (name, language) is about a message
+    that sends ``sent``: Meta's code (``en_US``) also matches a message that says ``en``;
+    no language in what Meta said matches any."""
+    (name, language), (sent_name, sent_language) = said, sent
+    if name != sent_name:
+        return False
+    return not language or sent_language in (language, language.split("_")[0])
 
 
 @dataclass(frozen=True)
@@ -61,3 +76,47 @@ class Templates:
         with store_errors():
             self.client.hset(schema.TEMPLATES, f"{name}|{language}", json.dumps(now.to_dict()))
         return now
+
+    def release_held(self, name: str, language: str, now_s: float | None = None) -> int:
+        """Meta sends the template again: the jobs held for it are due as soon as every
+        worker's view has seen it (``VIEW_MAX_AGE_S``; sooner, a worker would hold them
+        again). Returns how many."""
+        held = schema.template_held(f"{name}|{language}")
+        now_ms = int(((time.time() if now_s is None else now_s) + VIEW_MAX_AGE_S + 0.5) * 1000)
+        with store_errors():
+            jobs = cast(set[bytes], self.client.smembers(held))
+            pipe = self.client.pipeline()
+            for job_id in jobs:
+                pipe.zadd(schema.TIMERS, {job_id: now_ms}, xx=True)
+            pipe.delete(held)
+            pipe.execute()
+        return len(jobs)
+
+
+class StoppedTemplates:
+    """Which templates Meta has stopped, as a worker asks before each template send. The
+    whole view is read at most once a second per process (a business has hundreds of
+    templates): no round trip per message, and a stop reaches every worker within a
+    second."""
+
+    def __init__(
+        self,
+        templates: Templates,
+        max_age_s: float = VIEW_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.templates = templates
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self._stopped: list[TemplateState] = []
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
+
+    def stopping(self, sent: tuple[str, str]) -> TemplateState | None:
+        """What Meta said that stops template ``sent`` (name, language), if anything."""
+        with self._lock:
+            if self.clock() - self._read_at >= self.max_age_s:
+                self._stopped = [t for t in self.templates.all() if t.status in STOPPED]
+                self._read_at = self.clock()
+            stopped = self._stopped
+        return next((t for t in stopped if same_template((t.name, t.language), sent)), None)

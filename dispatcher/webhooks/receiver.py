@@ -21,7 +21,7 @@ from config import Settings, normalize_e164
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.jobs import Ledger
-from dispatcher.ledger.templates import QUALITY_RANK, Templates
+from dispatcher.ledger.templates import QUALITY_RANK, SENDABLE, Templates
 from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.sentry import alert
 from dispatcher.webhooks.envelope import (
@@ -146,6 +146,8 @@ class WebhookReceiver:
         )
         self._template_event("template_status", state.name, state.language, status=state.status)
         applied.templates += 1
+        if state.status in SENDABLE:  # the jobs held for it go now
+            self.templates.release_held(name, language)
         if self.on_template_status is not None:
             self.on_template_status(name, language, str(state.status), value.reason or "")
 
