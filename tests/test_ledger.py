@@ -349,3 +349,30 @@ def test_take_leaves_messages_it_cannot_judge_for_celery(
     assert ledger.take(queue) is None
     assert redis_client.llen(queue) == 2
     assert ledger.get(job).state == "queued"
+
+
+def test_a_templates_status_and_quality_arriving_at_once_both_stay(redis_url: str) -> None:
+    """Two webhook requests about one template at the same moment (its status and its
+    quality) each lay their change over what was known; neither is lost."""
+    import threading
+
+    from dispatcher.ledger.templates import Templates
+
+    clients = [redis.Redis.from_url(redis_url) for _ in range(2)]
+    for round_ in range(30):
+        start = threading.Barrier(2)
+
+        def change(client: redis.Redis, field: str, value: str, start: threading.Barrier) -> None:
+            start.wait()
+            Templates(client).record("promo", "en_US", **{field: value})
+
+        threads = [
+            threading.Thread(target=change, args=(clients[0], "status", f"S{round_}", start)),
+            threading.Thread(target=change, args=(clients[1], "quality", f"Q{round_}", start)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        state = Templates(clients[0]).get("promo", "en_US")
+        assert state is not None and (state.status, state.quality) == (f"S{round_}", f"Q{round_}")

@@ -69,13 +69,24 @@ class Templates:
         return sorted(found, key=lambda t: (t.name, t.language))
 
     def record(self, name: str, language: str, **changes: Any) -> TemplateState:
-        """Lay ``changes`` (status, quality, reason, template_id) over what was known."""
-        before = self.get(name, language) or TemplateState(name, language)
+        """Lay ``changes`` (status, quality, reason, template_id) over what was known,
+        in a WATCH transaction: a status and a quality change of one template arriving
+        at once (two webhook requests) both stay."""
+        field = f"{name}|{language}"
         given = {k: v for k, v in changes.items() if v is not None}
-        now = TemplateState(**{**before.to_dict(), **given, "changed_at": time.time()})
+        recorded: list[TemplateState] = []
+
+        def lay_over(pipe: redis.client.Pipeline) -> None:
+            raw = cast(bytes | None, pipe.hget(schema.TEMPLATES, field))
+            before = TemplateState(**json.loads(raw)) if raw else TemplateState(name, language)
+            now = TemplateState(**{**before.to_dict(), **given, "changed_at": time.time()})
+            pipe.multi()
+            pipe.hset(schema.TEMPLATES, field, json.dumps(now.to_dict()))
+            recorded[:] = [now]
+
         with store_errors():
-            self.client.hset(schema.TEMPLATES, f"{name}|{language}", json.dumps(now.to_dict()))
-        return now
+            self.client.transaction(lay_over, schema.TEMPLATES)
+        return recorded[0]
 
     def release_held(self, name: str, language: str, now_s: float | None = None) -> int:
         """Meta sends the template again: the jobs held for it are due as soon as every
