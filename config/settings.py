@@ -444,8 +444,8 @@ class Settings(BaseSettings):
 
     @property
     def from_numbers(self) -> tuple[str, ...]:
-        """Every sending number of every key, in configuration order."""
-        return tuple(number for key in self.keys for number in key.numbers)
+        """Every sending number of every key, in configuration order, once each."""
+        return tuple(dict.fromkeys(number for key in self.keys for number in key.numbers))
 
     @property
     def number_rates(self) -> dict[str, float]:
@@ -458,13 +458,21 @@ class Settings(BaseSettings):
         """The configured policy for an ambiguous send in ``lane``."""
         return self.ambiguous_transactional if lane == "transactional" else self.ambiguous_bulk
 
-    def key_for_number(self, from_phone_no: str) -> ApiKeyConfig:
-        """The key bound to ``from_phone_no``; ``KeyError`` when no key is bound to it."""
+    def key_for_number(self, from_phone_no: str, channel: str | None = None) -> ApiKeyConfig:
+        """The key that sends from ``from_phone_no`` (on ``channel``): the first in
+        configuration order that binds it (with that channel). Several keys may bind one
+        number; only that first one's quota is spent on the number's sends, they do not
+        add up. ``KeyError`` when no key is bound to it."""
         number = normalize_e164(from_phone_no)
         for key in self.keys:
-            if number in key.numbers:
+            if number in key.numbers and (channel is None or channel in key.channels):
                 return key
         raise KeyError(number)
+
+    def channels_of(self, number: str) -> tuple[str, ...]:
+        """The channels some key can send from ``number`` on."""
+        found = (c for key in self.keys if number in key.numbers for c in key.channels)
+        return tuple(dict.fromkeys(found))
 
 
 _SIMPLE_KEY_VARS = {
@@ -549,19 +557,12 @@ def _prices_from_json(text: str) -> dict[str, dict[str, float]]:
 
 
 def _check_numbers_unique(keys: tuple[ApiKeyConfig, ...]) -> None:
-    owner: dict[str, str] = {}
-    for key in keys:
-        for number in key.numbers:
-            if number in owner:
-                raise ValueError(
-                    f"WAAPI_KEYS: {number} is bound to both {owner[number]!r} and {key.name!r}; "
-                    "a sending number picks exactly one key"
-                )
-            owner[number] = key.name
+    """Several keys may bind one number (the first that has the job's channel sends);
+    Meta's phone_number_id still names exactly one number."""
     named: dict[str, str] = {}
     for key in keys:
         for number, number_id in key.phone_number_ids.items():
-            if number_id in named:
+            if named.get(number_id, number) != number:
                 raise ValueError(
                     f"WAAPI_KEYS: phone_number_id {number_id} is given for both "
                     f"{named[number_id]} and {number}"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
 
-from config import DEFAULT_BASE_URL, ConfigError, load_settings
+from config import DEFAULT_BASE_URL, ConfigError, Settings, load_settings
 
 SECRET = "secr_TOPSECRET_VALUE_42"
 TOKEN = "verify_TOKEN_VALUE_99"
@@ -156,12 +157,23 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
             {
                 "WAAPI_KEYS": json.dumps(
                     [
-                        {"name": "a", "key": "waapi_a", "numbers": ["+15550000001"]},
-                        {"name": "b", "key": "waapi_b", "numbers": ["+15550000001"]},
+                        {
+                            "name": "a",
+                            "key": "waapi_a",
+                            "numbers": ["+15550000001"],
+                            "phone_number_ids": {"+15550000001": "106540352242922"},
+                        },
+                        {
+                            "name": "b",
+                            "key": "waapi_b",
+                            "numbers": ["+15550000002"],
+                            "phone_number_ids": {"+15550000002": "106540352242922"},
+                        },
                     ]
                 )
             },
-            "WAAPI_KEYS: +15550000001 is bound to both 'a' and 'b'",
+            "WAAPI_KEYS: phone_number_id 106540352242922 is given for both +15550000001 and "
+            "+15550000002",
         ),
         (
             {
@@ -247,3 +259,58 @@ def test_prices_by_category_and_country_code(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv("PRICES", json.dumps(wrong))
         with pytest.raises(ConfigError, match=f"PRICES: .*{rule}"):
             load_settings()
+
+
+def test_keys_may_share_a_number_and_the_first_with_the_channel_sends(redis_url: str) -> None:
+    """Two keys bound to one number: the first in WAAPI_KEYS that has the job's channel
+    sends (its quota, its scopes); the other key's quota is not added."""
+    import redis
+
+    from dispatcher.engine.clients import Clients
+    from dispatcher.engine.limiter import Limiter
+    from dispatcher.errors import NotPermitted
+    from dispatcher.job.envelope import JobEnvelope
+    from dispatcher.producer.prepare import JobPreparer
+
+    keys = [
+        {
+            "name": "marketing",
+            "key": "waapi_m",
+            "numbers": ["+15550000001"],
+            "channels": ["cloud"],
+            "scopes": ["messages.send"],
+            "per_minute": 600,
+        },
+        {
+            "name": "ops",
+            "key": "waapi_o",
+            "numbers": ["+15550000001", "+15550000002"],
+            "channels": ["cloud", "qr"],
+            "per_minute": 100,
+        },
+    ]
+    settings = Settings(_env_file=None, waapi_keys=json.dumps(keys), redis_url=redis_url)  # type: ignore[call-arg]
+    assert settings.from_numbers == ("+15550000001", "+15550000002")
+    assert settings.key_for_number("+15550000001", "cloud").name == "marketing"
+    assert settings.key_for_number("+15550000001", "qr").name == "ops"
+    limiter = Limiter(redis.Redis.from_url(redis_url), settings)
+    clients = Clients(settings, 1)
+
+    def job(channel: str) -> JobEnvelope:
+        return JobEnvelope(
+            id="j", channel=channel, type="text", to="+15551230001",
+            from_phone_no="+15550000001", payload={"body": "x"},
+        )  # fmt: skip
+
+    assert limiter.key_name(job("cloud")) == "marketing"
+    assert limiter.key_name(job("qr")) == "ops"
+    [minute] = [lim for lim in limiter.limits_for(job("cloud")) if lim.name.startswith("key:")]
+    assert (minute.name, minute.rate) == ("key:marketing:m", 600 * 0.99)  # not 700
+    assert clients.for_envelope(job("cloud")) is not clients.for_envelope(job("qr"))
+    preparer = JobPreparer(settings, time.time)
+    body = {"to": "+15551230001", "fromPhoneNo": "+15550000001", "type": "text",
+            "payload": {"body": "x"}, "contact": {"first_name": "Ann"}}  # fmt: skip
+    with pytest.raises(NotPermitted, match=r"contacts\.write"):  # marketing's scopes decide
+        preparer.prepare("cloud", "send", body)
+    assert preparer.prepare("qr", "text", {"to": "+15551230001", "fromPhoneNo": "+15550000001",
+                                           "body": "x"}).channel == "qr"  # fmt: skip

@@ -14,7 +14,8 @@ class Clients:
     connections, so every worker thread can hold one without churning TLS."""
 
     def __init__(self, settings: Settings, pool_size: int) -> None:
-        self._by_number: dict[str, WaapiClient] = {}
+        # (number, channel) -> the client of the first key that binds it on that channel
+        self._by_number: dict[tuple[str, str], WaapiClient] = {}
         self._sessions: list[requests.Session] = []
         self._qr: WaapiClient | None = None
         for key in settings.keys:
@@ -22,7 +23,8 @@ class Clients:
             self._sessions.append(session)
             client = WaapiClient.for_key(settings, key, session)
             for number in key.numbers:
-                self._by_number[number] = client
+                for channel in key.channels:
+                    self._by_number.setdefault((number, channel), client)
             if "qr" in key.channels and self._qr is None:
                 self._qr = client
         self._single = len(settings.keys) == 1
@@ -30,7 +32,7 @@ class Clients:
     def for_envelope(self, envelope: JobEnvelope) -> WaapiClient:
         """The client of the key bound to the job's number (KeyError if none)."""
         if envelope.from_phone_no is not None:
-            return self._by_number[envelope.from_phone_no]
+            return self._by_number[(envelope.from_phone_no, envelope.channel)]
         if self._qr is not None:
             return self._qr
         raise KeyError("no key with the qr channel for a sessionId-only job")

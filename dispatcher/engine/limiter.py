@@ -92,7 +92,12 @@ class Limiter:
         self.settings = settings
         self.clock = clock
         self._admit = client.register_script(admit_source())
-        self._key_of = {n: k.name for k in settings.keys for n in k.numbers}
+        # (number, channel) -> the key that sends: the first that binds it on the channel
+        self._key_of: dict[tuple[str, str], str] = {}
+        for key in settings.keys:
+            for number in key.numbers:
+                for channel in key.channels:
+                    self._key_of.setdefault((number, channel), key.name)
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._rates = settings.number_rates
@@ -102,7 +107,7 @@ class Limiter:
 
     def key_name(self, envelope: JobEnvelope) -> str | None:
         if envelope.from_phone_no is not None:
-            return self._key_of.get(envelope.from_phone_no)
+            return self._key_of.get((envelope.from_phone_no, envelope.channel))
         return self._qr_key
 
     def limits_for(self, envelope: JobEnvelope) -> list[Limit]:

@@ -28,8 +28,12 @@ class JobPreparer:
 
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self._channels = {n: k.channels for k in settings.keys for n in k.numbers}
-        self._scopes = {n: k.scopes for k in settings.keys for n in k.numbers}
+        self._channels = {n: settings.channels_of(n) for n in settings.from_numbers}
+        self._scopes = {
+            (n, c): settings.key_for_number(n, c).scopes
+            for n, channels in self._channels.items()
+            for c in channels
+        }
         self._qr_by_session = any("qr" in k.channels for k in settings.keys)
         self._max_age_s: dict[Lane, float] = {
             "transactional": settings.max_age_transactional_s,
@@ -49,7 +53,7 @@ class JobPreparer:
         request = parse_send(channel, message_type, dict(body))
         problems = self._number_problems(channel, request.from_phone_no)
         if not problems:
-            self._check_scopes(request)
+            self._check_scopes(channel, request)
         now = self.clock()
         if options.expires_at is not None and options.expires_at.timestamp() <= now:
             problems.append(FieldProblem("expiresAt", "must be in the future"))
@@ -69,13 +73,14 @@ class JobPreparer:
             lane=lane,
         )
 
-    def _check_scopes(self, request: SendRequest) -> None:
+    def _check_scopes(self, channel: str, request: SendRequest) -> None:
         """The permissions the reference lists for the endpoint, on the key that sends
         from the number (a QR job chosen by session alone is checked by the gateway)."""
         number = request.from_phone_no
         if number is None:
             return
-        refusal = send_refusal(self._scopes[number], combined=isinstance(request, CombinedSend))
+        scopes = self._scopes[(number, channel)]
+        refusal = send_refusal(scopes, combined=isinstance(request, CombinedSend))
         if refusal is not None:
             raise NotPermitted(refusal)
 
