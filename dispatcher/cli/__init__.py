@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from dispatcher.cli.campaign_cmds import campaign
+from dispatcher.cli.contact_cmds import contact
 from dispatcher.cli.dlq_cmds import dlq
 from dispatcher.cli.gateway_cmds import ping, sessions
 from dispatcher.cli.jobs_cmds import job, jobs, send, send_many
@@ -31,6 +32,7 @@ for command in (
     up,
     send,
     send_many,
+    contact,
     job,
     jobs,
     worker,

@@ -1,12 +1,16 @@
-"""Helpers shared by CLI commands: settings loading and one-line failures."""
+"""Helpers shared by CLI commands: settings loading, the producer, one-line failures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import click
 
 from config import ConfigError, Settings, load_settings
+from dispatcher.errors import DispatcherError, InvalidRequest
+from dispatcher.producer.api import Dispatcher
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -21,3 +25,34 @@ def settings_or_exit(**overrides: Any) -> Settings:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(2) from None
+
+
+def dispatcher_or_exit() -> Dispatcher:
+    """The producer, for commands that queue jobs; without credentials, say which."""
+    settings = settings_or_exit()
+    if not settings.has_credentials:
+        fail(
+            "no gateway credentials: set WAAPI_API_KEY, WAAPI_API_SECRET and "
+            "WAAPI_FROM_NUMBERS (the values `waapi-dispatch up` prints for the sandbox)"
+        )
+    return Dispatcher.from_settings(settings)
+
+
+@contextmanager
+def queueing() -> Iterator[Dispatcher]:
+    """The producer for one command that queues: a refusal ends the command with its
+    problems (exit 2), any other dispatcher error with its message (exit 1)."""
+    dispatcher = dispatcher_or_exit()
+    try:
+        yield dispatcher
+    except InvalidRequest as exc:
+        fail(refusal_text(exc), 2)
+    except DispatcherError as exc:
+        fail(str(exc))
+    finally:
+        dispatcher.close()
+
+
+def refusal_text(exc: InvalidRequest) -> str:
+    """Every problem of a refused job, on one line: ``field: rule; field: rule``."""
+    return "; ".join(str(p) for p in exc.problems)

@@ -8,13 +8,13 @@ from typing import Any, TextIO
 
 import click
 
-from dispatcher.cli.common import fail, settings_or_exit
-from dispatcher.errors import DispatcherError, InvalidRequest
+from dispatcher.cli.common import dispatcher_or_exit, fail, queueing, refusal_text
+from dispatcher.errors import DispatcherError
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.job.line import BadLine, json_lines
 from dispatcher.ledger.records import JobRecord
 from dispatcher.ledger.states import STATES
-from dispatcher.producer.api import Dispatcher, Enqueued
+from dispatcher.producer.api import Enqueued
 
 # CLI flag -> gateway field; the value is text unless listed in JSON_FIELDS or FLAGS.
 TEXT_FIELDS = {
@@ -52,20 +52,6 @@ JSON_FIELDS = {
 }
 NUMBER_FIELDS = {"latitude": "latitude", "longitude": "longitude"}
 KINDS = sorted(set(CLOUD_KINDS) | set(QR_KINDS))
-
-
-def _dispatcher() -> Dispatcher:
-    settings = settings_or_exit()
-    if not settings.has_credentials:
-        fail(
-            "no gateway credentials: set WAAPI_API_KEY, WAAPI_API_SECRET and "
-            "WAAPI_FROM_NUMBERS (the values `waapi-dispatch up` prints for the sandbox)"
-        )
-    return Dispatcher.from_settings(settings)
-
-
-def _refusal(exc: InvalidRequest) -> str:
-    return "; ".join(str(p) for p in exc.problems)
 
 
 def _options(fn: Any) -> Any:
@@ -139,8 +125,7 @@ def send(
                 fail(f"--{flag} is not valid JSON: {exc.msg}", 2)
         else:
             body[(TEXT_FIELDS | NUMBER_FIELDS)[flag]] = value
-    dispatcher = _dispatcher()
-    try:
+    with queueing() as dispatcher:
         result = dispatcher.enqueue(
             channel,
             message_kind,
@@ -150,12 +135,6 @@ def send(
             not_before=not_before,
             expires_at=expires_at,
         )
-    except InvalidRequest as exc:
-        fail(_refusal(exc), 2)
-    except DispatcherError as exc:
-        fail(str(exc))
-    finally:
-        dispatcher.close()
     if as_json:
         click.echo(json.dumps({"jobId": result.job_id, "duplicate": result.duplicate}))
     else:
@@ -179,7 +158,7 @@ def send_many(file: TextIO, lane: str, as_json: bool) -> None:
         {"line": b.line, "error": b.reason} for b in numbered if isinstance(b, BadLine)
     ]
     valid = [item for item in numbered if not isinstance(item, BadLine)]
-    dispatcher = _dispatcher()
+    dispatcher = dispatcher_or_exit()
     try:
         results = dispatcher.send_many((item for _, item in valid), lane=lane)  # type: ignore[arg-type]
     except DispatcherError as exc:
@@ -192,7 +171,7 @@ def send_many(file: TextIO, lane: str, as_json: bool) -> None:
             queued += not result.duplicate
             duplicates += result.duplicate
         else:
-            refused.append({"line": line, "error": _refusal(result)})
+            refused.append({"line": line, "error": refusal_text(result)})
     refused.sort(key=lambda r: r["line"])
     if as_json:
         click.echo(json.dumps({"queued": queued, "duplicates": duplicates, "refused": refused}))
@@ -242,7 +221,7 @@ def _print_record(record: JobRecord) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def job(job_id: str, as_json: bool) -> None:
     """Show one job: state, attempts, wamid, error, and when each state was reached."""
-    dispatcher = _dispatcher()
+    dispatcher = dispatcher_or_exit()
     try:
         record = dispatcher.job(job_id)
     finally:
@@ -262,7 +241,7 @@ def job(job_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def jobs(state: str | None, number: str | None, limit: int, as_json: bool) -> None:
     """List recent jobs, newest first."""
-    dispatcher = _dispatcher()
+    dispatcher = dispatcher_or_exit()
     try:
         records = dispatcher.jobs(state=state, number=number, limit=limit)
     finally:

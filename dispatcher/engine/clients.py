@@ -25,6 +25,8 @@ class Clients:
             for number in key.numbers:
                 for channel in key.channels:
                     self._by_number.setdefault((number, channel), client)
+            # Contact writes travel through the queue of the key's first number.
+            self._by_number.setdefault((key.numbers[0], "contacts"), client)
             if "qr" in key.channels and self._qr is None:
                 self._qr = client
         self._single = len(settings.keys) == 1

@@ -98,6 +98,7 @@ class Limiter:
             for number in key.numbers:
                 for channel in key.channels:
                     self._key_of.setdefault((number, channel), key.name)
+            self._key_of.setdefault((key.numbers[0], "contacts"), key.name)
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._rates = settings.number_rates
@@ -132,7 +133,7 @@ class Limiter:
                         Limit(f"key:{key.name}:{label}:bulk", rate * bulk_share, period_s)
                     )
         number = envelope.from_phone_no
-        if number is not None:
+        if number is not None and envelope.channel != "contacts":  # only messages use a number
             rate = self._rates.get(number, s.number_per_second) * (1.0 - s.number_headroom)
             burst = max(1, int(rate / 10))
             limits.append(Limit(f"num:{number}", rate, 1.0, burst))
@@ -164,7 +165,7 @@ class Limiter:
         key_name = self.key_name(envelope)
         if key_name is not None:
             names.append(f"key:{key_name}")
-        if envelope.from_phone_no is not None:
+        if envelope.from_phone_no is not None and envelope.channel != "contacts":
             names.append(f"num:{envelope.from_phone_no}")
             names.append(f"pair:{envelope.from_phone_no}:{envelope.to}")
         return names
@@ -183,7 +184,8 @@ class Limiter:
 
     def throttle_scopes(self, envelope: JobEnvelope) -> list[str]:
         """The adaptive throttle's scopes of this job's calls (key, number)."""
-        return self.throttle.scopes(self.key_name(envelope), envelope.from_phone_no)
+        number = None if envelope.channel == "contacts" else envelope.from_phone_no
+        return self.throttle.scopes(self.key_name(envelope), number)
 
     def _key_config(self, envelope: JobEnvelope) -> ApiKeyConfig | None:
         name = self.key_name(envelope)
@@ -204,7 +206,9 @@ class Limiter:
         the gateway under it (``go``), which recovery reads."""
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
-        paused = schema.paused(envelope.from_phone_no or "sessions")
+        # A paused number stops its messages; contact writes are not messages.
+        paused_scope = "contacts" if envelope.channel == "contacts" else None
+        paused = schema.paused(paused_scope or envelope.from_phone_no or "sessions")
         wait_ms = self.settings.limiter_max_sleep_s if max_wait_s is None else max_wait_s
         if now_ms is None and self.clock is not None:
             now_ms = self.clock() * 1000.0

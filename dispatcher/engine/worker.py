@@ -38,7 +38,10 @@ from dispatcher.errors import (
     Suppressed,
     WindowClosed,
 )
+from dispatcher.gateway import SendRequest
 from dispatcher.gateway.cloud import TemplateMessage
+from dispatcher.gateway.contacts import UpdateContact, UpsertContact
+from dispatcher.gateway.kinds import ContactRequest
 from dispatcher.gateway.validation import problems_of
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
@@ -265,8 +268,13 @@ class Worker:
 
     def _attempt_once(self, envelope: JobEnvelope, claim: Claim) -> str:
         try:
-            use_fallback = self._may_send(envelope, claim)
-            request = _fallback_request(envelope) if use_fallback else envelope.request()
+            use_fallback = False
+            request: SendRequest | ContactRequest
+            if envelope.channel == "contacts":  # a contact write, not a message
+                request = envelope.contact_request()
+            else:
+                use_fallback = self._may_send(envelope, claim)
+                request = _fallback_request(envelope) if use_fallback else envelope.request()
             client = self.clients.for_envelope(envelope)
         except NotSent as refusal:
             return self._not_sent(envelope, claim, refusal)
@@ -293,7 +301,11 @@ class Worker:
         scopes = self.limiter.throttle_scopes(envelope)  # the adaptive throttle counts calls
         started = time.perf_counter()
         try:
-            result = client.send(request)
+            if isinstance(request, UpdateContact | UpsertContact):
+                client.write_contact(request)
+                wamid = None
+            else:
+                wamid = client.send(request).message_id
         except GatewayError as error:
             gateway_ms = (time.perf_counter() - started) * 1000
             call = self.limiter.throttle.call(scopes, taken=not error.overload)
@@ -307,7 +319,7 @@ class Worker:
             envelope,
             claim,
             "sent",
-            wamid=result.message_id,
+            wamid=wamid,
             fallback=use_fallback,
             gateway_ms=gateway_ms,
             call=self.limiter.throttle.call(scopes, taken=True),

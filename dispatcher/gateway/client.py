@@ -137,6 +137,12 @@ class WaapiClient:
         body = self._request("POST", request.endpoint, request.to_gateway())
         return Contact.from_data(body.get("data"))
 
+    def write_contact(self, request: UpdateContact | UpsertContact) -> Contact:
+        """A contact write queued as a job: update (PATCH) or upsert (POST)."""
+        if isinstance(request, UpdateContact):
+            return self.update_contact(request)
+        return self.upsert_contact(request)
+
     def qr_sessions(self) -> list[QrSession]:
         """``GET /whatsapp-qr/sessions``: the connected QR sessions of the vendor."""
         body = self._request("GET", "/whatsapp-qr/sessions")

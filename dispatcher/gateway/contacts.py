@@ -26,6 +26,15 @@ def _any_format_phone(value: str) -> str:
     return value
 
 
+def contact_digits(phone: str, country_code: str | None) -> str:
+    """The contact's number as the gateway keys it: digits, with the country code
+    (default +91, the gateway's) when the number has 10 digits or fewer."""
+    digits = re.sub(r"[^0-9]", "", phone)
+    if len(digits) <= 10:
+        digits = (country_code or "+91").lstrip("+") + digits
+    return digits
+
+
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 Name = Annotated[str, Field(min_length=1, max_length=128)]
 Tag = Annotated[str, Field(min_length=1, max_length=64)]

@@ -25,6 +25,7 @@ from dispatcher.gateway.cloud import (
     VideoMessage,
 )
 from dispatcher.gateway.combined import CombinedSend
+from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.qr import (
     QrAudioMessage,
     QrDocumentMessage,
@@ -76,6 +77,19 @@ KINDS: dict[Channel, dict[str, type[CloudSend]] | dict[str, type[QrSend]]] = {
     "cloud": CLOUD_KINDS,
     "qr": QR_KINDS,
 }
+
+
+# Contact writes queued as jobs (channel "contacts"): PATCH /contacts, POST /contacts.
+ContactRequest = UpdateContact | UpsertContact
+CONTACT_KINDS: dict[str, type[ContactRequest]] = {"update": UpdateContact, "upsert": UpsertContact}
+
+
+def parse_contact(kind: str, body: Any) -> ContactRequest:
+    """Validate a contact write in the gateway's shape; InvalidRequest when refused."""
+    if kind not in CONTACT_KINDS:
+        rule = f"must be one of {', '.join(CONTACT_KINDS)} for the contacts channel"
+        raise InvalidRequest([FieldProblem("type", rule)])
+    return parse(CONTACT_KINDS[kind], body)
 
 
 def request_model(channel: str, message_type: str) -> type[SendRequest]:

@@ -18,3 +18,8 @@ def send_refusal(permissions: Collection[str], *, combined: bool) -> str | None:
     if combined and "contacts.write" not in permissions:
         return "API key needs 'contacts.write' for combined send+upsert"
     return None
+
+
+def contact_refusal(permissions: Collection[str]) -> str | None:
+    """Why a key with ``permissions`` may not write contacts (PATCH/POST /contacts)."""
+    return None if "contacts.write" in permissions else "API key needs 'contacts.write'"

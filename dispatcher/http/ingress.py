@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from config import ProducerToken, normalize_e164
 from dispatcher.errors import InvalidRequest, coded
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
+from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, invalid, ok
 from dispatcher.job.line import parse_job
@@ -138,6 +139,32 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
                     }
                 },
             )
+
+    for kind, method, contact_model in (
+        ("upsert", "POST", UpsertContact),
+        ("update", "PATCH", UpdateContact),
+    ):
+        api.add_api_route(
+            "/v1/contacts",
+            ingress.route("contacts", kind),
+            methods=[method],
+            status_code=202,
+            description="The gateway's own body for " + f"`{method} /contacts`, plus "
+            "`fromPhoneNo` (optional: a number of the key to write with) and the job's "
+            "options, as for a send. Queued as a job: lane, idempotency, retries, the ledger.",
+            summary=f"Queue a contact {kind} ({method} /contacts)",
+            tags=["contacts"],
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": contact_model.model_json_schema(by_alias=True)
+                        }
+                    },
+                }
+            },
+        )
 
     sender = Depends(auth.require("send"))
 

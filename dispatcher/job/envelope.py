@@ -18,6 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from dispatcher.gateway import SendRequest, parse_send
 from dispatcher.gateway.fields import E164
+from dispatcher.gateway.kinds import ContactRequest, parse_contact
 from dispatcher.job.options import JobOptions
 from dispatcher.job.queues import Lane
 
@@ -25,7 +26,9 @@ ENVELOPE_VERSION = 1
 _ENVELOPE_FIELDS = ("to", "fromPhoneNo", "sessionId", "contact")
 
 JobId = str
-Channel = Literal["cloud", "qr"]
+# cloud and qr jobs send messages; contacts jobs write the gateway's contacts
+# (PATCH/POST /contacts) through the queue of their key's first number.
+Channel = Literal["cloud", "qr", "contacts"]
 OPTION_NAMES = tuple(name for name in JobOptions.model_fields if name != "lane")
 
 
@@ -63,6 +66,10 @@ class JobEnvelope(JobOptions):
     def request(self) -> SendRequest:
         """The validated gateway request (raises InvalidRequest if the body is wrong)."""
         return parse_send(self.channel, self.type, self.body())
+
+    def contact_request(self) -> ContactRequest:
+        """A contacts job's request: its payload is the gateway's body as given."""
+        return parse_contact(self.type, self.payload)
 
     def template(self) -> tuple[str, str] | None:
         """(name, language) of the template this job sends, alone or in a combined

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.job.options import JobOptions
 
-CHANNELS = ("cloud", "qr")
+CHANNELS = ("cloud", "qr", "contacts")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def parse_job(item: Any) -> JobLine:
         raise InvalidRequest([FieldProblem("type", "is required (text, template, ...)")])
     channel = item.get("channel", "cloud")
     if channel not in CHANNELS:
-        raise InvalidRequest([FieldProblem("channel", "must be one of cloud, qr")])
+        raise InvalidRequest([FieldProblem("channel", f"must be one of {', '.join(CHANNELS)}")])
     rest = {k: v for k, v in item.items() if k not in ("type", "channel")}
     options, body = JobOptions.split(rest)
     if message_type == "send" and "sendType" in body:

@@ -33,7 +33,8 @@ def queues_for(
     lanes: Iterable[str] = LANES,
 ) -> list[str]:
     """The queues a worker consumes: every configured number (or ``numbers``), each of
-    its key's channels, each lane; transactional lanes first."""
+    its key's channels, each lane, and the contacts queue of every key that may write
+    contacts (at its first number); transactional lanes first."""
     wanted = None if numbers is None else set(numbers)
     names: list[str] = []
     for lane in lanes:
@@ -44,4 +45,7 @@ def queues_for(
                 names.extend(queue_name(channel, number, lane) for channel in key.channels)
             if "qr" in key.channels and wanted is None:
                 names.append(queue_name("qr", None, lane))
+            home = key.numbers[0]
+            if "contacts.write" in key.scopes and (wanted is None or home in wanted):
+                names.append(queue_name("contacts", home, lane))
     return list(dict.fromkeys(names))

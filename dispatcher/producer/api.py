@@ -374,6 +374,57 @@ class Dispatcher:
             **options,
         )
 
+    # --- contacts, queued like sends ---------------------------------------------------------
+
+    def upsert_contact(
+        self,
+        phone_number: str,
+        *,
+        country_code: str | None = None,
+        from_phone_no: str | None = None,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        profile_name: str | None = None,
+        email: str | None = None,
+        tags: Sequence[str] | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``POST /contacts`` (create or update by phone number) as a job: lane,
+        idempotency, retries and the ledger as for a send. ``from_phone_no`` picks the
+        key (default: the first that may write contacts)."""
+        fields = {
+            "phoneNumber": phone_number,
+            "countryCode": country_code,
+            "fromPhoneNo": from_phone_no,
+            "first_name": first_name,
+            "last_name": last_name,
+            "profile_name": profile_name,
+            "email": email,
+            "tags": list(tags) if tags is not None else None,
+        }
+        body = {k: v for k, v in fields.items() if v is not None}
+        return self.send("contacts", "upsert", body, **options)
+
+    def update_contact(
+        self,
+        phone_number: str,
+        updates: Mapping[str, Any],
+        *,
+        country_code: str | None = None,
+        from_phone_no: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Queue ``PATCH /contacts`` (only ``updates`` are written; the gateway answers
+        404 when there is no such contact, and the job fails) as a job."""
+        fields = {
+            "phone_number": phone_number,
+            "country_code": country_code,
+            "fromPhoneNo": from_phone_no,
+            "updates": dict(updates),
+        }
+        body = {k: v for k, v in fields.items() if v is not None}
+        return self.send("contacts", "update", body, **options)
+
     # --- typed sends: QR sessions -----------------------------------------------------------
 
     def send_qr(

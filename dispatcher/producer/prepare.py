@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from config import Settings
+from config import ApiKeyConfig, Settings, normalize_e164
 from dispatcher.errors import FieldProblem, InvalidRequest, NotPermitted
 from dispatcher.gateway import SendRequest, parse_send
 from dispatcher.gateway.combined import CombinedSend
-from dispatcher.gateway.permissions import send_refusal
-from dispatcher.job.envelope import Channel, JobEnvelope, envelope_for
+from dispatcher.gateway.contacts import contact_digits
+from dispatcher.gateway.kinds import parse_contact
+from dispatcher.gateway.permissions import contact_refusal, send_refusal
+from dispatcher.job.envelope import OPTION_NAMES, Channel, JobEnvelope, envelope_for
 from dispatcher.job.ids import new_job_id
 from dispatcher.job.options import NO_OPTIONS, JobOptions
 from dispatcher.job.queues import Lane
@@ -35,6 +37,8 @@ class JobPreparer:
             for c in channels
         }
         self._qr_by_session = any("qr" in k.channels for k in settings.keys)
+        self._keys = settings.keys
+        self._key_for_number = settings.key_for_number
         self._max_age_s: dict[Lane, float] = {
             "transactional": settings.max_age_transactional_s,
             "bulk": settings.max_age_bulk_s,
@@ -50,6 +54,8 @@ class JobPreparer:
         default_lane: Lane = "transactional",
         job_id: str | None = None,
     ) -> JobEnvelope:
+        if channel == "contacts":
+            return self._prepare_contact(message_type, body, options, default_lane, job_id)
         request = parse_send(channel, message_type, dict(body))
         problems = self._number_problems(channel, request.from_phone_no)
         if not problems:
@@ -60,10 +66,7 @@ class JobPreparer:
         if problems:
             raise InvalidRequest(problems)
         lane = options.lane or default_lane
-        max_age_s = self._max_age_s[lane]
-        if options.expires_at is None and max_age_s > 0:
-            expires_at = datetime.fromtimestamp(now + max_age_s, UTC)
-            options = options.model_copy(update={"expires_at": expires_at})
+        options = self._aged(options, lane, now)
         return envelope_for(
             job_id or new_job_id(int(now * 1000)),
             request,
@@ -72,6 +75,70 @@ class JobPreparer:
             options=options,
             lane=lane,
         )
+
+    def _aged(self, options: JobOptions, lane: Lane, now: float) -> JobOptions:
+        """The options with the lane's maximum age as ``expiresAt`` when none is given."""
+        max_age_s = self._max_age_s[lane]
+        if options.expires_at is None and max_age_s > 0:
+            expires_at = datetime.fromtimestamp(now + max_age_s, UTC)
+            options = options.model_copy(update={"expires_at": expires_at})
+        return options
+
+    def _prepare_contact(
+        self,
+        kind: str,
+        body: Mapping[str, Any],
+        options: JobOptions,
+        default_lane: Lane,
+        job_id: str | None,
+    ) -> JobEnvelope:
+        """A contact write (``update``: PATCH /contacts, ``upsert``: POST /contacts) as a
+        job. ``fromPhoneNo`` (optional, not sent) picks the key, as for a send; without
+        it, the first key that may write contacts. The job goes through the queue of the
+        key's first number."""
+        given = dict(body)
+        number = given.pop("fromPhoneNo", None)
+        request = parse_contact(kind, given)
+        problems: list[FieldProblem] = []
+        key = self._contacts_key(number, problems)
+        now = self.clock()
+        if options.expires_at is not None and options.expires_at.timestamp() <= now:
+            problems.append(FieldProblem("expiresAt", "must be in the future"))
+        digits = contact_digits(request.phone_number, request.country_code)
+        try:
+            to = normalize_e164("+" + digits)
+        except ValueError as exc:
+            problems.append(FieldProblem("phoneNumber", str(exc)))
+        if problems:
+            raise InvalidRequest(problems)
+        assert key is not None
+        refusal = contact_refusal(key.scopes)
+        if refusal is not None:
+            raise NotPermitted(refusal)
+        lane = options.lane or default_lane
+        options = self._aged(options, lane, now)
+        return JobEnvelope(
+            **{name: getattr(options, name) for name in OPTION_NAMES},
+            id=job_id or new_job_id(int(now * 1000)),
+            channel="contacts",
+            type=kind,
+            to=to,
+            from_phone_no=key.numbers[0],
+            payload=request.to_gateway(),
+            lane=lane,
+        )
+
+    def _contacts_key(self, number: Any, problems: list[FieldProblem]) -> ApiKeyConfig | None:
+        if number is None:  # the first key that may write contacts (else: refused by scope)
+            writers = [k for k in self._keys if "contacts.write" in k.scopes]
+            if not self._keys:
+                problems.append(FieldProblem("fromPhoneNo", "no gateway key is configured"))
+            return next(iter(writers or self._keys), None)
+        try:
+            return self._key_for_number(str(number))
+        except (KeyError, ValueError):
+            problems.append(FieldProblem("fromPhoneNo", "is not a number of any configured key"))
+            return None
 
     def _check_scopes(self, channel: str, request: SendRequest) -> None:
         """The permissions the reference lists for the endpoint, on the key that sends

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -19,9 +18,14 @@ from aiohttp import web
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway.cloud import TemplatePayload
 from dispatcher.gateway.combined import COMBINED_PAYLOADS, CombinedSend
-from dispatcher.gateway.contacts import ContactFields, UpdateContact, UpsertContact
+from dispatcher.gateway.contacts import (
+    ContactFields,
+    UpdateContact,
+    UpsertContact,
+    contact_digits,
+)
 from dispatcher.gateway.kinds import CLOUD_KINDS, QR_KINDS
-from dispatcher.gateway.permissions import send_refusal
+from dispatcher.gateway.permissions import contact_refusal, send_refusal
 from dispatcher.gateway.qr import QrSend
 from dispatcher.gateway.validation import parse
 from dispatcher.sandbox import replies
@@ -287,30 +291,23 @@ async def qr_sessions(request: web.Request) -> web.Response:
 # --- contacts -----------------------------------------------------------------------------
 
 
-def contact_phone(phone: str, country_code: str | None) -> str:
-    """Normalise like the gateway: digits, with the country code (default +91) if absent."""
-    digits = re.sub(r"[^0-9]", "", phone)
-    if len(digits) <= 10:
-        digits = (country_code or "+91").lstrip("+") + digits
-    return digits
-
-
 @ROUTES.patch("/contacts")
 @ROUTES.post("/contacts")
 async def contacts(request: web.Request) -> web.Response:
     sb: Sandbox = request.app[SANDBOX_KEY]
     key: SandboxKey = request["key"]
-    if "contacts.write" not in key.permissions:
-        raise fail(403, error="API key needs 'contacts.write'")
+    refusal = contact_refusal(key.permissions)
+    if refusal is not None:
+        raise fail(403, error=refusal)
     body = await json_body(request)
     if request.method == "PATCH":
         update = validated(UpdateContact, body, meta=False)
-        phone = contact_phone(update.phone_number, update.country_code)
+        phone = contact_digits(update.phone_number, update.country_code)
         if (key.vendor_id, phone) not in sb.state.contacts:
             raise fail(404, error="Contact not found")
         return ok(sb.upsert_contact(key.vendor_id, phone, update.updates))
     upsert = validated(UpsertContact, body, meta=False)
-    phone = contact_phone(upsert.phone_number, upsert.country_code)
+    phone = contact_digits(upsert.phone_number, upsert.country_code)
     fields = ContactFields.model_validate(
         upsert.model_dump(include=set(ContactFields.model_fields))
     )
