@@ -102,6 +102,6 @@ def test_a_key_that_may_not_write_contacts_is_refused_at_enqueue(redis_url: str)
     with Dispatcher(settings, redis.Redis.from_url(redis_url)) as dispatcher:
         with pytest.raises(NotPermitted, match=r"API key needs 'contacts\.write'"):
             dispatcher.upsert_contact("+919876543210", first_name="Ann")
-        with pytest.raises(InvalidRequest, match="fromPhoneNo is not a number of any configured key"):
+        with pytest.raises(InvalidRequest, match="fromPhoneNo is not a number of any configured"):
             dispatcher.upsert_contact("+919876543210", from_phone_no="+15559999999")
         assert dispatcher.ledger.client.dbsize() == 0  # nothing queued
