@@ -3,6 +3,8 @@
 Used by the benchmarks with ``celery -A bench.naive_celery worker``; the broker is
 ``NAIVE_BROKER`` and the gateway ``NAIVE_GATEWAY`` (the sandbox), with the demo key. The
 per-worker ``rate_limit`` is what Celery offers: ``NAIVE_RATE_LIMIT`` (e.g. ``1200/m``).
+A careful user sizes ``requests``' connection pool to the thread pool (its default of 10
+connections would make 100 threads queue for a socket): ``NAIVE_POOL`` connections.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
 )
 _session = requests.Session()
+_pool = int(os.environ.get("NAIVE_POOL", "10"))
+_session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=_pool))
+_session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=_pool))
 _GATEWAY = os.environ.get("NAIVE_GATEWAY", "http://127.0.0.1:8099/api/v1/external")
 _HEADERS = {"X-API-Key": "waapi_sandbox", "X-API-Secret": "secr_sandbox"}
 
@@ -46,7 +51,7 @@ def start_worker(
         argv += ["-n", name]
     return subprocess.Popen(
         argv,
-        env=env,
+        env={"NAIVE_POOL": str(threads), **env},
         cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

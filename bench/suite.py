@@ -3,9 +3,13 @@
 Everything runs on this machine against the sandbox gateway (``--latency-ms``, default
 50), each path on a fresh Redis and sandbox:
 
+  (r) the physical-limit reference: one process, an ``aiohttp`` client with
+      ``--in-flight`` sends at once, no queue (``bench/async_reference.py``); every rate
+      is reported as a ratio to it, in the same run;
   (a) no queue: the dispatcher's HTTP client (``WaapiClient``) in ``--threads`` threads;
-  (b) naive Celery: one task per message, ``requests`` in the task, thread pool of
-      ``--threads``, Celery's defaults otherwise (``bench/naive_celery.py``);
+  (b) naive Celery, fairly: one task per message, ``requests`` in the task with its
+      connection pool sized to the threads, as many processes and threads as the
+      dispatcher gets (``bench/naive_celery.py``);
   (c) this dispatcher, transactional: jobs enqueued one at a time, ``--workers``
       processes of ``--worker-threads`` threads;
   (d) this dispatcher, a ``--campaign``-recipient campaign;
@@ -15,7 +19,8 @@ Everything runs on this machine against the sandbox gateway (``--latency-ms``, d
 (each ``--repeat`` times, interleaved, keeping the best: the machine is shared) and
 the added latency (enqueue to the gateway receiving the request, p50/p99) at half
 the transactional rate, worker RSS after 10k and ``--rss-messages`` messages, Redis bytes
-per queued job, and (c) with 1, 10 and 100 configured numbers. Throughput is measured
+per queued job, Redis commands per message sent, and (c) with 1, 10, 100 and 1,000
+configured numbers. Throughput is measured
 at the gateway, from the first request received to the last, so process start-up is not
 counted for anyone. Prints a table and writes ``--out`` (JSON).
 
@@ -108,7 +113,19 @@ def template(to: str, sender: str) -> dict[str, Any]:
     return {"to": to, "fromPhoneNo": sender, "name": "hello_world", "language": "en"}
 
 
-# --- (a) and (b): the baselines ---------------------------------------------------------
+# --- (r), (a) and (b): the reference and the baselines --------------------------------------
+
+
+def async_reference(work: Path, args: argparse.Namespace) -> float:
+    """One process, one event loop, ``--in-flight`` sends at once: the physical limit."""
+    with stack_with(work, args.latency_ms) as stack:
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "async_reference.py"),
+             "--base-url", stack.sandbox.base_url, "--numbers", ",".join(numbers(2)),
+             "--messages", str(args.messages), "--in-flight", str(args.in_flight)],
+            check=True,
+        )  # fmt: skip
+        return gateway_rate(stack.sandbox, args.messages)
 
 
 def no_queue(work: Path, args: argparse.Namespace) -> float:
@@ -140,12 +157,16 @@ def naive_celery(work: Path, args: argparse.Namespace) -> float:
             "NAIVE_BROKER": stack.redis.url,
             "NAIVE_GATEWAY": stack.sandbox.base_url,
         }
-        proc = naive_worker(env, args.threads)
+        procs = [
+            naive_worker(env, args.worker_threads, name=f"naive{n}@%h") for n in range(args.workers)
+        ]
         try:
             return gateway_rate(stack.sandbox, args.messages)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(30)
             producer.close()
 
 
@@ -160,12 +181,23 @@ def start_workers(stack: Stack, args: argparse.Namespace) -> list[subprocess.Pop
 
 def transactional(work: Path, args: argparse.Namespace, count: int = 2) -> float:
     """Jobs enqueued one at a time (spread over ``count`` numbers), then the workers."""
+    return transactional_with_calls(work, args, count)[0]
+
+
+def transactional_with_calls(
+    work: Path, args: argparse.Namespace, count: int = 2
+) -> tuple[float, float]:
+    """(c)'s rate, and the Redis commands the workers and beat ran per message sent."""
     with stack_with(work, args.latency_ms, count) as stack, stack.dispatcher() as dispatcher:
         senders = numbers(count)
         for n in range(args.messages):
             dispatcher.send_template(f"+1562{n:07d}", senders[n % count], "hello_world", "en")
+        client = dispatcher.ledger.client
+        before = client.info("stats")["total_commands_processed"]
         start_workers(stack, args)
-        return gateway_rate(stack.sandbox, args.messages)
+        rate = gateway_rate(stack.sandbox, args.messages)
+        calls = client.info("stats")["total_commands_processed"] - before
+        return rate, calls / args.messages
 
 
 def latency_at(work: Path, args: argparse.Namespace, rate_per_s: float) -> dict[str, float]:
@@ -329,7 +361,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--latency-ms", type=float, default=50.0)
-    parser.add_argument("--threads", type=int, default=100, help="baselines' threads")
+    parser.add_argument("--threads", type=int, default=100, help="(a)'s threads")
+    parser.add_argument("--in-flight", type=int, default=200, help="(r)'s sends at once")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--worker-threads", type=int, default=32)
     parser.add_argument("--campaign", type=int, default=20_000)
@@ -349,8 +382,11 @@ def main() -> None:
     }
     # The machine is shared: the throughput paths run --repeat times, interleaved, and
     # each keeps its best (every run is in the JSON).
-    runs: dict[str, list[Any]] = {"a": [], "b": [], "c": [], "d": [], "e": []}
+    runs: dict[str, list[Any]] = {"r": [], "a": [], "b": [], "c": [], "d": [], "e": []}
     for n in range(args.repeat):
+        runs["r"].append(
+            timed("(r) async reference", lambda n=n: async_reference(work / f"r{n}", args))
+        )
         runs["a"].append(timed("(a) no queue", lambda n=n: no_queue(work / f"a{n}", args)))
         runs["b"].append(timed("(b) naive Celery", lambda n=n: naive_celery(work / f"b{n}", args)))
         runs["c"].append(
@@ -359,6 +395,7 @@ def main() -> None:
         runs["d"].append(timed("(d) campaign", lambda n=n: campaign(work / f"d{n}", args)))
         runs["e"].append(timed("(e) enqueue", lambda n=n: enqueue_rates(work / f"e{n}", args)))
     r["runs"] = runs
+    r["r_async_reference"] = max(runs["r"])
     r["a_no_queue"] = max(runs["a"])
     r["b_naive_celery"] = max(runs["b"])
     r["c_transactional"] = max(runs["c"])
@@ -368,12 +405,15 @@ def main() -> None:
         "latency at half load", lambda: latency_at(work / "l", args, r["c_transactional"] / 2)
     )
     r["redis_bytes_per_job"] = timed("redis bytes", lambda: redis_bytes_per_job(work / "m", args))
-    r["rss"] = timed("worker RSS", lambda: worker_rss(work / "r", args))
+    r["rss"] = timed("worker RSS", lambda: worker_rss(work / "rss", args))
+    _, r["redis_calls_per_message"] = timed(
+        "Redis commands per message", lambda: transactional_with_calls(work / "calls", args)
+    )
     r["numbers"] = {
         str(count): timed(
             f"(c) with {count} numbers", lambda c=count: transactional(work / f"n{c}", args, c)
         )
-        for count in (1, 10, 100)
+        for count in (1, 10, 100, 1000)
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2))
@@ -382,10 +422,10 @@ def main() -> None:
 
 
 def table(r: dict[str, Any]) -> str:
-    a, b = r["a_no_queue"], r["b_naive_celery"]
+    ref, b = r["r_async_reference"], r["b_naive_celery"]
 
     def row(name: str, value: float, unit: str = "msg/s") -> str:
-        return f"| {name} | {value:,.0f} {unit} | {value / a:.2f} | {value / b:.2f} |"
+        return f"| {name} | {value:,.0f} {unit} | {value / ref:.2f} | {value / b:.2f} |"
 
     e, lat, rss, mem, nums = (
         r["e_enqueue"],
@@ -396,10 +436,11 @@ def table(r: dict[str, Any]) -> str:
     )
     rss_values = list(rss.values())
     lines = [
-        "| path | rate | x (a) no queue | x (b) naive Celery |",
+        "| path | rate | x (r) async reference | x (b) naive Celery |",
         "|---|---|---|---|",
-        row("(a) no queue, client in threads", a),
-        row("(b) naive Celery, task per message", b),
+        row("(r) one async process, no queue (the physical limit)", ref),
+        row("(a) no queue, the dispatcher's client in threads", r["a_no_queue"]),
+        row("(b) naive Celery, task per message, fair pool", b),
         row("(c) dispatcher, transactional (one at a time)", r["c_transactional"]),
         row("(d) dispatcher, campaign", r["d_campaign"]),
         row("(e) enqueue, single send_template", e["single_per_s"], "jobs/s"),
@@ -414,8 +455,10 @@ def table(r: dict[str, Any]) -> str:
         f"| worker RSS after 10k / {list(rss)[-1].removeprefix('rss_mb_')} messages | "
         f"{rss_values[0]} MB / {rss_values[-1]} MB ({rss_values[-1] / rss_values[0]:.2f}x) |",
         f"| Redis per queued job, single / send_many | {mem['single']} B / {mem['send_many']} B |",
-        f"| (c) with 1 / 10 / 100 numbers | {nums['1']:,.0f} / {nums['10']:,.0f} / "
-        f"{nums['100']:,.0f} msg/s (100 vs 1: {nums['100'] / nums['1']:.2f}) |",
+        f"| Redis commands per message sent, (c) | {r['redis_calls_per_message']:.1f} |",
+        f"| (c) with 1 / 10 / 100 / 1,000 numbers | {nums['1']:,.0f} / {nums['10']:,.0f} / "
+        f"{nums['100']:,.0f} / {nums['1000']:,.0f} msg/s (1,000 vs 1: "
+        f"{nums['1000'] / nums['1']:.2f}) |",
     ]
     return "\n".join(lines)
 
