@@ -161,3 +161,25 @@ def test_meta_codes_from_the_sandbox_are_classified(
     assert (type(error).__name__, error.code, error.status) == (name, code, 400)
     assert (error.disposition, error.cooldown) == (disposition, cooldown)
     assert sandbox.sent() == []
+
+
+@pytest.mark.parametrize(("no_proxy", "reaches"), [("", False), ("127.0.0.1", True)])
+def test_a_workers_session_reads_the_proxy_settings_once_and_honours_them(
+    sandbox: SandboxProcess, monkeypatch: pytest.MonkeyPatch, no_proxy: str, reaches: bool
+) -> None:
+    """The workers' sessions read HTTP_PROXY/NO_PROXY when made (not on every call): a
+    proxy that is down fails the call as never sent, unless NO_PROXY covers the gateway."""
+    from dispatcher.gateway import new_session
+    from tests.support.stack import make_settings
+
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nobody listens
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    settings = make_settings("redis://127.0.0.1:1/0", sandbox.base_url)
+    session = new_session(2, settings.waapi_base_url)
+    monkeypatch.delenv("HTTP_PROXY")  # read once: a later change is not seen
+    client = WaapiClient.for_key(settings, settings.keys[0], session)
+    if reaches:
+        assert client.send(HELLO).message_id.startswith("wamid.")
+    else:
+        with pytest.raises(ConnectFailed):
+            client.send(HELLO)

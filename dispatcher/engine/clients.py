@@ -19,7 +19,7 @@ class Clients:
         self._sessions: list[requests.Session] = []
         self._qr: WaapiClient | None = None
         for key in settings.keys:
-            session = new_session(pool_size)
+            session = new_session(pool_size, settings.waapi_base_url)
             self._sessions.append(session)
             client = WaapiClient.for_key(settings, key, session)
             for number in key.numbers:
