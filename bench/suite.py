@@ -19,7 +19,8 @@ Everything runs on this machine against the sandbox gateway (``--latency-ms``, d
 (each ``--repeat`` times, interleaved, keeping the best: the machine is shared) and
 the added latency (enqueue to the gateway receiving the request, p50/p99) at half
 the transactional rate, worker RSS after 10k and ``--rss-messages`` messages, Redis bytes
-per queued job, Redis commands per message sent, and (c) with 1, 10, 100 and 1,000
+per queued job, Redis commands and CPU per message sent (the workers' against the
+reference's: a ratio the shared machine's noise hardly moves), and (c) with 1, 10, 100 and 1,000
 configured numbers. Throughput is measured
 at the gateway, from the first request received to the last, so process start-up is not
 counted for anyone. Prints a table and writes ``--out`` (JSON).
@@ -34,6 +35,7 @@ import io
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -118,14 +120,22 @@ def template(to: str, sender: str) -> dict[str, Any]:
 
 def async_reference(work: Path, args: argparse.Namespace) -> float:
     """One process, one event loop, ``--in-flight`` sends at once: the physical limit."""
+    return async_reference_with_cpu(work, args)[0]
+
+
+def async_reference_with_cpu(work: Path, args: argparse.Namespace) -> tuple[float, float]:
+    """(r)'s rate, and the CPU it spent per message (ms)."""
     with stack_with(work, args.latency_ms) as stack:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "async_reference.py"),
              "--base-url", stack.sandbox.base_url, "--numbers", ",".join(numbers(2)),
              "--messages", str(args.messages), "--in-flight", str(args.in_flight)],
             check=True,
         )  # fmt: skip
-        return gateway_rate(stack.sandbox, args.messages)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return gateway_rate(stack.sandbox, args.messages), cpu_s * 1000 / args.messages
 
 
 def no_queue(work: Path, args: argparse.Namespace) -> float:
@@ -186,18 +196,56 @@ def transactional(work: Path, args: argparse.Namespace, count: int = 2) -> float
 
 def transactional_with_calls(
     work: Path, args: argparse.Namespace, count: int = 2
-) -> tuple[float, float]:
-    """(c)'s rate, and the Redis commands the workers and beat ran per message sent."""
+) -> tuple[float, float, float]:
+    """(c)'s rate, the Redis commands the workers and beat ran per message sent, and the
+    workers' CPU per message (ms, from /proc, between 10% and 90% of the messages sent,
+    so that start-up is not counted)."""
     with stack_with(work, args.latency_ms, count) as stack, stack.dispatcher() as dispatcher:
         senders = numbers(count)
         for n in range(args.messages):
             dispatcher.send_template(f"+1562{n:07d}", senders[n % count], "hello_world", "en")
         client = dispatcher.ledger.client
         before = client.info("stats")["total_commands_processed"]
-        start_workers(stack, args)
+        procs = start_workers(stack, args)
+
+        def worker_cpu_at(share: float) -> tuple[float, int]:
+            wanted = int(args.messages * share)
+            wait_until(lambda: stack.sandbox.stats()["sent"] >= wanted, timeout_s=900)
+            sent = stack.sandbox.stats()["sent"]
+            return sum(cpu_seconds(pid) for p in procs for pid in process_tree(p.pid)), sent
+
+        cpu_from, sent_from = worker_cpu_at(0.1)
+        cpu_to, sent_to = worker_cpu_at(0.9)
         rate = gateway_rate(stack.sandbox, args.messages)
         calls = client.info("stats")["total_commands_processed"] - before
-        return rate, calls / args.messages
+        return rate, calls / args.messages, (cpu_to - cpu_from) * 1000 / (sent_to - sent_from)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
 
 
 def latency_at(work: Path, args: argparse.Namespace, rate_per_s: float) -> dict[str, float]:
@@ -406,8 +454,12 @@ def main() -> None:
     )
     r["redis_bytes_per_job"] = timed("redis bytes", lambda: redis_bytes_per_job(work / "m", args))
     r["rss"] = timed("worker RSS", lambda: worker_rss(work / "rss", args))
-    _, r["redis_calls_per_message"] = timed(
-        "Redis commands per message", lambda: transactional_with_calls(work / "calls", args)
+    _, r["redis_calls_per_message"], r["worker_cpu_ms_per_message"] = timed(
+        "Redis commands and CPU per message",
+        lambda: transactional_with_calls(work / "calls", args),
+    )
+    _, r["reference_cpu_ms_per_message"] = timed(
+        "(r) CPU per message", lambda: async_reference_with_cpu(work / "rcpu", args)
     )
     r["numbers"] = {
         str(count): timed(
@@ -456,6 +508,9 @@ def table(r: dict[str, Any]) -> str:
         f"{rss_values[0]} MB / {rss_values[-1]} MB ({rss_values[-1] / rss_values[0]:.2f}x) |",
         f"| Redis per queued job, single / send_many | {mem['single']} B / {mem['send_many']} B |",
         f"| Redis commands per message sent, (c) | {r['redis_calls_per_message']:.1f} |",
+        f"| CPU per message: (r) / (c)'s workers | {r['reference_cpu_ms_per_message']:.2f} ms / "
+        f"{r['worker_cpu_ms_per_message']:.2f} ms "
+        f"({r['worker_cpu_ms_per_message'] / r['reference_cpu_ms_per_message']:.1f}x) |",
         f"| (c) with 1 / 10 / 100 / 1,000 numbers | {nums['1']:,.0f} / {nums['10']:,.0f} / "
         f"{nums['100']:,.0f} / {nums['1000']:,.0f} msg/s (1,000 vs 1: "
         f"{nums['1000'] / nums['1']:.2f}) |",
