@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 
 from dispatcher.errors import (
     ConnectFailed,
@@ -17,9 +19,32 @@ from dispatcher.errors import (
     ReadTimedOut,
     ServerError,
 )
-from dispatcher.gateway import WaapiClient
+from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import TemplateMessage
 from tests.support.processes import SandboxProcess, free_port
+
+# Every test runs on both ways a call is made: through requests (a session that reads
+# the environment per call: producers, the CLI) and straight on the urllib3 pool (a
+# session settled for its gateway: the workers).
+DIRECT = [False]
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["requests", "direct"])
+def call_path(request: pytest.FixtureRequest) -> Iterator[None]:
+    DIRECT[0] = request.param
+    yield
+    DIRECT[0] = False
+
+
+def session_for(base_url: str) -> requests.Session:
+    return new_session(4, base_url) if DIRECT[0] else new_session(4)
+
+
+def client_of(sandbox: SandboxProcess, **kwargs: Any) -> WaapiClient:
+    client = sandbox.client(session=session_for(sandbox.base_url), **kwargs)
+    assert (client._direct is not None) is DIRECT[0]
+    return client
+
 
 HELLO = TemplateMessage(
     to="+15551230001", from_phone_no="+15550000001", name="hello_world", language="en"
@@ -28,7 +53,9 @@ HELLO = TemplateMessage(
 
 def test_5xx_is_a_server_error_to_retry(sandbox: SandboxProcess) -> None:
     sandbox.faults(burst_5xx=1)
-    client = sandbox.client()
+    client = client_of(
+        sandbox,
+    )
     with pytest.raises(ServerError) as caught:
         client.send(HELLO)
     assert caught.value.status == 503
@@ -41,7 +68,9 @@ def test_429_burst_carries_retry_after_and_leaves_the_key_to_the_throttle(
     sandbox: SandboxProcess,
 ) -> None:
     sandbox.faults(burst_429=2, retry_after_s=7)
-    client = sandbox.client()
+    client = client_of(
+        sandbox,
+    )
     for _ in range(2):
         with pytest.raises(RateLimited) as caught:
             client.send(HELLO)
@@ -58,7 +87,9 @@ def test_reset_before_processing_is_ambiguous_and_nothing_was_sent(
 ) -> None:
     sandbox.faults(rate_reset=1.0)
     with pytest.raises(ConnectionReset) as caught:
-        sandbox.client().send(HELLO)
+        client_of(
+            sandbox,
+        ).send(HELLO)
     assert caught.value.disposition is Disposition.AMBIGUOUS
     assert sandbox.sent() == []
 
@@ -68,14 +99,16 @@ def test_lost_response_is_ambiguous_although_the_gateway_sent_it(
 ) -> None:
     sandbox.faults(rate_lost_response=1.0)
     with pytest.raises(ConnectionReset) as caught:
-        sandbox.client().send(HELLO)
+        client_of(
+            sandbox,
+        ).send(HELLO)
     assert caught.value.disposition is Disposition.AMBIGUOUS
     assert [m["to"] for m in sandbox.sent()] == ["+15551230001"]
 
 
 def test_hang_past_the_read_timeout_is_ambiguous(sandbox: SandboxProcess) -> None:
     sandbox.faults(rate_timeout=1.0, hang_s=3.0)
-    client = sandbox.client(read_timeout_s=0.3)
+    client = client_of(sandbox, read_timeout_s=0.3)
     started = time.monotonic()
     with pytest.raises(ReadTimedOut) as caught:
         client.send(HELLO)
@@ -84,7 +117,8 @@ def test_hang_past_the_read_timeout_is_ambiguous(sandbox: SandboxProcess) -> Non
 
 
 def test_connection_refused_is_a_connect_failure_to_retry() -> None:
-    client = WaapiClient(f"http://127.0.0.1:{free_port()}/api/v1/external", "waapi_x", None)
+    base_url = f"http://127.0.0.1:{free_port()}/api/v1/external"
+    client = WaapiClient(base_url, "waapi_x", None, session=session_for(base_url))
     with pytest.raises(ConnectFailed) as caught:
         client.ping()
     assert caught.value.disposition is Disposition.RETRY
@@ -93,7 +127,9 @@ def test_connection_refused_is_a_connect_failure_to_retry() -> None:
 
 def test_latency_is_added_to_every_call(sandbox: SandboxProcess) -> None:
     sandbox.faults(latency_ms=150)
-    client = sandbox.client()
+    client = client_of(
+        sandbox,
+    )
     client.ping()
     started = time.monotonic()
     client.ping()
@@ -102,7 +138,9 @@ def test_latency_is_added_to_every_call(sandbox: SandboxProcess) -> None:
 
 def test_rates_are_drawn_per_call(sandbox: SandboxProcess) -> None:
     sandbox.faults(rate_5xx=0.5)
-    client = sandbox.client()
+    client = client_of(
+        sandbox,
+    )
     outcomes = []
     for _ in range(200):
         try:
@@ -122,7 +160,7 @@ def quota_sandbox() -> Iterator[SandboxProcess]:
 
 
 def test_per_minute_quota_answers_429_with_retry_after(quota_sandbox: SandboxProcess) -> None:
-    client = quota_sandbox.client()
+    client = client_of(quota_sandbox)
     for _ in range(3):
         client.send(HELLO)
     with pytest.raises(RateLimited) as caught:
@@ -156,7 +194,9 @@ def test_meta_codes_from_the_sandbox_are_classified(
 ) -> None:
     sandbox.faults(recipient_errors={HELLO.to: code})
     with pytest.raises(GatewayError) as caught:
-        sandbox.client().send(HELLO)
+        client_of(
+            sandbox,
+        ).send(HELLO)
     error = caught.value
     assert (type(error).__name__, error.code, error.status) == (name, code, 400)
     assert (error.disposition, error.cooldown) == (disposition, cooldown)

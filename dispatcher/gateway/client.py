@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+import urllib3
 from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
@@ -23,6 +24,7 @@ from urllib3.exceptions import (
     NewConnectionError,
     ProxyError,
 )
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from config import ApiKeyConfig, Settings
@@ -99,6 +101,15 @@ class WaapiClient:
         self._auth = {"X-API-Key": api_key}
         if api_secret is not None:
             self._auth["X-API-Secret"] = api_secret.get_secret_value()
+        # A session settled for this gateway (new_session(..., base_url): the environment
+        # read once) and without a proxy for it is called through its urllib3 pool directly.
+        self._direct = _direct_pool(self._session, self.base_url)
+        self._direct_timeout = urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s)
+        self._direct_headers = {
+            **self._session.headers,
+            **self._auth,
+            "Content-Type": "application/json",
+        }
 
     @classmethod
     def for_key(
@@ -169,32 +180,100 @@ class WaapiClient:
         self, method: str, path: str, json_body: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Send one request; return the JSON body of a 2xx or raise a GatewayError."""
+        url = self.base_url + path
+        if self._direct is not None:
+            status, reason, retry_after, text = self._call_direct(method, url, json_body)
+        else:
+            status, reason, retry_after, text = self._call_requests(method, url, json_body)
         try:
-            response = self._session.request(
-                method,
-                self.base_url + path,
-                json=json_body,
-                headers=self._auth,
-                timeout=self._timeout,
-            )
-        except requests.RequestException as exc:
-            raise _transport_error(exc) from exc
-        try:
-            body: Any = response.json()
-        except (ValueError, requests.RequestException):
-            body = response.text[:500]
-        if response.status_code >= 400:
+            body: Any = json.loads(text)
+        except ValueError:
+            body = text[:500]
+        if status >= 400:
             raise http_error(
-                response.status_code,
-                _error_message(body, response.reason),
-                retry_after_s=parse_retry_after(response.headers.get("Retry-After"), time.time()),
+                status,
+                _error_message(body, reason),
+                retry_after_s=parse_retry_after(retry_after, time.time()),
                 body=body,
             )
         if not isinstance(body, dict):
-            raise UnexpectedResponse(f"{response.status_code} answer that is not JSON", body=body)
+            raise UnexpectedResponse(f"{status} answer that is not JSON", body=body)
         if body.get("success") is False:
             raise http_error(400, _error_message(body, "success: false"), body=body)
         return body
+
+    def _call_requests(
+        self, method: str, url: str, json_body: Mapping[str, Any] | None
+    ) -> tuple[int, str | None, str | None, str]:
+        try:
+            response = self._session.request(
+                method, url, json=json_body, headers=self._auth, timeout=self._timeout
+            )
+            text = response.text
+        except requests.RequestException as exc:
+            raise _transport_error(exc) from exc
+        return response.status_code, response.reason, response.headers.get("Retry-After"), text
+
+    def _call_direct(
+        self, method: str, url: str, json_body: Mapping[str, Any] | None
+    ) -> tuple[int, str | None, str | None, str]:
+        """The same call on the session's urllib3 pool, without requests' per-call work
+        (hooks, cookies, environment merging, request preparation): about half the CPU
+        per call, which is what a busy worker spends most of its time on."""
+        assert self._direct is not None
+        headers = self._direct_headers
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+        try:
+            response = self._direct.urlopen(
+                method,
+                parse_url(url).request_uri,
+                body=body,
+                headers=headers,
+                timeout=self._direct_timeout,
+                retries=False,
+                redirect=False,
+                assert_same_host=False,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise _urllib3_error(exc) from exc
+        text = response.data.decode("utf-8", errors="replace")
+        return response.status, response.reason, response.headers.get("Retry-After"), text
+
+
+def _direct_pool(session: requests.Session, base_url: str) -> Any:
+    """The urllib3 pool to call ``base_url`` on, when the session may be bypassed: the
+    environment was read once (``trust_env`` off) and no proxy applies. TLS is verified
+    as requests would (the session's CA bundle, else certifi's)."""
+    if session.trust_env or requests.utils.select_proxy(base_url, session.proxies):
+        return None
+    adapter = session.get_adapter(base_url)
+    if not isinstance(adapter, HTTPAdapter):
+        return None
+    pool_kwargs: dict[str, Any] = {}
+    if base_url.startswith("https:"):
+        if session.verify is False:
+            pool_kwargs = {"cert_reqs": "CERT_NONE"}
+        else:
+            bundle = session.verify if isinstance(session.verify, str) else None
+            pool_kwargs = {
+                "cert_reqs": "CERT_REQUIRED",
+                "ca_certs": bundle or requests.utils.DEFAULT_CA_BUNDLE_PATH,
+            }
+    return adapter.poolmanager.connection_from_url(base_url, pool_kwargs=pool_kwargs)
+
+
+def _urllib3_error(exc: urllib3.exceptions.HTTPError) -> GatewayError:
+    """Map a urllib3 exception as ``_transport_error`` maps requests' (never sent:
+    ConnectFailed; may have been sent: ConnectionReset, ReadTimedOut)."""
+    if isinstance(exc, ConnectTimeoutError | NewConnectionError | urllib3.exceptions.SSLError):
+        return ConnectFailed(f"could not connect: {exc}")
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return ReadTimedOut("no answer within the read timeout")
+    if isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.DecodeError):
+        return ConnectionReset(f"connection dropped after the request was sent: {exc}")
+    return TransportError(f"request could not be made: {type(exc).__name__}: {exc}")
 
 
 def _error_message(body: Any, fallback: str | None) -> str:
