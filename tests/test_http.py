@@ -348,11 +348,17 @@ def test_inbound_messages_open_the_window_and_reach_the_stream(
         "+15557770001", FROM, text=None, buttonId="track", buttonTitle="Track", contextId="wamid.X"
     )
     wait_until(lambda: client.exists("waapi:win:+15550000001:+15557770001"), timeout_s=10)
-    events = [
-        {k.decode(): v.decode() for k, v in f.items()}
-        for _, f in client.xrange("waapi:events", min=since)
-    ]
-    inbound = [e for e in events if e["state"] == "inbound"]
+
+    def inbound_events() -> list[dict[str, str]]:
+        events = [
+            {k.decode(): v.decode() for k, v in f.items()}
+            for _, f in client.xrange("waapi:events", min=since)
+        ]
+        return [e for e in events if e["state"] == "inbound"]
+
+    # The window opens a moment before the event is streamed (two writes of one request).
+    wait_until(lambda: bool(inbound_events()), timeout_s=10)
+    inbound = inbound_events()
     assert inbound[-1]["reply_id"] == "track" and inbound[-1]["context"] == "wamid.X"
     assert inbound[-1]["from"] == "+15557770001"
 
