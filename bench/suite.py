@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.naive_celery import start_worker as naive_worker
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
-from dispatcher.gateway.cloud import TemplateMessage
+from dispatcher.gateway.cloud import CLOUD_SENDS
 from tests.support.data import BEARER, campaign_spec
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack, make_settings
@@ -147,7 +147,7 @@ def no_queue(work: Path, args: argparse.Namespace) -> float:
             list(
                 pool.map(
                     lambda n: client.send(
-                        TemplateMessage.model_validate(template(f"+1560{n:07d}", sender))
+                        CLOUD_SENDS["template"].model_validate(template(f"+1560{n:07d}", sender))
                     ),
                     range(args.messages),
                 )

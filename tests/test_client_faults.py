@@ -20,7 +20,7 @@ from dispatcher.errors import (
     ServerError,
 )
 from dispatcher.gateway import WaapiClient, new_session
-from dispatcher.gateway.cloud import TemplateMessage
+from dispatcher.gateway.cloud import CLOUD_SENDS
 from tests.support.processes import SandboxProcess, free_port
 
 # Every test runs on both ways a call is made: through requests (a session that reads
@@ -46,7 +46,7 @@ def client_of(sandbox: SandboxProcess, **kwargs: Any) -> WaapiClient:
     return client
 
 
-HELLO = TemplateMessage(
+HELLO = CLOUD_SENDS["template"](
     to="+15551230001", from_phone_no="+15550000001", name="hello_world", language="en"
 )
 

@@ -39,7 +39,7 @@ from dispatcher.errors import (
     WindowClosed,
 )
 from dispatcher.gateway import SendRequest
-from dispatcher.gateway.cloud import TemplateMessage
+from dispatcher.gateway.cloud import CLOUD_SENDS, CloudSend
 from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.kinds import ContactRequest
 from dispatcher.gateway.validation import problems_of
@@ -67,13 +67,12 @@ def _needs_window(envelope: JobEnvelope) -> bool:
     return not (envelope.type == "send" and envelope.payload.get("type") == "template")
 
 
-def _fallback_request(envelope: JobEnvelope) -> TemplateMessage:
+def _fallback_request(envelope: JobEnvelope) -> CloudSend:
     """The job's fallback template, to the same recipient from the same number."""
     assert envelope.fallback_template is not None
-    return TemplateMessage(
-        to=envelope.to,
-        from_phone_no=envelope.from_phone_no,
-        **envelope.fallback_template.model_dump(exclude_none=True),
+    fields = envelope.fallback_template.model_dump(exclude_none=True)
+    return CLOUD_SENDS["template"].model_validate(
+        {"to": envelope.to, "from_phone_no": envelope.from_phone_no, **fields}
     )
 
 

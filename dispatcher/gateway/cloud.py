@@ -7,7 +7,8 @@ the gateway reference follow Meta's documentation for the same message kind.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+import types
+from typing import Any, ClassVar, Literal, Self, cast
 
 from pydantic import Field, field_validator, model_validator
 
@@ -231,67 +232,33 @@ class CloudSend(CloudEnvelope):
         return f"/whatsapp-api/messages/{self.message_type}"
 
 
-class TextMessage(TextPayload, CloudSend):
-    """``POST /whatsapp-api/messages/text`` (3a. Send Text Message)."""
+def _cloud_send(message_type: str, payload: type[GatewayModel], section: str) -> type[CloudSend]:
+    """The request model of one endpoint: its payload's fields, the envelope's, its path.
 
-    message_type = "text"
-
-
-class TemplateMessage(TemplatePayload, CloudSend):
-    """``POST /whatsapp-api/messages/template`` (1. Send Template Message)."""
-
-    message_type = "template"
-
-
-class ButtonsMessage(ButtonsPayload, CloudSend):
-    """``POST /whatsapp-api/messages/buttons`` (2. Send Interactive Message)."""
-
-    message_type = "buttons"
+    The eleven models differ only in these three values, so they are built from the
+    table below rather than written out as eleven classes alike in all else.
+    """
+    name = payload.__name__.removesuffix("Payload") + "Message"
+    doc = f"``POST /whatsapp-api/messages/{message_type}`` ({section})."
+    namespace = {"__module__": __name__, "__doc__": doc, "message_type": message_type}
+    model = types.new_class(name, (payload, CloudSend), exec_body=lambda ns: ns.update(namespace))
+    return cast(type[CloudSend], model)
 
 
-class ListMessage(ListPayload, CloudSend):
-    """``POST /whatsapp-api/messages/list`` (variant of 2: sectioned list)."""
-
-    message_type = "list"
-
-
-class CtaMessage(CtaPayload, CloudSend):
-    """``POST /whatsapp-api/messages/cta`` (variant of 2: call-to-action URL)."""
-
-    message_type = "cta"
-
-
-class FlowMessage(FlowPayload, CloudSend):
-    """``POST /whatsapp-api/messages/flow`` (variant of 2: Flow embed)."""
-
-    message_type = "flow"
-
-
-class ImageMessage(ImagePayload, CloudSend):
-    """``POST /whatsapp-api/messages/image`` (3b. Send Image)."""
-
-    message_type = "image"
-
-
-class VideoMessage(VideoPayload, CloudSend):
-    """``POST /whatsapp-api/messages/video`` (variant of 3b)."""
-
-    message_type = "video"
-
-
-class AudioMessage(AudioPayload, CloudSend):
-    """``POST /whatsapp-api/messages/audio`` (variant of 3b)."""
-
-    message_type = "audio"
-
-
-class StickerMessage(StickerPayload, CloudSend):
-    """``POST /whatsapp-api/messages/sticker`` (variant of 3b)."""
-
-    message_type = "sticker"
-
-
-class DocumentMessage(DocumentPayload, CloudSend):
-    """``POST /whatsapp-api/messages/document`` (3c. Send Document)."""
-
-    message_type = "document"
+# Request models by the endpoint's last part, with the reference's section.
+CLOUD_SENDS: dict[str, type[CloudSend]] = {
+    message_type: _cloud_send(message_type, payload, section)
+    for message_type, payload, section in (
+        ("text", TextPayload, "3a. Send Text Message"),
+        ("template", TemplatePayload, "1. Send Template Message"),
+        ("buttons", ButtonsPayload, "2. Send Interactive Message"),
+        ("list", ListPayload, "variant of 2: sectioned list"),
+        ("cta", CtaPayload, "variant of 2: call-to-action URL"),
+        ("flow", FlowPayload, "variant of 2: Flow embed"),
+        ("image", ImagePayload, "3b. Send Image"),
+        ("video", VideoPayload, "variant of 3b"),
+        ("audio", AudioPayload, "variant of 3b"),
+        ("sticker", StickerPayload, "variant of 3b"),
+        ("document", DocumentPayload, "3c. Send Document"),
+    )
+}

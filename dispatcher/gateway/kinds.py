@@ -10,20 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 from dispatcher.errors import FieldProblem, InvalidRequest
-from dispatcher.gateway.cloud import (
-    AudioMessage,
-    ButtonsMessage,
-    CloudSend,
-    CtaMessage,
-    DocumentMessage,
-    FlowMessage,
-    ImageMessage,
-    ListMessage,
-    StickerMessage,
-    TemplateMessage,
-    TextMessage,
-    VideoMessage,
-)
+from dispatcher.gateway.cloud import CLOUD_SENDS, CloudSend
 from dispatcher.gateway.combined import CombinedSend
 from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.qr import (
@@ -49,20 +36,7 @@ def _by_type(*models: type[M]) -> dict[str, type[M]]:
     return {model.message_type: model for model in models}
 
 
-CLOUD_KINDS: dict[str, type[CloudSend]] = _by_type(
-    TextMessage,
-    TemplateMessage,
-    ButtonsMessage,
-    ListMessage,
-    CtaMessage,
-    FlowMessage,
-    ImageMessage,
-    VideoMessage,
-    AudioMessage,
-    StickerMessage,
-    DocumentMessage,
-    CombinedSend,
-)
+CLOUD_KINDS: dict[str, type[CloudSend]] = {**CLOUD_SENDS, "send": CombinedSend}
 
 QR_KINDS: dict[str, type[QrSend]] = _by_type(
     QrTextMessage,

@@ -8,6 +8,7 @@ refused secret or message body cannot leak through an error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -27,42 +28,60 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+# Errors whose rule is fixed, by what the field must be.
+_MUST_BE: dict[str, tuple[str, ...]] = {
+    "a string": ("string_type",),
+    "valid unicode (no lone surrogates)": ("string_unicode",),
+    "true or false": ("bool_type", "bool_parsing"),
+    "an integer": ("int_type", "int_parsing"),
+    "a number": ("float_type", "float_parsing"),
+    "a finite number": ("finite_number",),
+    "a list": ("list_type", "tuple_type"),
+    "an object": ("dict_type", "model_type", "model_attributes_type"),
+    "an ISO 8601 date-time": ("datetime_parsing", "datetime_type", "datetime_from_date_parsing"),
+}
+
+# Errors about a bound: the words before it, and the context key that holds it.
+_BOUNDS: dict[str, tuple[str, str]] = {
+    "greater_than_equal": ("at least", "ge"),
+    "less_than_equal": ("at most", "le"),
+    "greater_than": ("greater than", "gt"),
+    "less_than": ("less than", "lt"),
+}
+
+
+def _length(c: Mapping[str, Any], bound: str, unit: str) -> str:
+    """``min_length`` 2 of characters -> "at least 2 characters"."""
+    n = c[f"{bound}_length"]
+    return f"{'at least' if bound == 'min' else 'at most'} {_plural(n, unit)}"
+
+
+def _must_be(what: str, c: Mapping[str, Any]) -> str:
+    return f"must be {what}"
+
+
+def _bound(words: str, key: str, c: Mapping[str, Any]) -> str:
+    return f"must be {words} {_num(c[key])}"
+
+
+# Errors whose rule reads the error's context.
 _RULES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "missing": lambda c: "is required",
     "extra_forbidden": lambda c: "is not a field of this request",
     "string_too_short": lambda c: (
         "must not be empty"
         if c.get("min_length") == 1
-        else f"must be at least {_plural(c['min_length'], 'character')}"
+        else f"must be {_length(c, 'min', 'character')}"
     ),
-    "string_too_long": lambda c: f"must be at most {_plural(c['max_length'], 'character')}",
-    "too_short": lambda c: f"must have at least {_plural(c['min_length'], 'item')}",
-    "too_long": lambda c: f"must have at most {_plural(c['max_length'], 'item')}",
+    "string_too_long": lambda c: f"must be {_length(c, 'max', 'character')}",
+    "too_short": lambda c: f"must have {_length(c, 'min', 'item')}",
+    "too_long": lambda c: f"must have {_length(c, 'max', 'item')}",
     "string_pattern_mismatch": lambda c: f"must match {c['pattern']}",
-    "string_type": lambda c: "must be a string",
-    "string_unicode": lambda c: "must be valid unicode (no lone surrogates)",
-    "bool_type": lambda c: "must be true or false",
-    "bool_parsing": lambda c: "must be true or false",
-    "int_type": lambda c: "must be an integer",
-    "int_parsing": lambda c: "must be an integer",
-    "float_type": lambda c: "must be a number",
-    "float_parsing": lambda c: "must be a number",
-    "list_type": lambda c: "must be a list",
-    "tuple_type": lambda c: "must be a list",
-    "dict_type": lambda c: "must be an object",
-    "model_type": lambda c: "must be an object",
-    "model_attributes_type": lambda c: "must be an object",
-    "greater_than_equal": lambda c: f"must be at least {_num(c['ge'])}",
-    "less_than_equal": lambda c: f"must be at most {_num(c['le'])}",
-    "greater_than": lambda c: f"must be greater than {_num(c['gt'])}",
-    "less_than": lambda c: f"must be less than {_num(c['lt'])}",
     "literal_error": lambda c: f"must be one of {c['expected']}",
     "enum": lambda c: f"must be one of {c['expected']}",
-    "finite_number": lambda c: "must be a finite number",
-    "datetime_parsing": lambda c: "must be an ISO 8601 date-time",
-    "datetime_type": lambda c: "must be an ISO 8601 date-time",
-    "datetime_from_date_parsing": lambda c: "must be an ISO 8601 date-time",
     "timezone_aware": lambda c: "must carry a time zone",
+    **{kind: partial(_must_be, what) for what, kinds in _MUST_BE.items() for kind in kinds},
+    **{kind: partial(_bound, *words_and_key) for kind, words_and_key in _BOUNDS.items()},
 }
 
 
