@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -42,6 +43,30 @@ def _qr(spec: str) -> SandboxQrSession:
     return SandboxQrSession(session_id=session_id, phone_number=number)
 
 
+# The fault options: flag -> (the field of SandboxConfig.faults it sets, its type, help).
+_FAULTS: dict[str, tuple[str, type, str]] = {
+    "--latency-ms": ("latency_ms", float, "Mean latency added to every API call."),
+    "--jitter-ms": ("latency_jitter_ms", float, "Standard deviation of that latency."),
+    "--rate-5xx": ("rate_5xx", float, "Share of calls answered 503."),
+    "--rate-429": ("rate_429", float, "Share of calls answered 429 with Retry-After."),
+    "--rate-reset": ("rate_reset", float, "Share of calls whose connection is reset."),
+    "--rate-timeout": ("rate_timeout", float, "Share of calls that hang (--hang-s)."),
+    "--rate-lost-response": (
+        "rate_lost_response",
+        float,
+        "Share of calls processed, then reset instead of answered.",
+    ),
+    "--hang-s": ("hang_s", float, "How long a hanging call hangs."),
+}
+
+
+def _fault_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add every fault option; each arrives as ``fault_<field>``."""
+    for flag, (field, kind, text) in reversed(_FAULTS.items()):
+        command = click.option(flag, f"fault_{field}", type=kind, help=text)(command)
+    return command
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8099, show_default=True, type=int)
@@ -51,18 +76,7 @@ def _qr(spec: str) -> SandboxQrSession:
     type=click.Path(exists=True, path_type=Path),
     help="JSON file in the shape of SandboxConfig (replaces the demo setup).",
 )
-@click.option("--latency-ms", type=float, help="Mean latency added to every API call.")
-@click.option("--jitter-ms", type=float, help="Standard deviation of that latency.")
-@click.option("--rate-5xx", type=float, help="Share of calls answered 503.")
-@click.option("--rate-429", type=float, help="Share of calls answered 429 with Retry-After.")
-@click.option("--rate-reset", type=float, help="Share of calls whose connection is reset.")
-@click.option("--rate-timeout", type=float, help="Share of calls that hang (--hang-s).")
-@click.option(
-    "--rate-lost-response",
-    type=float,
-    help="Share of calls processed, then reset instead of answered.",
-)
-@click.option("--hang-s", type=float, help="How long a hanging call hangs.")
+@_fault_options
 @click.option("--per-minute", type=int, help="Per-key quota per minute (every key).")
 @click.option("--per-hour", type=int, help="Per-key quota per hour (every key).")
 @click.option("--webhook-url", help="Post signed status and inbound webhooks here (every key).")
@@ -88,14 +102,6 @@ def sandbox(
     host: str,
     port: int,
     config_file: Path | None,
-    latency_ms: float | None,
-    jitter_ms: float | None,
-    rate_5xx: float | None,
-    rate_429: float | None,
-    rate_reset: float | None,
-    rate_timeout: float | None,
-    rate_lost_response: float | None,
-    hang_s: float | None,
     per_minute: int | None,
     per_hour: int | None,
     webhook_url: str | None,
@@ -106,23 +112,14 @@ def sandbox(
     keys: tuple[str, ...],
     templates: tuple[str, ...],
     qr_sessions: tuple[str, ...],
+    **faults: float | None,
 ) -> None:
     """Run the sandbox gateway (demo key waapi_sandbox / secr_sandbox)."""
     try:
         config = SandboxConfig.from_file(config_file) if config_file else SandboxConfig.demo()
-        faults = {
-            "latency_ms": latency_ms,
-            "latency_jitter_ms": jitter_ms,
-            "rate_5xx": rate_5xx,
-            "rate_429": rate_429,
-            "rate_reset": rate_reset,
-            "rate_timeout": rate_timeout,
-            "rate_lost_response": rate_lost_response,
-            "hang_s": hang_s,
-        }
         for name, value in faults.items():
             if value is not None:
-                setattr(config.faults, name, value)
+                setattr(config.faults, name.removeprefix("fault_"), value)
         config.keys[0].numbers = config.keys[0].numbers + list(numbers)
         config.keys.extend(_key(spec) for spec in keys)
         config.templates.extend(_template(spec) for spec in templates)

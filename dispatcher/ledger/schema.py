@@ -84,37 +84,38 @@ class KeyFamily:
         return f"KeyFamily({self.name!r})"
 
 
-metric = KeyFamily("m", "a metrics hash the scripts keep (jobs, now, errors, gw:<lane>, ...)")
+# The job, its indexes and the scripts' metrics.
 job = KeyFamily("job", "a job's record")
 idempotency = KeyFamily("idem", "the job first queued with an idempotency key")
 wamid = KeyFamily("wamid", "the job that sent a Meta message id")
 recent_for_number = KeyFamily("recent", "a number's jobs by creation (ms)")
+metric = KeyFamily("m", "a metrics hash the scripts keep (jobs, now, errors, gw:<lane>, ...)")
+
+# Limits: GCRA, the adaptive throttle, Meta's messaging limit and caps, cooldowns.
 rate = KeyFamily("rl", "the GCRA state (theoretical arrival time) of one limit")
-throttle = KeyFamily(
-    "gw",
-    "the adaptive throttle's counts for a scope (key:<name>, num:<number>); its buckets "
-    "are <this>:<bucket> hashes and <this>:probe its probe slot",
-)
-reach = KeyFamily(
-    "reach",
-    "Meta's messaging limit of a business portfolio: each recipient of a business-initiated "
-    "send in the last 24 h -> when it was last sent to (ms)",
-)
+throttle = KeyFamily("gw", "the adaptive throttle of key:<name> or num:<n>; :<bucket>, :probe")
+reach = KeyFamily("reach", "a portfolio's business-initiated recipients in 24 h -> last (ms)")
+marketing_capped = KeyFamily("mcap", "Meta's marketing caps a recipient met lately (a count)")
 cooldown = KeyFamily("cool", "a key's cooldown (its PTTL is everybody's wait)")
+
+# Workers, their claims and the publications of queues.
 held = KeyFamily("held", "jobs a worker process has claimed and not yet settled")
 holds = KeyFamily("holds", "delivery tags of the Celery messages a worker process holds")
+publications = KeyFamily("pub", "a queue's queued jobs by the number of their message")
+
+# A number and a recipient: paused numbers, the customer-service window.
 paused = KeyFamily("paused", "set while a number is paused")
 parked = KeyFamily("parked", "jobs waiting for a paused number to be resumed")
 window = KeyFamily("win", "set while the customer-service window is open (24 h)")
 seen = KeyFamily("seen", "the customer wrote to this number once: a lapsed window is closed")
 closed = KeyFamily("closed", "the gateway said OutsideWindow: closed till the customer writes")
+
+# Webhooks: applied deliveries, statuses ahead of their send, stopped templates.
 delivery = KeyFamily("delivery", "a webhook delivery already applied (X-WAAPI-Delivery)")
-publications = KeyFamily("pub", "a queue's queued jobs by the number of their message")
 orphan = KeyFamily("orphan", "statuses that came before their wamid's send was recorded")
 orphan_pair = KeyFamily("opair", "the last wamid nobody owned, from a number to a recipient")
 unknown_pair = KeyFamily("upair", "the job held unknown from a number to a recipient")
-template_held = KeyFamily(
-    "tplheld", "jobs held while Meta has a template stopped (<name>|<language>)"
-)
-marketing_capped = KeyFamily("mcap", "Meta's marketing caps a recipient met lately (a count)")
+template_held = KeyFamily("tplheld", "jobs held while Meta stops a template (<name>|<language>)")
+
+# Campaigns.
 campaign = KeyFamily("camp", "a campaign's hash, or one of its parts (aud, held, f:<run>)")
