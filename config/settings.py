@@ -97,6 +97,13 @@ class ApiKeyConfig(_Frozen):
         object.__setattr__(self, "phone_number_ids", ids)
         return self
 
+    @property
+    def contacts_number(self) -> str:
+        """The number whose queue carries this key's contact writes (its first): contact
+        writes are jobs like sends, queued and limited per number, but they use no
+        number of their own."""
+        return self.numbers[0]
+
     @field_validator("secret")
     @classmethod
     def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
@@ -457,6 +464,18 @@ class Settings(BaseSettings):
     def ambiguous_policy(self, lane: str) -> AmbiguousPolicy:
         """The configured policy for an ambiguous send in ``lane``."""
         return self.ambiguous_transactional if lane == "transactional" else self.ambiguous_bulk
+
+    def senders(self) -> dict[tuple[str, str], ApiKeyConfig]:
+        """(number, channel) -> the key that sends it: the first in configuration order
+        that binds the number with the channel; channel ``contacts`` at each key's
+        ``contacts_number``. Workers and the producer route every job by this table."""
+        routes: dict[tuple[str, str], ApiKeyConfig] = {}
+        for key in self.keys:
+            for number in key.numbers:
+                for channel in key.channels:
+                    routes.setdefault((number, channel), key)
+            routes.setdefault((key.contacts_number, "contacts"), key)
+        return routes
 
     def key_for_number(self, from_phone_no: str, channel: str | None = None) -> ApiKeyConfig:
         """The key that sends from ``from_phone_no`` (on ``channel``): the first in

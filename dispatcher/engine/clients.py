@@ -14,21 +14,17 @@ class Clients:
     connections, so every worker thread can hold one without churning TLS."""
 
     def __init__(self, settings: Settings, pool_size: int) -> None:
-        # (number, channel) -> the client of the first key that binds it on that channel
-        self._by_number: dict[tuple[str, str], WaapiClient] = {}
         self._sessions: list[requests.Session] = []
         self._qr: WaapiClient | None = None
+        by_key: dict[str, WaapiClient] = {}
         for key in settings.keys:
             session = new_session(pool_size, settings.waapi_base_url)
             self._sessions.append(session)
-            client = WaapiClient.for_key(settings, key, session)
-            for number in key.numbers:
-                for channel in key.channels:
-                    self._by_number.setdefault((number, channel), client)
-            # Contact writes travel through the queue of the key's first number.
-            self._by_number.setdefault((key.numbers[0], "contacts"), client)
+            by_key[key.name] = WaapiClient.for_key(settings, key, session)
             if "qr" in key.channels and self._qr is None:
-                self._qr = client
+                self._qr = by_key[key.name]
+        # (number, channel) -> the client of the key that sends it (Settings.senders)
+        self._by_number = {route: by_key[key.name] for route, key in settings.senders().items()}
         self._single = len(settings.keys) == 1
 
     def for_envelope(self, envelope: JobEnvelope) -> WaapiClient:

@@ -37,6 +37,17 @@ Status = Literal["ok", "wait", "paused"]
 WaitReason = Literal["", "throttle", "limits", "reach", "paused"]
 
 
+def _number_used(envelope: JobEnvelope) -> str | None:
+    """The sending number whose limits a job spends: a message's own; None for a contact
+    write (it rides its key's queue but sends from no number) and a session-only QR job."""
+    return None if envelope.channel == "contacts" else envelope.from_phone_no
+
+
+def _pause_scope(envelope: JobEnvelope) -> str:
+    """What pausing stops this job: its number, ``contacts`` or QR ``sessions``."""
+    return "contacts" if envelope.channel == "contacts" else envelope.from_phone_no or "sessions"
+
+
 @dataclass(frozen=True)
 class Limit:
     """One GCRA limit: ``rate`` events per ``period_s``, ``burst`` of them at once."""
@@ -92,13 +103,8 @@ class Limiter:
         self.settings = settings
         self.clock = clock
         self._admit = client.register_script(admit_source())
-        # (number, channel) -> the key that sends: the first that binds it on the channel
-        self._key_of: dict[tuple[str, str], str] = {}
-        for key in settings.keys:
-            for number in key.numbers:
-                for channel in key.channels:
-                    self._key_of.setdefault((number, channel), key.name)
-            self._key_of.setdefault((key.numbers[0], "contacts"), key.name)
+        # (number, channel) -> the name of the key that sends it (Settings.senders)
+        self._key_of = {route: key.name for route, key in settings.senders().items()}
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._rates = settings.number_rates
@@ -132,8 +138,8 @@ class Limiter:
                     limits.append(
                         Limit(f"key:{key.name}:{label}:bulk", rate * bulk_share, period_s)
                     )
-        number = envelope.from_phone_no
-        if number is not None and envelope.channel != "contacts":  # only messages use a number
+        number = _number_used(envelope)
+        if number is not None:
             rate = self._rates.get(number, s.number_per_second) * (1.0 - s.number_headroom)
             burst = max(1, int(rate / 10))
             limits.append(Limit(f"num:{number}", rate, 1.0, burst))
@@ -165,9 +171,10 @@ class Limiter:
         key_name = self.key_name(envelope)
         if key_name is not None:
             names.append(f"key:{key_name}")
-        if envelope.from_phone_no is not None and envelope.channel != "contacts":
-            names.append(f"num:{envelope.from_phone_no}")
-            names.append(f"pair:{envelope.from_phone_no}:{envelope.to}")
+        number = _number_used(envelope)
+        if number is not None:
+            names.append(f"num:{number}")
+            names.append(f"pair:{number}:{envelope.to}")
         return names
 
     def refunds(self, envelope: JobEnvelope) -> list[tuple[str, float]]:
@@ -184,8 +191,7 @@ class Limiter:
 
     def throttle_scopes(self, envelope: JobEnvelope) -> list[str]:
         """The adaptive throttle's scopes of this job's calls (key, number)."""
-        number = None if envelope.channel == "contacts" else envelope.from_phone_no
-        return self.throttle.scopes(self.key_name(envelope), number)
+        return self.throttle.scopes(self.key_name(envelope), _number_used(envelope))
 
     def _key_config(self, envelope: JobEnvelope) -> ApiKeyConfig | None:
         name = self.key_name(envelope)
@@ -207,8 +213,7 @@ class Limiter:
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
         # A paused number stops its messages; contact writes are not messages.
-        paused_scope = "contacts" if envelope.channel == "contacts" else None
-        paused = schema.paused(paused_scope or envelope.from_phone_no or "sessions")
+        paused = schema.paused(_pause_scope(envelope))
         wait_ms = self.settings.limiter_max_sleep_s if max_wait_s is None else max_wait_s
         if now_ms is None and self.clock is not None:
             now_ms = self.clock() * 1000.0

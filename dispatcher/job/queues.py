@@ -45,7 +45,7 @@ def queues_for(
                 names.extend(queue_name(channel, number, lane) for channel in key.channels)
             if "qr" in key.channels and wanted is None:
                 names.append(queue_name("qr", None, lane))
-            home = key.numbers[0]
+            home = key.contacts_number
             if "contacts.write" in key.scopes and (wanted is None or home in wanted):
                 names.append(queue_name("contacts", home, lane))
     return list(dict.fromkeys(names))

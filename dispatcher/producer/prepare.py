@@ -31,11 +31,7 @@ class JobPreparer:
     def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
         self.clock = clock
         self._channels = {n: settings.channels_of(n) for n in settings.from_numbers}
-        self._scopes = {
-            (n, c): settings.key_for_number(n, c).scopes
-            for n, channels in self._channels.items()
-            for c in channels
-        }
+        self._scopes = {route: key.scopes for route, key in settings.senders().items()}
         self._qr_by_session = any("qr" in k.channels for k in settings.keys)
         self._keys = settings.keys
         self._key_for_number = settings.key_for_number
@@ -95,7 +91,7 @@ class JobPreparer:
         """A contact write (``update``: PATCH /contacts, ``upsert``: POST /contacts) as a
         job. ``fromPhoneNo`` (optional, not sent) picks the key, as for a send; without
         it, the first key that may write contacts. The job goes through the queue of the
-        key's first number."""
+        key's ``contacts_number``."""
         given = dict(body)
         number = given.pop("fromPhoneNo", None)
         request = parse_contact(kind, given)
@@ -123,7 +119,7 @@ class JobPreparer:
             channel="contacts",
             type=kind,
             to=to,
-            from_phone_no=key.numbers[0],
+            from_phone_no=key.contacts_number,
             payload=request.to_gateway(),
             lane=lane,
         )
