@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from typing import Any, Literal, Self, TypeVar
 
 from pydantic import (
@@ -454,12 +455,29 @@ class Settings(BaseSettings):
         """Every sending number of every key, in configuration order, once each."""
         return tuple(dict.fromkeys(number for key in self.keys for number in key.numbers))
 
-    @property
+    @cached_property
     def number_rates(self) -> dict[str, float]:
         """Messages per second allowed for each configured number (before headroom)."""
         rates = {number: self.number_per_second for number in self.from_numbers}
         rates.update(_number_limits(self.number_limits))
         return rates
+
+    @property
+    def bulk_share(self) -> float:
+        """The share of every rate and quota the bulk lane may use (the rest is kept for
+        transactional jobs)."""
+        return 1.0 - self.transactional_reserve
+
+    def usable_number_rate_per_s(self, number: str) -> float:
+        """Messages per second the dispatcher sends from ``number``: its rate less
+        ``NUMBER_HEADROOM`` (before any lane's share)."""
+        rate = self.number_rates.get(number, self.number_per_second)
+        return rate * (1.0 - self.number_headroom)
+
+    def usable_quota(self, quota: int) -> float:
+        """How much of a key's quota (per minute or hour) the dispatcher spends: the quota
+        less ``QUOTA_HEADROOM`` (before any lane's share)."""
+        return quota * (1.0 - self.quota_headroom)
 
     def ambiguous_policy(self, lane: str) -> AmbiguousPolicy:
         """The configured policy for an ambiguous send in ``lane``."""

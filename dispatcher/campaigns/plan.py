@@ -75,21 +75,15 @@ class Plan:
 
 def run_rate_per_s(spec: CampaignSpec, settings: Settings) -> float:
     """Messages per second the run can get from its numbers and keys (bulk shares)."""
-    bulk = 1.0 - settings.transactional_reserve
-    per_number = settings.number_rates
-    numbers = sum(
-        per_number.get(n, settings.number_per_second) * (1 - settings.number_headroom) * bulk
-        for n in spec.numbers
-    )
-    rates = [numbers]
+    bulk = settings.bulk_share
+    rates = [sum(settings.usable_number_rate_per_s(n) * bulk for n in spec.numbers)]
     if spec.throttle_per_s is not None:
         rates.append(spec.throttle_per_s)
-    quota_share = (1 - settings.quota_headroom) * bulk
-    keys = {settings.key_for_number(n).name: settings.key_for_number(n) for n in spec.numbers}
+    keys = {key.name: key for key in map(settings.key_for_number, spec.numbers)}
     for quota, period_s in (("per_minute", 60.0), ("per_hour", 3600.0)):
         limits = [getattr(k, quota) for k in keys.values()]
         if all(limit is not None for limit in limits):
-            rates.append(sum(limits) * quota_share / period_s)
+            rates.append(settings.usable_quota(sum(limits)) * bulk / period_s)
     return min(rates)
 
 

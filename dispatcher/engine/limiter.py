@@ -107,7 +107,6 @@ class Limiter:
         self._key_of = {route: key.name for route, key in settings.senders().items()}
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
-        self._rates = settings.number_rates
         self.throttle = Throttle.from_settings(settings)
 
     # --- which limits apply ----------------------------------------------------------------
@@ -121,18 +120,17 @@ class Limiter:
         """Every limit the job must pass, with names that are their Redis schema."""
         s = self.settings
         limits: list[Limit] = []
-        bulk_share = 1.0 - s.transactional_reserve
+        bulk_share = s.bulk_share
         bulk = envelope.lane == "bulk"
         key = self._key_config(envelope)
         if key is not None:
-            quota_share = 1.0 - s.quota_headroom
             for quota, period_s, label in (
                 (key.per_minute, 60.0, "m"),
                 (key.per_hour, 3600.0, "h"),
             ):
                 if quota is None:
                     continue
-                rate = quota * quota_share
+                rate = s.usable_quota(quota)
                 limits.append(Limit(f"key:{key.name}:{label}", rate, period_s))
                 if bulk and s.transactional_reserve:
                     limits.append(
@@ -140,7 +138,7 @@ class Limiter:
                     )
         number = _number_used(envelope)
         if number is not None:
-            rate = self._rates.get(number, s.number_per_second) * (1.0 - s.number_headroom)
+            rate = s.usable_number_rate_per_s(number)
             burst = max(1, int(rate / 10))
             limits.append(Limit(f"num:{number}", rate, 1.0, burst))
             if bulk and s.transactional_reserve:
