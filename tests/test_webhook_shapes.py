@@ -314,6 +314,18 @@ def test_a_stopped_template_pauses_its_campaigns_and_approval_resumes_them(
                 ),
                 rows(audience, "jsonl"),
             ).campaign_id
+            combined = campaigns.create(  # the template inside a combined send
+                campaign_spec(
+                    message={
+                        "type": "send",
+                        "body": {
+                            "type": "template",
+                            "payload": {"name": "order_shipped", "language": "en"},
+                        },
+                    }
+                ),
+                rows(io.StringIO(audience.getvalue()), "jsonl"),
+            ).campaign_id
             by_hand = campaigns.create(
                 campaign_spec(), rows(io.StringIO(audience.getvalue()), "jsonl")
             )
@@ -336,6 +348,7 @@ def test_a_stopped_template_pauses_its_campaigns_and_approval_resumes_them(
             assert info is not None and info["state"] == "paused"
             assert time.monotonic() - started < 1.0  # within the webhook's own request
             assert "template order_shipped (en_US) is PAUSED: LOW_QUALITY" in info["reason"]
+            assert campaigns.get(combined)["state"] == "paused"  # type: ignore[index]
             assert campaigns.get(other)["state"] == "scheduled"  # type: ignore[index]
             listed = requests.get(url + "/v1/templates", headers=BEARER["crm"], timeout=10).json()
             assert [(t["name"], t["language"], t["status"]) for t in listed["data"]] == [
@@ -352,6 +365,7 @@ def test_a_stopped_template_pauses_its_campaigns_and_approval_resumes_them(
             )
             assert approved.status_code == 200
             assert campaigns.get(uses_it)["state"] == "scheduled"  # type: ignore[index]
+            assert campaigns.get(combined)["state"] == "scheduled"  # type: ignore[index]
             assert campaigns.get(by_hand.campaign_id)["state"] == "paused"  # type: ignore[index]
             quality = deliver(
                 url,

@@ -22,6 +22,7 @@ from dispatcher.campaigns.checks import CampaignCheck
 from dispatcher.campaigns.model import CampaignSpec, render
 from dispatcher.campaigns.plan import plan_run
 from dispatcher.errors import FieldProblem, InvalidRequest
+from dispatcher.gateway.kinds import template_of
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.ids import derived_job_id, new_job_id
 from dispatcher.job.options import JobOptions
@@ -504,11 +505,7 @@ class Campaigns:
 
 
 def _sends_template(message: Any, name: str, language: str) -> bool:
-    """Whether a campaign's message is template ``name`` in ``language``."""
-    body = message.body
-    if message.type != "template":
-        return False
-    sent_language = body.get("language")
-    if isinstance(sent_language, dict):
-        sent_language = sent_language.get("code")
-    return same_template((name, language), (body.get("name"), sent_language or ""))
+    """Whether a campaign's message sends template ``name`` in ``language`` (alone or in
+    a combined send)."""
+    sent = template_of(message.channel, message.type, message.body)
+    return sent is not None and same_template((name, language), sent)

@@ -75,6 +75,7 @@ class Admission:
     delay_s: float
     probe: bool = False  # let through as the adaptive throttle's probe of a gateway in trouble
     reason: WaitReason = ""
+    messaging_limit: MessagingLimit | None = None  # the one it waits for (reason "reach")
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,8 @@ class Limiter:
         portfolio = self.settings.portfolio_of(envelope.from_phone_no)
         if portfolio is None or portfolio.tier == "unlimited":
             return None
-        return self.messaging_limit(portfolio.name, portfolio.tier, envelope.lane)
-
-    def messaging_limit(self, portfolio: str, tier: int, lane: str) -> MessagingLimit:
-        budget = lane_budget(tier, lane, self.settings.transactional_reserve)
-        return MessagingLimit(portfolio, tier, budget)
+        budget = lane_budget(portfolio.tier, envelope.lane, self.settings.transactional_reserve)
+        return MessagingLimit(portfolio.name, portfolio.tier, budget)
 
     def cooldowns_for(self, envelope: JobEnvelope) -> list[str]:
         names = []
@@ -254,11 +252,13 @@ class Limiter:
                 ],
                 args=args,
             )
+        why = cast(WaitReason, reason.decode())
         return Admission(
             cast(Status, status.decode()),
             float(delay) / 1000.0,
             probe == 1,
-            cast(WaitReason, reason.decode()),
+            why,
+            reach if why == "reach" else None,
         )
 
     # --- cooldowns and pauses -----------------------------------------------------------

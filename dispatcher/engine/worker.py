@@ -355,10 +355,9 @@ class Worker:
 
     def _wait_note(self, envelope: JobEnvelope, admission: Admission) -> str:
         """What the job waits for, as its record says it."""
-        if admission.reason != "reach":
+        reach = admission.messaging_limit
+        if reach is None:
             return "rate limited"
-        reach = self.limiter.messaging_limit_for(envelope)
-        assert reach is not None
         return (
             f"messaging limit: portfolio {reach.portfolio} has reached {reach.budget:,} of its "
             f"{reach.tier:,} recipients in 24 h for the {envelope.lane} lane; waits for the "

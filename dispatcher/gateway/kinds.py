@@ -7,6 +7,7 @@ look kinds up here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 from dispatcher.errors import FieldProblem, InvalidRequest
@@ -64,6 +65,23 @@ def parse_contact(kind: str, body: Any) -> ContactRequest:
         rule = f"must be one of {', '.join(CONTACT_KINDS)} for the contacts channel"
         raise InvalidRequest([FieldProblem("type", rule)])
     return parse(CONTACT_KINDS[kind], body)
+
+
+def template_of(channel: str, message_type: str, body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(name, language) of the Meta template a gateway-shaped body sends, alone or in a
+    combined send; None for any other message. The language may be a code or Meta's
+    ``{"code": ...}``; a missing one reads as ``""``."""
+    if channel != "cloud":
+        return None
+    if message_type == "send" and body.get("type") == "template":
+        body = body.get("payload") or {}
+    elif message_type != "template":
+        return None
+    language = body.get("language")
+    if isinstance(language, Mapping):
+        language = language.get("code")
+    name = body.get("name")
+    return (name, language or "") if isinstance(name, str) else None
 
 
 def request_model(channel: str, message_type: str) -> type[SendRequest]:

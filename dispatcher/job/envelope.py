@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from dispatcher.gateway import SendRequest, parse_send
 from dispatcher.gateway.fields import E164
-from dispatcher.gateway.kinds import ContactRequest, parse_contact
+from dispatcher.gateway.kinds import ContactRequest, parse_contact, template_of
 from dispatcher.job.options import JobOptions
 from dispatcher.job.queues import Lane
 
@@ -74,18 +74,7 @@ class JobEnvelope(JobOptions):
     def template(self) -> tuple[str, str] | None:
         """(name, language) of the template this job sends, alone or in a combined
         send; None for anything else."""
-        if self.channel != "cloud":
-            return None
-        body = self.payload
-        if self.type == "send" and body.get("type") == "template":
-            body = body.get("payload") or {}
-        elif self.type != "template":
-            return None
-        language = body.get("language")
-        if isinstance(language, dict):
-            language = language.get("code")
-        name = body.get("name")
-        return (name, language or "") if isinstance(name, str) else None
+        return template_of(self.channel, self.type, self.payload)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude_none=True)
