@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.naive_celery import start_worker as naive_worker
+from tests.support.data import hello_body, hello_line
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
 
@@ -82,16 +83,7 @@ def run_dispatcher(args: argparse.Namespace, work: Path) -> dict[str, object]:
     stack = Stack(redis_server, sandbox, work, waapi_keys=json.dumps(keys), number_per_second=1000)
     try:
         with stack.dispatcher() as dispatcher:
-            lines = [
-                {
-                    "type": "template",
-                    "to": f"+1555{n:07d}",
-                    "fromPhoneNo": "+15550000001",
-                    "name": "hello_world",
-                    "language": "en",
-                }
-                for n in range(int(args.quota * (args.minutes + 0.5)))
-            ]
+            lines = [hello_line(n) for n in range(int(args.quota * (args.minutes + 0.5)))]
             dispatcher.send_many(lines, lane="transactional")
             for _ in range(args.workers):
                 stack.start_worker(threads=16)
@@ -125,14 +117,7 @@ def run_naive(args: argparse.Namespace, work: Path) -> dict[str, object]:
             for n in range(int(args.quota * (args.minutes + 0.5))):
                 app.send_task(
                     "naive.send",
-                    kwargs={
-                        "body": {
-                            "to": f"+1555{n:07d}",
-                            "fromPhoneNo": "+15550000001",
-                            "name": "hello_world",
-                            "language": "en",
-                        }
-                    },
+                    kwargs={"body": hello_body(n)},
                     producer=producer,
                 )
         for i in range(args.workers):

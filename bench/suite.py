@@ -56,8 +56,8 @@ from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import CLOUD_SENDS
 from tests.support.data import BEARER, campaign_spec
-from tests.support.processes import RedisProcess, SandboxProcess
-from tests.support.stack import Stack, make_settings
+from tests.support.processes import SandboxProcess
+from tests.support.stack import Stack, make_settings, own_stack
 from tests.support.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,24 +83,20 @@ def stack_with(work: Path, latency_ms: float, count: int = 2, **settings: Any) -
             }
         )
     )
-    redis_server = RedisProcess.start(work / "redis", "--hash-max-listpack-value", "1024")
-    sandbox = SandboxProcess.start("--config", str(config), "--latency-ms", str(latency_ms))
     key = {"name": "sandbox", "key": "waapi_sandbox", "secret": SECRET, "numbers": mine}
-    stack = Stack(
-        redis_server,
-        sandbox,
+    with own_stack(
         work,
+        "--config",
+        str(config),
+        "--latency-ms",
+        str(latency_ms),
+        redis_args=("--hash-max-listpack-value", "1024"),
         waapi_keys=json.dumps([key]),
         number_per_second=5000,  # Meta's 80/s per number would be the bottleneck
         log_level="WARNING",
         **settings,
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
-        sandbox.stop()
-        redis_server.stop()
 
 
 def gateway_rate(sandbox: SandboxProcess, expected: int, timeout_s: float = 900) -> float:

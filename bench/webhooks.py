@@ -27,6 +27,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dispatcher.sandbox.webhooks import status_payload
+from tests.support.data import hello_body
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
 
@@ -51,16 +52,7 @@ def main() -> None:
         with stack.dispatcher() as dispatcher:
             wamids = []
             for n in range(args.jobs):
-                envelope = dispatcher.prepare(
-                    "cloud",
-                    "template",
-                    {
-                        "to": f"+1555{n:07d}",
-                        "fromPhoneNo": FROM,
-                        "name": "hello_world",
-                        "language": "en",
-                    },
-                )
+                envelope = dispatcher.prepare("cloud", "template", hello_body(n, FROM))
                 dispatcher.ledger.enqueue([envelope], mode="none")
                 claim = dispatcher.ledger.claim(envelope.id)
                 assert not isinstance(claim, str)

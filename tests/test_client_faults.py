@@ -82,28 +82,21 @@ def test_429_burst_carries_retry_after_and_leaves_the_key_to_the_throttle(
     assert len(sandbox.sent()) == 1
 
 
-def test_reset_before_processing_is_ambiguous_and_nothing_was_sent(
-    sandbox: SandboxProcess,
+@pytest.mark.parametrize(
+    ("fault", "sent"),
+    [
+        ("rate_reset", []),  # reset before processing: nothing was sent
+        ("rate_lost_response", ["+15551230001"]),  # processed, then the answer was lost
+    ],
+)
+def test_a_reset_connection_is_ambiguous_whether_or_not_the_gateway_sent_it(
+    sandbox: SandboxProcess, fault: str, sent: list[str]
 ) -> None:
-    sandbox.faults(rate_reset=1.0)
+    sandbox.faults(**{fault: 1.0})
     with pytest.raises(ConnectionReset) as caught:
-        client_of(
-            sandbox,
-        ).send(HELLO)
+        client_of(sandbox).send(HELLO)
     assert caught.value.disposition is Disposition.AMBIGUOUS
-    assert sandbox.sent() == []
-
-
-def test_lost_response_is_ambiguous_although_the_gateway_sent_it(
-    sandbox: SandboxProcess,
-) -> None:
-    sandbox.faults(rate_lost_response=1.0)
-    with pytest.raises(ConnectionReset) as caught:
-        client_of(
-            sandbox,
-        ).send(HELLO)
-    assert caught.value.disposition is Disposition.AMBIGUOUS
-    assert [m["to"] for m in sandbox.sent()] == ["+15551230001"]
+    assert [m["to"] for m in sandbox.sent()] == sent
 
 
 def test_hang_past_the_read_timeout_is_ambiguous(sandbox: SandboxProcess) -> None:

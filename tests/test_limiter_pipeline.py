@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.data import hello_line
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
@@ -123,16 +124,7 @@ def test_5000_jobs_through_a_tight_quota_lose_nothing_and_draw_no_429(make_stack
         "--per-minute", str(quota_per_minute), waapi_keys=json.dumps(keys), number_per_second=1000
     )
     with stack.dispatcher() as dispatcher:
-        lines = [
-            {
-                "type": "template",
-                "to": f"+1555{n:07d}",
-                "name": "hello_world",
-                "language": "en",
-                "fromPhoneNo": FROM if n % 2 else "+15550000002",
-            }
-            for n in range(5000)
-        ]
+        lines = [hello_line(n, FROM if n % 2 else "+15550000002") for n in range(5000)]
         ids = [r.job_id for r in dispatcher.send_many(lines, lane="transactional")]
         for _ in range(3):
             stack.start_worker(threads=16)

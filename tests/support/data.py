@@ -77,6 +77,17 @@ def campaign_spec(**fields: Any) -> Any:
     )
 
 
+def hello_body(n: int, from_phone_no: str = "+15550000001") -> dict[str, Any]:
+    """The gateway body of ``hello_world`` to the ``n``-th test recipient."""
+    to = f"+1555{n:07d}"
+    return {"to": to, "fromPhoneNo": from_phone_no, "name": "hello_world", "language": "en"}
+
+
+def hello_line(n: int, from_phone_no: str = "+15550000001") -> dict[str, Any]:
+    """A job line sending ``hello_world`` to the ``n``-th test recipient."""
+    return {"type": "template", **hello_body(n, from_phone_no)}
+
+
 def hello_envelope(job_id: str, to: str, from_phone_no: str = "+15550000001") -> Any:
     """The envelope another Celery app publishes for ``hello_world`` (task contract v1)."""
     from dispatcher.job.envelope import JobEnvelope
