@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
 from dispatcher.campaigns.plan import run_rate_per_s
 from dispatcher.campaigns.store import IN_FLIGHT
-from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.cli.common import echo_listing, fail, settings_or_exit
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway.validation import problems_of
 from dispatcher.producer.api import Dispatcher
@@ -127,11 +127,7 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
 def list_(as_json: bool) -> None:
     """Campaigns, newest first."""
     found = _campaigns().recent()
-    if as_json:
-        click.echo(json.dumps([{k: v for k, v in c.items() if k != "spec"} for c in found]))
-        return
-    for info in found:
-        click.echo(_summary(info))
+    echo_listing(found, as_json, lambda c: {k: v for k, v in c.items() if k != "spec"}, _summary)
 
 
 @campaign.command()

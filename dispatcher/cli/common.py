@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -56,3 +57,31 @@ def queueing() -> Iterator[Dispatcher]:
 def refusal_text(exc: InvalidRequest) -> str:
     """Every problem of a refused job, on one line: ``field: rule; field: rule``."""
     return "; ".join(str(p) for p in exc.problems)
+
+
+T = TypeVar("T")
+
+
+def echo_listing(
+    items: Sequence[T],
+    as_json: bool,
+    as_dict: Callable[[T], Any],
+    line: Callable[[T], str],
+    empty: str | None = None,
+) -> None:
+    """A listing: with ``--json`` one JSON array, else a line per item (``empty`` when
+    there is none)."""
+    if as_json:
+        click.echo(json.dumps([as_dict(item) for item in items]))
+        return
+    for item in items:
+        click.echo(line(item))
+    if not items and empty is not None:
+        click.echo(empty)
+
+
+def error_text(error: Mapping[str, Any] | None) -> str:
+    """A job's last error on one line: Meta's code (or the HTTP status), then its words."""
+    if not error:
+        return ""
+    return f"{error.get('code') or error.get('status') or ''} {error.get('message') or ''}"

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.cli.common import echo_listing, error_text, fail, settings_or_exit
+from dispatcher.ledger.records import JobRecord
 from dispatcher.ops.deadletters import DeadLetters
 from dispatcher.producer.api import Dispatcher
 
@@ -30,15 +31,15 @@ def dlq() -> None:
 def list_(code: int | None, limit: int, as_json: bool) -> None:
     """Dead jobs, newest first."""
     records = _dead().list(code=code, limit=limit)
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in records]))
-        return
-    for r in records:
-        e = r.error or {}
-        click.echo(
+    echo_listing(
+        records,
+        as_json,
+        JobRecord.to_dict,
+        lambda r: (
             f"{r.id}  {r.type:<9} {r.from_phone_no or '':<14} att={r.attempts} "
-            f"{e.get('code') or e.get('status') or ''} {e.get('message') or ''}"
-        )
+            f"{error_text(r.error)}"
+        ),
+    )
 
 
 @dlq.command()

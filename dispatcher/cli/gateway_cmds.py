@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from pydantic import SecretStr
 
-from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.cli.common import echo_listing, fail, settings_or_exit
 from dispatcher.errors import GatewayError
 from dispatcher.gateway import WaapiClient
 from dispatcher.ops.sessions import as_gateway_item, qr_sessions
@@ -63,12 +61,12 @@ def sessions(as_json: bool) -> None:
         found = qr_sessions(settings)
     except GatewayError as exc:
         fail(f"the gateway answered: {exc.message}")
-    if as_json:
-        click.echo(json.dumps([as_gateway_item(s) for s in found]))
-        return
-    for s in found:
-        click.echo(
+    echo_listing(
+        found,
+        as_json,
+        as_gateway_item,
+        lambda s: (
             f"{s.session_id}  {s.phone_number or '-'}  {s.status or '-'}  {s.session_name or ''}"
-        )
-    if not found:
-        click.echo("no connected sessions")
+        ),
+        empty="no connected sessions",
+    )

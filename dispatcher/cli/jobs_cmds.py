@@ -8,7 +8,14 @@ from typing import Any, TextIO
 
 import click
 
-from dispatcher.cli.common import dispatcher_or_exit, fail, queueing, refusal_text
+from dispatcher.cli.common import (
+    dispatcher_or_exit,
+    echo_listing,
+    error_text,
+    fail,
+    queueing,
+    refusal_text,
+)
 from dispatcher.errors import DispatcherError
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS
 from dispatcher.job.line import BadLine, json_lines
@@ -246,16 +253,12 @@ def jobs(state: str | None, number: str | None, limit: int, as_json: bool) -> No
         records = dispatcher.jobs(state=state, number=number, limit=limit)
     finally:
         dispatcher.close()
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in records]))
-        return
-    for r in records:
-        error = (
-            f"  {r.error['code'] or r.error['status'] or ''} {r.error['message']}"
-            if (r.error)
-            else ""
-        )
-        click.echo(
+    echo_listing(
+        records,
+        as_json,
+        JobRecord.to_dict,
+        lambda r: (
             f"{r.id}  {r.state:<10} {r.type:<9} {r.from_phone_no or '':<14} "
-            f"att={r.attempts} {r.wamid or ''}{error}"
-        )
+            f"att={r.attempts} {r.wamid or ''}" + (f"  {error_text(r.error)}" if r.error else "")
+        ),
+    )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.cli.common import echo_listing, fail, settings_or_exit
 from dispatcher.errors import DispatcherError
 from dispatcher.ledger.connection import connect
 from dispatcher.ledger.templates import Templates
@@ -23,11 +21,12 @@ def templates(as_json: bool) -> None:
         fail(str(exc))
     finally:
         client.close()
-    if as_json:
-        click.echo(json.dumps([t.to_dict() for t in found]))
-        return
-    for t in found:
-        columns = (t.name, t.language or "-", t.status or "-", t.quality or "-", t.reason or "")
-        click.echo("  ".join(columns))
-    if not found:
-        click.echo("no template events seen yet")
+    echo_listing(
+        found,
+        as_json,
+        lambda t: t.to_dict(),
+        lambda t: "  ".join(
+            (t.name, t.language or "-", t.status or "-", t.quality or "-", t.reason or "")
+        ),
+        empty="no template events seen yet",
+    )
