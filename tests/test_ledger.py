@@ -331,6 +331,26 @@ def test_take_pops_the_oldest_message_and_claims_its_job_in_one_step(
     assert ledger.take(queue) is None  # empty
 
 
+@pytest.mark.parametrize("scripts_lost", [False, True])
+def test_an_outcome_and_the_next_take_go_in_one_round_trip(
+    dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis, scripts_lost: bool
+) -> None:
+    queue = "waapi.cloud.15550000001.tx"
+    first, second = hello(dispatcher), hello(dispatcher)
+    taken = ledger.take(queue, "host/1/w", "1")
+    assert isinstance(taken, Claim) and taken.job_id == first
+    if scripts_lost:  # Redis restarted without its scripts: NOSCRIPT, then loaded and run
+        redis_client.script_flush()
+    next_claim = ledger.finish_then_take(
+        first, taken.attempt, "sent", queue, "host/1/w", "2", wamid="wamid.first"
+    )
+    assert ledger.get(first).state == "sent" and ledger.get(first).wamid == "wamid.first"  # type: ignore[union-attr]
+    assert isinstance(next_claim, Claim) and next_claim.job_id == second
+    assert next_claim.token == "2" and ledger.get(second).state == "sending"  # type: ignore[union-attr]
+    assert ledger.finish_then_take(second, 1, "sent", queue, "host/1/w", "3") is None  # empty
+    assert ledger.get(second).state == "sent"  # type: ignore[union-attr]
+
+
 def test_take_leaves_messages_it_cannot_judge_for_celery(
     dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
 ) -> None:

@@ -58,6 +58,7 @@ log = logging.getLogger("dispatcher.worker")
 ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
 INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to the tick
 INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
+_NOT_TAKEN = object()  # drain: the next job was not taken with the last outcome
 
 
 def _needs_window(envelope: JobEnvelope) -> bool:
@@ -221,13 +222,25 @@ class Worker:
         budget = self.settings.worker_drain_jobs
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
-        while taken < budget and time.monotonic() < deadline:
-            claim = self._claim(self.ledger.take, queue)
-            if claim is None:
-                break
+        if budget <= 0 or time.monotonic() >= deadline:
+            return taken
+        claim: ClaimAnswer | None = self._claim(self.ledger.take, queue)
+        while claim is not None:
             taken += 1
-            if isinstance(claim, Claim):
-                self._attempt(JobEnvelope.model_validate_json(claim.envelope_json), claim)
+            more = taken < budget and time.monotonic() < deadline
+            # A job sent records its outcome and takes the next in one round trip.
+            self._local.then_take = queue if more else None
+            self._local.taken = _NOT_TAKEN
+            try:
+                if isinstance(claim, Claim):
+                    self._attempt(JobEnvelope.model_validate_json(claim.envelope_json), claim)
+            finally:
+                self._local.then_take = None
+            if not more:
+                break
+            claim = self._local.taken
+            if claim is _NOT_TAKEN:
+                claim = self._claim(self.ledger.take, queue)
         return taken
 
     def handle_batch(self, jobs: Any) -> list[str]:
@@ -549,7 +562,7 @@ class Worker:
         pause_s = 0.1
         while True:
             try:
-                self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
+                self._record(claim, state, fields)
                 code = (fields.get("error") or {}).get("code")
                 log.info(
                     "job %s attempt %d: %s -> %s",
@@ -572,6 +585,25 @@ class Worker:
                 )
                 self.sleep(pause_s)
                 pause_s = min(pause_s * 2, 2.0)
+
+    def _record(self, claim: Claim, state: str, fields: dict[str, Any]) -> None:
+        """finish.lua; for a job sent while draining (:meth:`drain`), with the take of the
+        queue's next job in the same round trip. When Redis goes away meanwhile, whether
+        that take was made is unknown: its claim is given back once Redis answers, and
+        the outcome is recorded again alone."""
+        queue = getattr(self._local, "then_take", None)
+        if state != "sent" or queue is None:
+            self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
+            return
+        self._local.then_take = None
+        token = str(next(self._tokens))
+        try:
+            self._local.taken = self.ledger.finish_then_take(
+                claim.job_id, claim.attempt, state, queue, self.identity, token, **fields
+            )
+        except StoreUnavailable:
+            self._give_back_later(token)
+            raise
 
     @contextlib.contextmanager
     def _best_effort(self, what: str) -> Iterator[None]:

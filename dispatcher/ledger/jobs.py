@@ -158,11 +158,37 @@ class Ledger:
         a Claim to send, the reason not to (as :meth:`claim`), or None when the queue is
         empty or its next message is for Celery's consumer to handle."""
         result = self.scripts.call("take", _ms(self.clock), queue, *self._terms(holder, token))
-        if not result or int(result[0]) == 2:
-            return None
-        return _claim_of(result, result[5].decode() if int(result[0]) == 1 else "", token)
+        return _taken(result, token)
 
-    def finish(
+    def finish(self, job_id: str, attempt: int, state: str, **outcome: Any) -> bool:
+        """Record an attempt's outcome (:meth:`outcome_args`); False when the job had
+        already moved on."""
+        result = self.scripts.call(
+            "finish", _ms(self.clock), *self.outcome_args(job_id, attempt, state, **outcome)
+        )
+        return int(result[0]) == 1
+
+    def finish_then_take(
+        self,
+        job_id: str,
+        attempt: int,
+        state: str,
+        queue: str,
+        holder: str,
+        token: str,
+        **outcome: Any,
+    ) -> Claim | str | None:
+        """:meth:`finish`, then :meth:`take` from ``queue``, in one round trip: a draining
+        worker records what it sent and takes the next job together (each script as
+        atomic as when called alone). Returns what :meth:`take` returns."""
+        _, taken = self.scripts.call_in_turn(
+            _ms(self.clock),
+            ("finish", self.outcome_args(job_id, attempt, state, **outcome)),
+            ("take", (queue, *self._terms(holder, token))),
+        )
+        return _taken(taken, token)
+
+    def outcome_args(
         self,
         job_id: str,
         attempt: int,
@@ -176,10 +202,10 @@ class Ledger:
         fallback: bool = False,
         gateway_ms: float | None = None,
         call: Mapping[str, object] | None = None,
-    ) -> bool:
-        """Record an attempt's outcome; False when the job had already moved on.
-        ``gateway_ms`` (the call's duration) feeds the gateway latency histogram;
-        ``call`` (``Throttle.call``) counts the gateway call for the adaptive throttle."""
+    ) -> tuple[Any, ...]:
+        """finish.lua's arguments for an attempt's outcome. ``gateway_ms`` (the call's
+        duration) feeds the gateway latency histogram; ``call`` (``Throttle.call``)
+        counts the gateway call for the adaptive throttle."""
         fields: dict[str, Any] = {
             "wamid": wamid,
             "next_at": next_attempt_ms,
@@ -198,16 +224,8 @@ class Ledger:
             )
         if ambiguous:
             fields["ambiguous"] = True
-        result = self.scripts.call(
-            "finish",
-            _ms(self.clock),
-            job_id,
-            attempt,
-            state,
-            json.dumps({k: v for k, v in fields.items() if v is not None}),
-            self._recheck_ms,
-        )
-        return int(result[0]) == 1
+        outcome = json.dumps({k: v for k, v in fields.items() if v is not None})
+        return job_id, attempt, state, outcome, self._recheck_ms
 
     def refuse(
         self,
@@ -445,6 +463,14 @@ class Ledger:
         """Beat's once-a-minute task ran (metrics and status show how long ago)."""
         with store_errors():
             self.client.set(schema.BEAT_SEEN, self.clock())
+
+
+def _taken(result: list[Any], token: str) -> Claim | str | None:
+    """take.lua's answer: None for an empty queue or a message left to Celery's
+    consumer, else as claim.lua's (the job id last)."""
+    if not result or int(result[0]) == 2:
+        return None
+    return _claim_of(result, result[5].decode() if int(result[0]) == 1 else "", token)
 
 
 def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
