@@ -341,14 +341,23 @@ def test_an_outcome_and_the_next_take_go_in_one_round_trip(
     assert isinstance(taken, Claim) and taken.job_id == first
     if scripts_lost:  # Redis restarted without its scripts: NOSCRIPT, then loaded and run
         redis_client.script_flush()
-    next_claim = ledger.finish_then_take(
-        first, taken.attempt, "sent", queue, "host/1/w", "2", wamid="wamid.first"
+    next_claim = ledger.finish_then(
+        first, taken.attempt, "sent", ("take", queue), "host/1/w", "2", wamid="wamid.first"
     )
     assert ledger.get(first).state == "sent" and ledger.get(first).wamid == "wamid.first"  # type: ignore[union-attr]
     assert isinstance(next_claim, Claim) and next_claim.job_id == second
     assert next_claim.token == "2" and ledger.get(second).state == "sending"  # type: ignore[union-attr]
-    assert ledger.finish_then_take(second, 1, "sent", queue, "host/1/w", "3") is None  # empty
+    assert ledger.finish_then(second, 1, "sent", ("take", queue), "host/1/w", "3") is None
     assert ledger.get(second).state == "sent"  # type: ignore[union-attr]
+    # A batch's next job is claimed by id the same way.
+    third, fourth = hello(dispatcher, lane="bulk"), hello(dispatcher, lane="bulk")
+    claim = ledger.claim(third, "host/1/w", "4")
+    assert isinstance(claim, Claim)
+    claimed = ledger.finish_then(third, claim.attempt, "sent", ("claim", fourth), "host/1/w", "5")
+    assert isinstance(claimed, Claim) and claimed.job_id == fourth and claimed.token == "5"
+    assert ledger.get(third).state == "sent" and ledger.get(fourth).state == "sending"  # type: ignore[union-attr]
+    again = ledger.finish_then(fourth, claimed.attempt, "sent", ("claim", third), "host/1/w", "6")
+    assert again == "sent"  # the reason not to send, as claim gives it
 
 
 def test_take_leaves_messages_it_cannot_judge_for_celery(

@@ -46,7 +46,7 @@ from dispatcher.gateway.validation import problems_of
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
-from dispatcher.ledger.jobs import Claim, Ledger
+from dispatcher.ledger.jobs import Claim, Ledger, NextClaim
 from dispatcher.ledger.templates import StoppedTemplates, Templates
 from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.logs import job_fields
@@ -58,7 +58,7 @@ log = logging.getLogger("dispatcher.worker")
 ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
 INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to the tick
 INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
-_NOT_TAKEN = object()  # drain: the next job was not taken with the last outcome
+_NOT_TAKEN = object()  # the thread's next claim was not made with the last outcome
 
 
 def _needs_window(envelope: JobEnvelope) -> bool:
@@ -111,8 +111,9 @@ class Worker:
         self._uncertain: list[str] = []  # tokens of claims whose answer was lost
         self._uncertain_lock = threading.Lock()
         self._local = threading.local()  # per thread: a short retry _attempt makes itself
+        self._batch_threads = batch_threads or settings.worker_concurrency
         self._executor = ThreadPoolExecutor(
-            max_workers=batch_threads or settings.worker_concurrency,
+            max_workers=self._batch_threads,
             thread_name_prefix="waapi-batch",
         )
 
@@ -228,26 +229,65 @@ class Worker:
         while claim is not None:
             taken += 1
             more = taken < budget and time.monotonic() < deadline
-            # A job sent records its outcome and takes the next in one round trip.
-            self._local.then_take = queue if more else None
-            self._local.taken = _NOT_TAKEN
-            try:
-                if isinstance(claim, Claim):
-                    self._attempt(JobEnvelope.model_validate_json(claim.envelope_json), claim)
-            finally:
-                self._local.then_take = None
+            if not isinstance(claim, Claim):
+                answer = None
+            else:  # a job sent records its outcome and takes the next in one round trip
+                envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+                answer = self._attempt_then(envelope, claim, ("take", queue) if more else None)[1]
             if not more:
                 break
-            claim = self._local.taken
-            if claim is _NOT_TAKEN:
-                claim = self._claim(self.ledger.take, queue)
+            claim = answer if answer is not _NOT_TAKEN else self._claim(self.ledger.take, queue)
         return taken
 
     def handle_batch(self, jobs: Any) -> list[str]:
-        """Process a batch concurrently on the worker's batch threads."""
+        """Process a batch concurrently on the worker's batch threads. Each thread takes
+        the batch's next job as it is free; a job it has sent records its outcome and
+        claims the thread's next job in one round trip."""
         if not isinstance(jobs, list):
             return [self.refuse(None, "jobs: must be a list of job envelopes")]
-        return list(self._executor.map(self.handle, jobs))
+        states = [""] * len(jobs)
+        pending = iter(enumerate(jobs))
+        lock = threading.Lock()
+
+        def next_job() -> tuple[int, JobEnvelope | None] | None:
+            with lock:
+                item = next(pending, None)
+            if item is None:
+                return None
+            index, job = item
+            try:
+                return index, JobEnvelope.model_validate(job)
+            except ValidationError:
+                return index, None  # refused by handle, which says why
+
+        def work(_: int) -> None:
+            item = next_job()
+            answer: Any = _NOT_TAKEN
+            while item is not None:
+                index, envelope = item
+                following = next_job()
+                if envelope is None:
+                    states[index] = self.handle(jobs[index])
+                    item, answer = following, _NOT_TAKEN
+                    continue
+                if answer is _NOT_TAKEN:  # else claimed with the last outcome
+                    answer = self._claim(self.ledger.claim, envelope.id)
+                claim = answer
+                if claim == "missing":
+                    states[index] = self._handle(envelope)
+                    item, answer = following, _NOT_TAKEN
+                    continue
+                then: NextClaim | None = None  # the following job, claimed with this outcome
+                if following is not None and following[1] is not None:
+                    then = ("claim", following[1].id)
+                if isinstance(claim, Claim):
+                    states[index], answer = self._attempt_then(envelope, claim, then)
+                else:
+                    states[index], answer = claim or "missing", _NOT_TAKEN
+                item = following
+
+        list(self._executor.map(work, range(min(len(jobs), self._batch_threads))))
+        return states
 
     def refuse(self, job: Any, problems: str) -> str:
         """A message that is not a job: nothing is sent; the refusal is recorded (never a
@@ -257,6 +297,19 @@ class Worker:
         log.error("refused a message that is not a valid job %s: %s", job_id or "-", problems)
         self.ledger.reject(job_id, problems)
         return "rejected"
+
+    def _attempt_then(
+        self, envelope: JobEnvelope, claim: Claim, then: NextClaim | None
+    ) -> tuple[str, Any]:
+        """:meth:`_attempt`; when the job is sent and ``then`` names the thread's next
+        claim (Ledger.finish_then), that claim is made with the outcome, in its round
+        trip. Returns the state and that claim's answer (``_NOT_TAKEN``: not made)."""
+        self._local.then, self._local.taken = then, _NOT_TAKEN
+        try:
+            state = self._attempt(envelope, claim)
+        finally:
+            self._local.then = None
+        return state, self._local.taken
 
     def _attempt(self, envelope: JobEnvelope, claim: Claim) -> str:
         """An attempt, and the short retries after a gateway in trouble: a retry due
@@ -587,19 +640,19 @@ class Worker:
                 pause_s = min(pause_s * 2, 2.0)
 
     def _record(self, claim: Claim, state: str, fields: dict[str, Any]) -> None:
-        """finish.lua; for a job sent while draining (:meth:`drain`), with the take of the
-        queue's next job in the same round trip. When Redis goes away meanwhile, whether
-        that take was made is unknown: its claim is given back once Redis answers, and
-        the outcome is recorded again alone."""
-        queue = getattr(self._local, "then_take", None)
-        if state != "sent" or queue is None:
+        """finish.lua; for a job sent with the thread's next claim named
+        (:meth:`_attempt_then`), with that claim in the same round trip. When Redis goes
+        away meanwhile, whether that claim was made is unknown: it is given back once
+        Redis answers, and the outcome is recorded again alone."""
+        then = getattr(self._local, "then", None)
+        if state != "sent" or then is None:
             self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
             return
-        self._local.then_take = None
+        self._local.then = None
         token = str(next(self._tokens))
         try:
-            self._local.taken = self.ledger.finish_then_take(
-                claim.job_id, claim.attempt, state, queue, self.identity, token, **fields
+            self._local.taken = self.ledger.finish_then(
+                claim.job_id, claim.attempt, state, then, self.identity, token, **fields
             )
         except StoreUnavailable:
             self._give_back_later(token)

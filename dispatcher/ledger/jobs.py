@@ -32,6 +32,11 @@ def _ms(clock: Clock) -> int:
     return int(clock() * 1000)
 
 
+# The next claim a worker thread makes with an outcome (Ledger.finish_then): take from a
+# queue, or claim a job by id.
+NextClaim = tuple[Literal["take", "claim"], str]
+
+
 @dataclass(frozen=True)
 class Claim:
     """This worker may send ``job_id`` now; ``attempt`` fences its outcome."""
@@ -168,25 +173,27 @@ class Ledger:
         )
         return int(result[0]) == 1
 
-    def finish_then_take(
+    def finish_then(
         self,
         job_id: str,
         attempt: int,
         state: str,
-        queue: str,
+        then: NextClaim,
         holder: str,
         token: str,
         **outcome: Any,
     ) -> Claim | str | None:
-        """:meth:`finish`, then :meth:`take` from ``queue``, in one round trip: a draining
-        worker records what it sent and takes the next job together (each script as
-        atomic as when called alone). Returns what :meth:`take` returns."""
-        _, taken = self.scripts.call_in_turn(
+        """:meth:`finish`, then the next claim in the same round trip: ``("take",
+        queue)`` (:meth:`take`) for a draining worker, ``("claim", job_id)``
+        (:meth:`claim`) for one working through a batch. Each script is as atomic as
+        when called alone. Returns what that next call returns."""
+        name, subject = then
+        _, answer = self.scripts.call_in_turn(
             _ms(self.clock),
             ("finish", self.outcome_args(job_id, attempt, state, **outcome)),
-            ("take", (queue, *self._terms(holder, token))),
+            (name, (subject, *self._terms(holder, token))),
         )
-        return _taken(taken, token)
+        return _taken(answer, token) if name == "take" else _claim_of(answer, subject, token)
 
     def outcome_args(
         self,
