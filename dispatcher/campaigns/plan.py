@@ -51,6 +51,14 @@ class PortfolioPlan:
         }
 
 
+def _whole_second_after(moment: datetime) -> datetime:
+    """``moment`` rounded up to the second: an estimated finish shown to the second is
+    never earlier than the estimate (truncating could show it before the run's start
+    plus its windows)."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class Plan:
     at: datetime
@@ -68,7 +76,7 @@ class Plan:
             "messagingLimits": [p.to_dict() for p in self.portfolios],
             "newRecipients": sum(p.new_recipients for p in self.portfolios),
             "budgetNow": sum(p.budget_now for p in self.portfolios) if self.portfolios else None,
-            "estimatedFinish": self.finish.isoformat(timespec="seconds"),
+            "estimatedFinish": _whole_second_after(self.finish).isoformat(timespec="seconds"),
             "limitedBy": self.limited_by,
         }
 
