@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+from pydantic.alias_generators import to_camel
 
 from dispatcher.errors import UnexpectedResponse
 
+_Result = TypeVar("_Result")
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+
+def _read(
+    cls: type[_Result], data: Any, *, refusal: str, needs: str | None = None, **keys: str
+) -> _Result:
+    """``cls`` from the gateway's ``data``: each field read as a string (or None) from its
+    camelCase key, or from the key ``keys`` names for it; ``raw`` keeps the whole object.
+    Refused (UnexpectedResponse, ``refusal``) when ``data`` is not an object or lacks
+    ``needs``, a 2xx answer that does not say what the call did."""
+    if not isinstance(data, Mapping) or (needs is not None and not data.get(needs)):
+        raise UnexpectedResponse(refusal, body=data)
+    values: dict[str, Any] = {}
+    for name in (f.name for f in fields(cls)):  # type: ignore[arg-type]
+        if name == "raw":
+            values[name] = dict(data)
+        else:
+            value = data.get(keys.get(name, to_camel(name)))
+            values[name] = None if value is None else str(value)
+    return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +45,7 @@ class SendResult:
 
     @classmethod
     def from_data(cls, data: Any) -> SendResult:
-        if not isinstance(data, Mapping) or not data.get("messageId"):
-            raise UnexpectedResponse("2xx answer without data.messageId", body=data)
-        return cls(
-            message_id=str(data["messageId"]),
-            status=_str_or_none(data.get("status")),
-            to=_str_or_none(data.get("to")),
-            type=_str_or_none(data.get("type")),
-            session_id=_str_or_none(data.get("sessionId")),
-            raw=dict(data),
-        )
+        return _read(cls, data, needs="messageId", refusal="2xx answer without data.messageId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +58,7 @@ class Contact:
 
     @classmethod
     def from_data(cls, data: Any) -> Contact:
-        if not isinstance(data, Mapping):
-            raise UnexpectedResponse("2xx answer without a contact object", body=data)
-        return cls(
-            id=_str_or_none(data.get("_id")),
-            phone_number=_str_or_none(data.get("phoneNumber")),
-            raw=dict(data),
-        )
+        return _read(cls, data, refusal="2xx answer without a contact object", id="_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +94,4 @@ class QrSession:
 
     @classmethod
     def from_data(cls, data: Any) -> QrSession:
-        if not isinstance(data, Mapping) or not data.get("sessionId"):
-            raise UnexpectedResponse("QR session without sessionId", body=data)
-        return cls(
-            session_id=str(data["sessionId"]),
-            session_name=_str_or_none(data.get("sessionName")),
-            phone_number=_str_or_none(data.get("phoneNumber")),
-            status=_str_or_none(data.get("status")),
-        )
+        return _read(cls, data, needs="sessionId", refusal="QR session without sessionId")

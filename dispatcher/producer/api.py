@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
+from pydantic.alias_generators import to_camel
 
 from config import Settings, load_settings
 from dispatcher.errors import InvalidRequest
@@ -161,9 +162,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/text``."""
-        return self.send(
-            "cloud", "text", _body(to, from_phone_no, body=body, previewUrl=preview_url), **options
-        )
+        return self._send_cloud("text", locals())
 
     def send_template(
         self,
@@ -177,19 +176,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/template``."""
-        return self.send(
-            "cloud",
-            "template",
-            _body(
-                to,
-                from_phone_no,
-                name=name,
-                language=language,
-                components=components,
-                replyToWaMessageId=reply_to_wa_message_id,
-            ),
-            **options,
-        )
+        return self._send_cloud("template", locals())
 
     def send_buttons(
         self,
@@ -203,19 +190,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/buttons``."""
-        return self.send(
-            "cloud",
-            "buttons",
-            _body(
-                to,
-                from_phone_no,
-                bodyText=body_text,
-                buttons=buttons,
-                headerText=header_text,
-                footerText=footer_text,
-            ),
-            **options,
-        )
+        return self._send_cloud("buttons", locals())
 
     def send_list(
         self,
@@ -230,20 +205,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/list``."""
-        return self.send(
-            "cloud",
-            "list",
-            _body(
-                to,
-                from_phone_no,
-                bodyText=body_text,
-                buttonText=button_text,
-                sections=sections,
-                headerText=header_text,
-                footerText=footer_text,
-            ),
-            **options,
-        )
+        return self._send_cloud("list", locals())
 
     def send_cta(
         self,
@@ -258,20 +220,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/cta``."""
-        return self.send(
-            "cloud",
-            "cta",
-            _body(
-                to,
-                from_phone_no,
-                bodyText=body_text,
-                buttonText=button_text,
-                url=url,
-                headerText=header_text,
-                footerText=footer_text,
-            ),
-            **options,
-        )
+        return self._send_cloud("cta", locals())
 
     def send_flow(
         self,
@@ -291,25 +240,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/flow``."""
-        return self.send(
-            "cloud",
-            "flow",
-            _body(
-                to,
-                from_phone_no,
-                bodyText=body_text,
-                flowId=flow_id,
-                flowCta=flow_cta,
-                flowToken=flow_token,
-                flowAction=flow_action,
-                screen=screen,
-                data=data,
-                mode=mode,
-                headerText=header_text,
-                footerText=footer_text,
-            ),
-            **options,
-        )
+        return self._send_cloud("flow", locals())
 
     def send_media(
         self,
@@ -324,14 +255,7 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/{image,video,audio,sticker,document}``."""
-        return self.send(
-            "cloud",
-            kind,
-            _body(
-                to, from_phone_no, link=link, mediaId=media_id, caption=caption, filename=filename
-            ),
-            **options,
-        )
+        return self._send_cloud(kind, locals())
 
     def send_image(self, to: str, from_phone_no: str, **fields: Any) -> str:
         return self.send_media("image", to, from_phone_no, **fields)
@@ -360,19 +284,15 @@ class Dispatcher:
         **options: Any,
     ) -> str:
         """Queue ``POST /whatsapp-api/messages/send``: upsert the contact and send."""
-        return self.send(
-            "cloud",
-            "send",
-            _body(
-                to,
-                from_phone_no,
-                type=type,
-                payload=payload,
-                contact=contact,
-                countryCode=country_code,
-            ),
-            **options,
-        )
+        return self._send_cloud("send", locals())
+
+    def _send_cloud(self, message_type: str, arguments: dict[str, Any]) -> str:
+        """Queue a typed Cloud send from its method's ``locals()``: every parameter is a
+        body field under its camelCase name (``body_text`` is ``bodyText``, as the gateway
+        spells it), unset ones left out, and ``**options`` are the job's options. Read
+        from the signature so that each field is named once, there."""
+        fields = {k: v for k, v in arguments.items() if k not in ("self", "kind", "options")}
+        return self.send("cloud", message_type, _camel_body(fields), **arguments["options"])
 
     # --- contacts, queued like sends ---------------------------------------------------------
 
@@ -471,6 +391,10 @@ class Dispatcher:
             time.sleep(interval_s)
             record = self.job(job_id)
         return record
+
+
+def _camel_body(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {to_camel(k): v for k, v in fields.items() if v is not None}
 
 
 def _body(to: str, from_phone_no: str | None, **fields: Any) -> dict[str, Any]:
