@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.phone import country_calling_code, normalize_e164
+from config.redis_address import SENTINEL_SCHEME, SentinelGroup, parse_sentinel_url
 
 DEFAULT_BASE_URL = "https://cname.betazen.vendor.waapi.easycrm4u.com/api/v1/external"
 DEFAULT_SCOPES = ("messages.send", "messages.read", "contacts.write", "contacts.read")
@@ -186,7 +187,19 @@ class Settings(BaseSettings):
     # Several keys: a JSON list of ApiKeyConfig objects.
     waapi_keys: str | None = None
 
-    redis_url: str = Field(default="redis://localhost:6379/0", pattern=r"^(redis|rediss|unix)://")
+    # One server (redis://, rediss://, unix://) or a Sentinel group (sentinel://...,
+    # config/redis_address.py); the Sentinels' own password apart, as a secret.
+    redis_url: str = Field(
+        default="redis://localhost:6379/0", pattern=r"^(redis|rediss|unix|sentinel)://"
+    )
+    redis_sentinel_password: SecretStr | None = None
+    # A write the dispatcher stands on (an acknowledged enqueue, a claim about to be sent)
+    # waits until this many replicas have it (Redis WAIT), or as many as are connected
+    # when fewer are: a failover then cannot lose it. Unset: 1 with a Sentinel group (the
+    # replica it would promote), 0 with one server. A shortfall within the timeout is a
+    # StoreUnavailable (HTTP 503), never an acknowledgement.
+    redis_confirm_replicas: int | None = Field(default=None, ge=0, le=16)
+    redis_confirm_timeout_ms: int = Field(default=1000, ge=10, le=60_000)
 
     waapi_connect_timeout_s: float = Field(default=3.05, gt=0, le=60)
     waapi_read_timeout_s: float = Field(default=20.0, gt=0, le=300)
@@ -304,6 +317,13 @@ class Settings(BaseSettings):
     _tokens: tuple[ProducerToken, ...] = PrivateAttr(default=())
     _prices: dict[str, dict[str, float]] = PrivateAttr(default_factory=dict)
     _portfolios: tuple[Portfolio, ...] = PrivateAttr(default=())
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_parses(cls, value: str) -> str:
+        if value.startswith(SENTINEL_SCHEME):
+            parse_sentinel_url(value)
+        return value
 
     @model_validator(mode="after")
     def _build_keys(self) -> Self:
@@ -454,6 +474,23 @@ class Settings(BaseSettings):
     def from_numbers(self) -> tuple[str, ...]:
         """Every sending number of every key, in configuration order, once each."""
         return tuple(dict.fromkeys(number for key in self.keys for number in key.numbers))
+
+    @cached_property
+    def sentinel(self) -> SentinelGroup | None:
+        """The Sentinel group ``REDIS_URL`` names, or None for one Redis server."""
+        if not self.redis_url.startswith(SENTINEL_SCHEME):
+            return None
+        password = self.redis_sentinel_password
+        return parse_sentinel_url(
+            self.redis_url, password.get_secret_value() if password is not None else None
+        )
+
+    @property
+    def replicas_to_confirm(self) -> int:
+        """How many replicas must have a write before it counts (REDIS_CONFIRM_REPLICAS)."""
+        if self.redis_confirm_replicas is not None:
+            return self.redis_confirm_replicas
+        return 1 if self.sentinel is not None else 0
 
     @cached_property
     def number_rates(self) -> dict[str, float]:

@@ -14,11 +14,22 @@ from dispatcher.job.queues import MAINTENANCE_QUEUE
 TICK_INTERVAL_S = 1.0
 
 
+def _broker(settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The broker URL and what its transport needs beside it: one Redis, or the master a
+    Sentinel group names (kombu's Sentinel transport asks them, as the ledger does)."""
+    group = settings.sentinel
+    if group is None:
+        return settings.redis_url, {}
+    return group.kombu_url(), group.kombu_options()
+
+
 def _celery_config(settings: Settings, concurrency: int) -> dict[str, Any]:
+    broker_url, sentinel_options = _broker(settings)
     return {
-        "broker_url": settings.redis_url,
+        "broker_url": broker_url,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
+            **sentinel_options,
             # Well above any wait: a delay never rides on a Celery countdown here.
             "visibility_timeout": settings.broker_visibility_timeout_s,
             "max_connections": 2 * concurrency + 16,

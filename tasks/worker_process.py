@@ -70,7 +70,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     app = sender.app
     worker = worker_for(app)
     settings = worker.settings
-    client = connect(settings.redis_url, max_connections=2)
+    client = connect(settings, max_connections=2)
     threading.Thread(
         target=heartbeat,
         args=(client, worker.identity, _stop, settings.worker_heartbeat_s),

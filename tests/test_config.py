@@ -185,6 +185,18 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
         ({"WAAPI_READ_TIMEOUT_S": "soon"}, "WAAPI_READ_TIMEOUT_S: Input should be a valid number"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL: String should match pattern"),
         (
+            {"REDIS_URL": f"sentinel://:{SECRET}@10.0.0.1:26379,10.0.0.2:26379/0"},
+            "REDIS_URL: a sentinel:// URL names its master once: ?master=NAME",
+        ),
+        (
+            {"REDIS_URL": f"sentinel://:{SECRET}@10.0.0.1:263790/0?master=waapi"},
+            "REDIS_URL: each Sentinel of a sentinel:// URL is host:port",
+        ),
+        (
+            {"REDIS_URL": f"sentinel://:{SECRET}@10.0.0.1/zero?master=waapi"},
+            "REDIS_URL: a sentinel:// URL's database is a number (/0)",
+        ),
+        (
             {"RETRY_BASE_DELAY_S": "10", "RETRY_MAX_DELAY_S": "5"},
             "RETRY_MAX_DELAY_S: must be at least RETRY_BASE_DELAY_S",
         ),
@@ -314,3 +326,24 @@ def test_keys_may_share_a_number_and_the_first_with_the_channel_sends(redis_url:
         preparer.prepare("cloud", "send", body)
     assert preparer.prepare("qr", "text", {"to": "+15551230001", "fromPhoneNo": "+15550000001",
                                            "body": "x"}).channel == "qr"  # fmt: skip
+
+
+def test_a_sentinel_url_names_the_group_for_the_ledger_and_for_the_broker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "sentinel://:p%40ss@s1:26380,s2/3?master=waapi")
+    monkeypatch.setenv("REDIS_SENTINEL_PASSWORD", SECRET)
+    settings = load_settings()
+    group = settings.sentinel
+    assert group is not None
+    assert (group.sentinels, group.master, group.db) == ((("s1", 26380), ("s2", 26379)), "waapi", 3)
+    assert (group.password, group.sentinel_password) == ("p@ss", SECRET)
+    assert SECRET not in repr(group) and "p@ss" not in repr(group)
+    assert group.kombu_url() == "sentinel://:p%40ss@s1:26380/3;sentinel://:p%40ss@s2:26379/3"
+    assert group.kombu_options() == {
+        "master_name": "waapi",
+        "sentinel_kwargs": {"password": SECRET},
+    }
+    assert settings.replicas_to_confirm == 1  # a Sentinel group has a replica to confirm
+    assert load_settings(redis_url="redis://localhost:6379/0").replicas_to_confirm == 0
+    assert load_settings(redis_confirm_replicas=0).replicas_to_confirm == 0

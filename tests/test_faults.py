@@ -30,8 +30,9 @@ import requests
 
 from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger.states import TERMINAL_STATES
-from tests.support.data import BEARER, SANDBOX_KEYS
+from tests.support.data import SANDBOX_KEYS
 from tests.support.processes import SandboxProcess
+from tests.support.producers import Producers
 from tests.support.stack import Stack, own_stack
 from tests.support.waiting import wait_until
 
@@ -304,64 +305,16 @@ def test_redis_restart_under_producers_keeps_every_acknowledged_job(
     url = stack.start_serve()
     workers = supervise(cleanup, stack)
     stack.start_beat()
-    accepted: list[str] = []
-    refused = collections.Counter[str]()
-    stop = threading.Event()
-
-    def produce_python() -> None:
-        with stack.dispatcher() as dispatcher:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                time.sleep(0.01)
-                try:
-                    accepted.append(
-                        dispatcher.send_template(f"+1559{n:07d}", NUMBERS[0], "hello_world", "en")
-                    )
-                except StoreUnavailable:
-                    refused["python"] += 1
-                    time.sleep(0.05)
-
-    def produce_http() -> None:
-        n = 0
-        with requests.Session() as session:
-            while not stop.is_set():
-                n += 1
-                time.sleep(0.01)
-                try:
-                    answer = session.post(
-                        url + "/v1/whatsapp-api/messages/template",
-                        headers=BEARER["crm"],
-                        json={
-                            "to": f"+1556{n:07d}",
-                            "fromPhoneNo": NUMBERS[1],
-                            "name": "hello_world",
-                            "language": "en",
-                        },
-                        timeout=5,
-                    )
-                except requests.RequestException:
-                    refused["http"] += 1
-                    continue
-                if answer.status_code == 202:
-                    accepted.append(answer.json()["data"]["jobId"])
-                else:
-                    refused[f"http {answer.status_code}"] += 1
-                    time.sleep(0.05)
-
-    producers = [threading.Thread(target=produce_python), threading.Thread(target=produce_http)]
-    for thread in producers:
-        thread.start()
+    producers = Producers(stack, url, NUMBERS[:2], ("1559", "1556")).start()
     try:
         time.sleep(3)
-        before = len(accepted)
+        before = len(producers.accepted)
         stack.redis.restart(down_s=3)
         returned = time.monotonic()
         time.sleep(3)
     finally:
-        stop.set()
-        for thread in producers:
-            thread.join(30)
+        producers.stop()
+    accepted, refused = producers.accepted, producers.refused
     ready = wait_until(lambda: requests.get(url + "/readyz", timeout=5).ok, timeout_s=30)
     client = redis.Redis(port=stack.redis.port)
     states = wait_terminal(client, accepted, timeout_s=60)

@@ -20,7 +20,7 @@ def _limiter() -> Limiter:
     settings = settings_or_exit()
     if not settings.has_credentials:
         fail("no gateway credentials configured: no limits to show")
-    return Limiter(connect(settings.redis_url, max_connections=4), settings)
+    return Limiter(connect(settings, max_connections=4), settings)
 
 
 def _use(limiter: Limiter, limit: Limit, now_ms: float) -> dict[str, Any]:

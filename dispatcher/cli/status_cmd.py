@@ -104,7 +104,7 @@ def status(as_json: bool, sample_s: float) -> None:
     settings = settings_or_exit()
     if not settings.has_credentials:
         fail("no gateway credentials configured: nothing to show")
-    client = connect(settings.redis_url, max_connections=4)
+    client = connect(settings, max_connections=4)
     try:
         report = status_report(
             LedgerCollector(client, settings),

@@ -14,7 +14,7 @@ from dispatcher.ledger.templates import Templates
 @click.option("--json", "as_json", is_flag=True)
 def templates(as_json: bool) -> None:
     """What Meta said of each template lately: status, quality, reason (from webhooks)."""
-    client = connect(settings_or_exit().redis_url)
+    client = connect(settings_or_exit())
     try:
         found = Templates(client).all()
     except DispatcherError as exc:

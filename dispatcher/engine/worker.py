@@ -140,7 +140,7 @@ class Worker:
     def connect(settings: Settings, concurrency: int | None = None) -> redis.Redis:
         """The Redis client a worker of ``concurrency`` threads needs (its pool)."""
         threads = concurrency or settings.worker_concurrency
-        return connect(settings.redis_url, max_connections=2 * threads + 8)
+        return connect(settings, max_connections=2 * threads + 8)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -363,6 +363,7 @@ class Worker:
                 self.sleep(admission.delay_s)  # our reserved slot under every limit
                 if envelope.campaign_id and self._campaign_stopped(envelope, claim):
                     return "retry_wait"
+            self.ledger.confirm()  # the claim outlives a failover before the send is made
         scopes = self.limiter.throttle_scopes(envelope)  # the adaptive throttle counts calls
         started = time.perf_counter()
         try:

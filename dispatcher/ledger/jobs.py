@@ -22,6 +22,7 @@ from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.records import JobRecord
+from dispatcher.ledger.replicas import ReplicaConfirm
 from dispatcher.ledger.scripts import Scripts
 
 Clock = Callable[[], float]
@@ -113,6 +114,10 @@ class Ledger:
         self.settings = settings
         self.clock = clock
         self.scripts = Scripts(client, settings.events_maxlen, settings.job_retention_s)
+        # Called after the writes the dispatcher stands on (replicas.py).
+        self.confirm = ReplicaConfirm(
+            client, settings.replicas_to_confirm, settings.redis_confirm_timeout_ms
+        )
         # Unknown jobs wait this long for their webhook, when webhooks come at all.
         webhooks = any(key.webhook_verify_token is not None for key in settings.keys)
         self._recheck_ms = int(settings.unknown_recheck_s * 1000) if webhooks else 0
@@ -143,6 +148,7 @@ class Ledger:
             batch_size,
             json.dumps(jobs, separators=(",", ":")),
         )
+        self.confirm()  # acknowledged only once a failover cannot lose it
         return [item.decode() for item in result]
 
     def _terms(self, holder: str, token: str) -> tuple[int, int, str, str]:

@@ -47,7 +47,7 @@ class Dispatcher:
         self, settings: Settings, client: redis.Redis | None = None, clock: Clock = time.time
     ) -> None:
         self.settings = settings
-        self.ledger = Ledger(client or connect(settings.redis_url), settings, clock)
+        self.ledger = Ledger(client or connect(settings), settings, clock)
         self._preparer = JobPreparer(settings, self.ledger.clock)
 
     @classmethod

@@ -165,3 +165,102 @@ class RedisProcess:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+
+
+SENTINEL_CONF = Path(__file__).resolve().parents[2] / "deploy" / "sentinel.conf"
+
+
+@dataclass
+class SentinelRedis:
+    """A master, a replica and three Sentinels on loopback, each Sentinel started from
+    the shipped ``deploy/sentinel.conf`` (only its port and the master's address
+    changed), so a failover takes the time users get."""
+
+    master: RedisProcess
+    replica: RedisProcess
+    sentinels: list[subprocess.Popen[bytes]]
+    sentinel_ports: list[int]
+    name: str = "waapi"
+
+    @classmethod
+    def start(cls, workdir: Path) -> SentinelRedis:
+        master = RedisProcess.start(workdir / "master")
+        replica = RedisProcess.start(
+            workdir / "replica", "--replicaof", "127.0.0.1", str(master.port)
+        )
+        ports = [free_port() for _ in range(3)]
+        sentinels = []
+        for port in ports:
+            conf = workdir / f"sentinel-{port}.conf"
+            lines = []
+            for line in SENTINEL_CONF.read_text().splitlines():
+                if line.startswith("port "):
+                    line = f"port {port}"
+                elif line.startswith("sentinel monitor "):
+                    line = f"sentinel monitor waapi 127.0.0.1 {master.port} 2"
+                lines.append(line)
+            conf.write_text("\n".join([*lines, "bind 127.0.0.1", f"dir {workdir}", ""]))
+            sentinels.append(
+                subprocess.Popen(
+                    ["redis-server", str(conf), "--sentinel", "--loglevel", "warning"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        group = cls(master, replica, sentinels, ports)
+        # The replica's first sync starts after repl-diskless-sync-delay (5 s), and a
+        # Sentinel reads the master's INFO every 10 s: that is when it sees the replica.
+        wait_until(lambda: group.replica_in_sync() and group.replicas_seen() >= 1, timeout_s=40)
+        wait_until(lambda: group.sentinels_seen() >= 3, timeout_s=30)
+        return group
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return f"sentinel://{hosts}/0?master={self.name}"
+
+    def _ask(self, *command: str) -> Any:
+        import redis
+
+        with redis.Redis(
+            port=self.sentinel_ports[0], socket_timeout=2, decode_responses=True
+        ) as sentinel:
+            return sentinel.execute_command(*command)
+
+    def replica_in_sync(self) -> bool:
+        import redis
+
+        with redis.Redis(port=self.replica.port, socket_timeout=2) as replica:
+            return replica.info("replication").get("master_link_status") == "up"
+
+    def replicas_seen(self) -> int:
+        return int(self._master_info().get("num-slaves", 0))
+
+    def sentinels_seen(self) -> int:
+        return int(self._master_info().get("num-other-sentinels", -1)) + 1
+
+    def _master_info(self) -> dict[str, str]:
+        try:
+            info = self._ask("SENTINEL", "MASTER", self.name)
+        except Exception:
+            return {}
+        return {str(k): str(v) for k, v in info.items()}
+
+    def master_port(self) -> int:
+        _host, port = self._ask("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
+        return int(port)
+
+    def kill_master(self) -> None:
+        """SIGKILL the master: its clients see their connections reset, the Sentinels see
+        it silent, and after ``down-after-milliseconds`` promote the replica."""
+        self.master.proc.kill()
+        self.master.proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.sentinels:
+            proc.terminate()
+        for proc in self.sentinels:
+            proc.wait(10)
+        for server in (self.replica, self.master):
+            if server.proc.poll() is None:
+                server.stop()
