@@ -248,6 +248,9 @@ class Settings(BaseSettings):
     # to their queues at once (recovery by liveness, not by lease or visibility timeout).
     worker_heartbeat_s: float = Field(default=2.0, gt=0, le=60)
     worker_dead_after_s: float = Field(default=15.0, ge=3, le=600)
+    # Beat on several hosts: one leads (sends the schedule), the others stand by; a
+    # leader silent this long has died, and a standby takes over (tasks/beat.py).
+    beat_leader_ttl_s: float = Field(default=5.0, ge=2, le=300)
     # After a transactional job, a worker thread sends up to this many more from the same
     # queue itself (taken and claimed atomically), for at most WORKER_DRAIN_S seconds,
     # sparing Celery's per-message delivery. 0 turns it off.

@@ -59,6 +59,8 @@ def _celery_config(settings: Settings, concurrency: int) -> dict[str, Any]:
         "worker_disable_rate_limits": True,
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
+        # One beat sends at a time; others stand by (tasks/beat.py).
+        "beat_scheduler": "tasks.beat:LeaderScheduler",
         "beat_schedule": {
             "waapi-tick": {
                 "task": "waapi.tick",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.campaigns.store import IN_FLIGHT
@@ -160,3 +161,47 @@ def test_a_spam_limit_pauses_the_campaign_and_a_throttle_paces_it(stack: Stack) 
     wait_until(lambda: (flagged.get(second) or {}).get("state") == "paused", timeout_s=30)
     info = flagged.get(second)
     assert info is not None and info["reason"].startswith("number paused")
+
+
+def beat_leader(stack: Stack) -> int | None:
+    """The pid of the beat that leads (its lock's token is ``host:pid``)."""
+    with redis.Redis(port=stack.redis.port) as client:
+        token = client.get("waapi:beat:leader")
+    return int(token.decode().rsplit(":", 1)[1]) if token else None
+
+
+def test_a_standby_beat_takes_over_within_10_s_and_the_campaign_launches_once(
+    stack: Stack,
+) -> None:
+    """Two beats, as on two hosts: one leads, the other stands by. SIGKILL the leader:
+    the standby leads within 10 s (BEAT_LEADER_TTL_S, 5 s, and a tick), and a campaign
+    due after the kill launches once, every recipient sent once."""
+    for _ in range(2):
+        stack.start_worker(threads=16)
+    beats = {proc.pid: proc for proc in (stack.start_beat("beat-a"), stack.start_beat("beat-b"))}
+    leader = wait_until(lambda: beat_leader(stack), timeout_s=30)
+    assert leader in beats
+    time.sleep(2)
+    assert beat_leader(stack) == leader  # it renews: nobody else takes over while it lives
+    beats[leader].send_signal(signal.SIGKILL)
+    beats[leader].wait()
+    killed = time.monotonic()
+    campaigns, campaign_id = create(stack, 2000, queueAhead=300)
+    standby = wait_until(
+        lambda: (pid := beat_leader(stack)) not in (None, leader) and pid,
+        timeout_s=30,
+        interval_s=0.1,
+    )
+    handover_s = time.monotonic() - killed
+    wait_until(lambda: finished(campaigns, campaign_id), timeout_s=120, interval_s=0.5)
+    per_recipient = collections.Counter(r["to"] for r in stack.sandbox.sent())
+    started = [
+        f
+        for _, f in campaigns.client.xrange("waapi:events")
+        if f.get(b"state") == b"campaign_started"
+    ]
+    print(f"\nbeat leader SIGKILLed: the standby led {handover_s:.1f} s later")
+    assert standby in beats and standby != leader
+    assert handover_s <= 10
+    assert len(per_recipient) == 2000 and set(per_recipient.values()) == {1}
+    assert len(started) == 1

@@ -35,6 +35,7 @@ key                                   type    what it holds
 ``delivery:<id>``                     string  a webhook delivery already applied
 ``camp:<id>[:<part>]``, ``campaigns`` hash    a campaign, its audience, held jobs, funnels
 ``beat``, ``trimmed``, ``swept``      string  when periodic work last ran
+``beat:leader``                       string  the beat that leads (host:pid), with a TTL
 ====================================  ======  ================================================
 
 The Lua scripts build the same keys from the same prefix in ``lua/prelude.lua``'s ``K``
@@ -53,6 +54,7 @@ STATS = PREFIX + "stats"  # hash of counters (ambiguous sends, republished, ...)
 WORKERS = PREFIX + "workers"  # zset worker name -> last seen (ms)
 DEAD = PREFIX + "dead"  # zset job id -> when it died (ms): the dead letters
 BEAT_SEEN = PREFIX + "beat"  # when beat's once-a-minute task last ran (unix s)
+BEAT_LEADER = PREFIX + "beat:leader"  # the beat process that sends the schedule (host:pid)
 CAMPAIGNS = PREFIX + "campaigns"  # zset campaign id -> created (ms): the listing
 CAMPAIGNS_DUE = PREFIX + "campaigns:due"  # zset campaign id -> next run (ms)
 CAMPAIGNS_RUNNING = PREFIX + "campaigns:running"  # set of campaigns fanning out a run
