@@ -65,6 +65,7 @@ bench: install
 	$(BIN)/python bench/sandbox_rps.py
 	$(BIN)/python bench/webhooks.py
 	$(BIN)/python bench/rate_limits.py
+	$(BIN)/python bench/replica_wait.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

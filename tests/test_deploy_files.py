@@ -117,3 +117,30 @@ def test_compose_redis_keeps_what_it_is_given() -> None:
     for name in ("web", "worker", "beat"):
         depends = compose()["services"][name]["depends_on"]
         assert depends["redis"]["condition"] == "service_healthy"
+
+
+def test_the_sentinel_profile_watches_the_master_with_the_shipped_config() -> None:
+    """Two replicas of ``redis`` kept as it is kept, three Sentinels from
+    deploy/sentinel.conf (a quorum of two, five seconds to call the master down), and the
+    application's REDIS_URL open to the sentinel:// form."""
+    services = compose()["services"]
+    replicas = [services[f"redis-replica-{n}"] for n in (1, 2)]
+    sentinels = [services[f"sentinel-{n}"] for n in (1, 2, 3)]
+    for replica in replicas:
+        command = " ".join(replica["command"])
+        assert "--replicaof redis 6379" in command and "--appendonly yes" in command
+    for sentinel in sentinels + replicas:
+        assert sentinel["profiles"] == ["sentinel"]
+        assert sentinel["depends_on"]["redis"]["condition"] == "service_healthy"
+    for sentinel in sentinels:
+        assert sentinel["volumes"] == ["./deploy/sentinel.conf:/etc/waapi/sentinel.conf:ro"]
+        assert "redis-server /data/sentinel.conf --sentinel" in sentinel["command"][-1]
+    conf = (ROOT / "deploy" / "sentinel.conf").read_text().splitlines()
+    assert "sentinel monitor waapi redis 6379 2" in conf
+    assert "sentinel down-after-milliseconds waapi 5000" in conf
+    assert services["worker"]["environment"]["REDIS_URL"] == "${REDIS_URL:-redis://redis:6379/0}"
+    from config import load_settings
+
+    url = "sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379/0?master=waapi"
+    group = load_settings(redis_url=url).sentinel
+    assert group is not None and group.master == "waapi" and len(group.sentinels) == 3
