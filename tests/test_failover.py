@@ -23,7 +23,7 @@ import requests
 
 from dispatcher.errors import StoreUnavailable
 from tests.support.data import BEARER
-from tests.support.processes import SandboxProcess, SentinelRedis
+from tests.support.processes import SandboxProcess, SentinelRedis, most_in_window
 from tests.support.producers import Producers
 from tests.support.stack import Stack
 from tests.support.waiting import wait_until
@@ -58,17 +58,6 @@ def sentinel_stack(tmp_path: Path) -> Iterator[Stack]:
         stack.stop()
         sandbox.stop()
         group.stop()
-
-
-def most_in_window(times: list[float], window_s: float) -> int:
-    """The most sends in any window of ``window_s`` seconds."""
-    times = sorted(times)
-    most, first = 0, 0
-    for last, at in enumerate(times):
-        while at - times[first] >= window_s:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def test_a_master_killed_mid_run_fails_over_and_keeps_every_acknowledged_job(

@@ -25,6 +25,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def most_in_window(times: list[float], window_s: float) -> int:
+    """The most of ``times`` (seconds, as the sandbox's ``received``) in any window of
+    ``window_s`` seconds: a rate as the gateway counts it."""
+    times = sorted(times)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= window_s:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 @dataclass
 class SandboxProcess:
     """``waapi-dispatch sandbox`` in a subprocess, steered over its /_sandbox endpoints."""
