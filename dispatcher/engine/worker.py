@@ -363,7 +363,6 @@ class Worker:
                 self.sleep(admission.delay_s)  # our reserved slot under every limit
                 if envelope.campaign_id and self._campaign_stopped(envelope, claim):
                     return "retry_wait"
-            self.ledger.confirm()  # the claim outlives a failover before the send is made
         scopes = self.limiter.throttle_scopes(envelope)  # the adaptive throttle counts calls
         started = time.perf_counter()
         try:

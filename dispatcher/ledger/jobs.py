@@ -113,11 +113,11 @@ class Ledger:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self.scripts = Scripts(client, settings.events_maxlen, settings.job_retention_s)
-        # Called after the writes the dispatcher stands on (replicas.py).
-        self.confirm = ReplicaConfirm(
+        # Enqueues and claims wait for replicas when the settings say so (replicas.py).
+        confirm = ReplicaConfirm(
             client, settings.replicas_to_confirm, settings.redis_confirm_timeout_ms
         )
+        self.scripts = Scripts(client, settings.events_maxlen, settings.job_retention_s, confirm)
         # Unknown jobs wait this long for their webhook, when webhooks come at all.
         webhooks = any(key.webhook_verify_token is not None for key in settings.keys)
         self._recheck_ms = int(settings.unknown_recheck_s * 1000) if webhooks else 0
@@ -148,7 +148,6 @@ class Ledger:
             batch_size,
             json.dumps(jobs, separators=(",", ":")),
         )
-        self.confirm()  # acknowledged only once a failover cannot lose it
         return [item.decode() for item in result]
 
     def _terms(self, holder: str, token: str) -> tuple[int, int, str, str]:

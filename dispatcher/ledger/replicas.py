@@ -4,69 +4,54 @@ Redis replicates asynchronously: a write the master has answered may not have re
 replica when the master dies, and the replica the Sentinels promote then never had it. Two
 writes matter. An enqueue the producer was told is queued must survive, and a job's claim
 must be kept before its message goes to the gateway (were it lost, the job would be queued
-again on the new master and sent twice, with nothing to say so). ``WAIT n timeout`` after
-either holds the answer until ``n`` replicas have every write made before it, on any
-connection: the master's replication offset only grows.
+again on the new master and sent twice, with nothing to say so). ``WAIT n timeout`` sent
+after either, in the same pipeline (WAIT speaks only for its own connection's writes),
+holds the answer until ``n`` replicas have it (``Scripts``, ``CONFIRMED``).
 
-Only replicas that are connected are waited for: after a failover the new master may have
-none yet, and waiting the full timeout on every write would stop the service for nothing
-(there is no replica a second failover could promote). How many are connected is read
-from ``INFO replication`` at most once a second.
+A shortfall is never an acknowledgement. It is also how a master that has been replaced
+but still runs (a manual ``SENTINEL FAILOVER``, a partition) shows itself: its replica was
+promoted and left it, so nothing confirms what it takes. On a shortfall the Sentinels are
+asked where the master is now, so that the next try goes there.
+
+``n`` is ``REDIS_CONFIRM_REPLICAS``: 1 by default with Sentinel, so a group needs two
+replicas to keep taking writes after a failover leaves one (the shipped compose profile
+runs two); 0 with one server, where nothing waits.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import contextlib
+from typing import Any
 
 import redis
 
 from dispatcher.errors import StoreUnavailable
-from dispatcher.ledger.connection import store_errors
-
-REFRESH_S = 1.0
 
 
 class ReplicaConfirm:
-    """Callable: returns once the writes made so far are on ``wanted`` replicas (or on
-    every connected one, when fewer are connected); StoreUnavailable when they are not
-    within ``timeout_ms``."""
+    """How many replicas must have a write, for how long to wait, and what a shortfall
+    means (:meth:`check`)."""
 
     def __init__(self, client: redis.Redis, wanted: int, timeout_ms: int) -> None:
-        self._client = client
-        self._wanted = wanted
-        self._timeout_ms = timeout_ms
-        self._lock = threading.Lock()
-        self._connected = 0
-        self._read_at = -REFRESH_S
+        self._pool: Any = client.connection_pool
+        self.wanted = wanted
+        self.timeout_ms = timeout_ms
 
-    @property
-    def enabled(self) -> bool:
-        return self._wanted > 0
-
-    def __call__(self) -> None:
-        if self._wanted <= 0:
+    def check(self, confirmed: Any) -> None:
+        """Raise StoreUnavailable unless ``confirmed`` (WAIT's answer) reaches ``wanted``."""
+        if isinstance(confirmed, int) and confirmed >= self.wanted:
             return
-        needed = min(self._wanted, self._connected_replicas())
-        if needed == 0:
-            return
-        with store_errors():
-            confirmed = int(self._client.wait(needed, self._timeout_ms))
-        if confirmed < needed:
-            self._read_at = -REFRESH_S  # read again: a replica may have gone
-            raise StoreUnavailable(
-                f"redis: {confirmed} of {needed} replicas confirmed the write within "
-                f"{self._timeout_ms} ms (REDIS_CONFIRM_REPLICAS); not acknowledged"
-            )
+        self._find_master()
+        raise StoreUnavailable(
+            f"redis: {confirmed} of {self.wanted} replicas confirmed the write within "
+            f"{self.timeout_ms} ms (REDIS_CONFIRM_REPLICAS); not acknowledged"
+        )
 
-    def _connected_replicas(self) -> int:
-        now = time.monotonic()
-        if now - self._read_at < REFRESH_S:
-            return self._connected
-        with self._lock:
-            if now - self._read_at >= REFRESH_S:
-                with store_errors():
-                    info = self._client.info("replication")
-                self._connected = int(info.get("connected_slaves", 0))
-                self._read_at = now
-        return self._connected
+    def _find_master(self) -> None:
+        """With Sentinel: ask where the master is; a pool whose master moved drops its
+        idle connections, and those in use when they come back (redis-py)."""
+        ask = getattr(self._pool, "get_master_address", None)
+        if ask is not None:
+            # The Sentinels away too: the next connection asks them again.
+            with contextlib.suppress(redis.RedisError):
+                ask()

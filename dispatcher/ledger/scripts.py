@@ -25,6 +25,7 @@ from redis.exceptions import NoScriptError
 
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
+from dispatcher.ledger.replicas import ReplicaConfirm
 
 NAMES = (
     "enqueue",
@@ -56,41 +57,65 @@ def admit_source() -> str:
     return _lua("admit")
 
 
+# The writes the dispatcher stands on: an enqueue it acknowledges, a claim it sends under.
+# With REDIS_CONFIRM_REPLICAS they wait for replicas (replicas.py) before they count.
+CONFIRMED = frozenset({"enqueue", "claim", "take"})
+
+
 class Scripts:
     """Registered scripts for one Redis client (EVALSHA, reloaded on NOSCRIPT)."""
 
-    def __init__(self, client: redis.Redis, events_maxlen: int, retention_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        events_maxlen: int,
+        retention_s: int,
+        confirm: ReplicaConfirm | None = None,
+    ) -> None:
         self._client = client
         self._maxlen = events_maxlen
         self._retention_s = retention_s
+        self._confirm = confirm if confirm is not None and confirm.wanted > 0 else None
         self._scripts: dict[str, Script] = {n: client.register_script(_source(n)) for n in NAMES}
 
-    def call(self, name: str, now_ms: int, *args: Any, client: Any = None) -> Any:
-        """Run ``name`` with the common arguments first; ``client`` may be a pipeline."""
+    def call(self, name: str, now_ms: int, *args: Any) -> Any:
+        """Run ``name`` with the common arguments first."""
+        if self._confirm is not None and name in CONFIRMED:
+            [answer] = self.call_in_turn(now_ms, (name, args))
+            return answer
         with store_errors():
-            return self._scripts[name](
-                args=[*self._common(now_ms), *args], client=client or self._client
-            )
+            return self._scripts[name](args=[*self._common(now_ms), *args], client=self._client)
 
     def call_in_turn(self, now_ms: int, *calls: tuple[str, tuple[Any, ...]]) -> list[Any]:
         """Run several scripts one after the other in one round trip, each as atomic as
         when called alone (a pipeline, not a transaction). EVALSHA straight on the
         pipeline: a redis-py Script on a pipeline asks SCRIPT EXISTS first, a round trip
-        of its own. A script Redis no longer knows (restarted, flushed) is run again
-        through :meth:`call`, which loads it: NOSCRIPT means it did not run."""
+        of its own. A script Redis no longer knows (restarted, flushed, a new master) is
+        loaded and run again: NOSCRIPT means it did not run. When one of
+        them is CONFIRMED, a WAIT for the replicas closes the pipeline: on the same
+        connection as the writes, which is the only one WAIT speaks for."""
         pipe = self._client.pipeline(transaction=False)
         for name, args in calls:
             pipe.evalsha(self._scripts[name].sha, 0, *self._common(now_ms), *args)
+        confirm = self._confirm
+        if confirm is not None and not CONFIRMED.isdisjoint(name for name, _ in calls):
+            pipe.wait(confirm.wanted, confirm.timeout_ms)
+        else:
+            confirm = None
         with store_errors():
             results = pipe.execute(raise_on_error=False)
         answers = []
-        for (name, args), result in zip(calls, results, strict=True):
+        for (name, args), result in zip(calls, results, strict=False):
             if isinstance(result, NoScriptError):
+                with store_errors():
+                    self._client.script_load(_source(name))
                 result = self.call(name, now_ms, *args)
             elif isinstance(result, Exception):
                 with store_errors():
                     raise result
             answers.append(result)
+        if confirm is not None:
+            confirm.check(results[-1])
         return answers
 
     def _common(self, now_ms: int) -> tuple[Any, ...]:

@@ -184,12 +184,12 @@ SENTINEL_CONF = Path(__file__).resolve().parents[2] / "deploy" / "sentinel.conf"
 
 @dataclass
 class SentinelRedis:
-    """A master, a replica and three Sentinels on loopback, each Sentinel started from
-    the shipped ``deploy/sentinel.conf`` (only its port and the master's address
-    changed), so a failover takes the time users get."""
+    """A master, two replicas and three Sentinels on loopback, as the compose profile
+    runs them; each Sentinel started from the shipped ``deploy/sentinel.conf`` (only its
+    port and the master's address changed), so a failover takes the time users get."""
 
     master: RedisProcess
-    replica: RedisProcess
+    replicas: list[RedisProcess]
     sentinels: list[subprocess.Popen[bytes]]
     sentinel_ports: list[int]
     name: str = "waapi"
@@ -197,9 +197,12 @@ class SentinelRedis:
     @classmethod
     def start(cls, workdir: Path) -> SentinelRedis:
         master = RedisProcess.start(workdir / "master")
-        replica = RedisProcess.start(
-            workdir / "replica", "--replicaof", "127.0.0.1", str(master.port)
-        )
+        replicas = [
+            RedisProcess.start(
+                workdir / f"replica-{n}", "--replicaof", "127.0.0.1", str(master.port)
+            )
+            for n in (1, 2)
+        ]
         ports = [free_port() for _ in range(3)]
         sentinels = []
         for port in ports:
@@ -219,10 +222,10 @@ class SentinelRedis:
                     stderr=subprocess.DEVNULL,
                 )
             )
-        group = cls(master, replica, sentinels, ports)
-        # The replica's first sync starts after repl-diskless-sync-delay (5 s), and a
-        # Sentinel reads the master's INFO every 10 s: that is when it sees the replica.
-        wait_until(lambda: group.replica_in_sync() and group.replicas_seen() >= 1, timeout_s=40)
+        group = cls(master, replicas, sentinels, ports)
+        # A replica's first sync starts after repl-diskless-sync-delay (5 s), and a
+        # Sentinel reads the master's INFO every 10 s: that is when it sees the replicas.
+        wait_until(lambda: group.replicas_in_sync() and group.replicas_seen() >= 2, timeout_s=40)
         wait_until(lambda: group.sentinels_seen() >= 3, timeout_s=30)
         return group
 
@@ -239,11 +242,14 @@ class SentinelRedis:
         ) as sentinel:
             return sentinel.execute_command(*command)
 
-    def replica_in_sync(self) -> bool:
+    def replicas_in_sync(self) -> bool:
         import redis
 
-        with redis.Redis(port=self.replica.port, socket_timeout=2) as replica:
-            return replica.info("replication").get("master_link_status") == "up"
+        for server in self.replicas:
+            with redis.Redis(port=server.port, socket_timeout=2) as replica:
+                if replica.info("replication").get("master_link_status") != "up":
+                    return False
+        return True
 
     def replicas_seen(self) -> int:
         return int(self._master_info().get("num-slaves", 0))
@@ -262,6 +268,11 @@ class SentinelRedis:
         _host, port = self._ask("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.name)
         return int(port)
 
+    def failover(self) -> None:
+        """``SENTINEL FAILOVER``: promote the replica and demote the master, which keeps
+        running (as a replica)."""
+        self._ask("SENTINEL", "FAILOVER", self.name)
+
     def kill_master(self) -> None:
         """SIGKILL the master: its clients see their connections reset, the Sentinels see
         it silent, and after ``down-after-milliseconds`` promote the replica."""
@@ -273,6 +284,6 @@ class SentinelRedis:
             proc.terminate()
         for proc in self.sentinels:
             proc.wait(10)
-        for server in (self.replica, self.master):
+        for server in (*self.replicas, self.master):
             if server.proc.poll() is None:
                 server.stop()
