@@ -11,9 +11,10 @@ This is also the contract for other Celery apps, which may publish
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from dispatcher.gateway import SendRequest, parse_send
@@ -51,6 +52,18 @@ class JobEnvelope(JobOptions):
     contact: dict[str, Any] | None = None
     lane: Lane = "transactional"
     campaign_rate: float | None = Field(default=None, gt=0)  # the campaign's throttle, per s
+
+    @field_validator("payload", "contact")
+    @classmethod
+    def _utf8(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A body travels and is kept as UTF-8 JSON. A message from another app can
+        carry a lone surrogate (JSON spells it ``\\ud800``) in the free-form payload,
+        which could be neither kept nor sent: refused here with the field's name."""
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid unicode (no lone surrogates)") from None
+        return value
 
     def body(self) -> dict[str, Any]:
         """The gateway request body this job sends."""
