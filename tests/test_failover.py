@@ -22,6 +22,7 @@ import redis
 import requests
 
 from dispatcher.errors import StoreUnavailable
+from tests.support.cli import run_cli
 from tests.support.data import BEARER
 from tests.support.processes import SandboxProcess, SentinelRedis, most_in_window
 from tests.support.producers import Producers
@@ -124,6 +125,8 @@ def test_a_master_killed_mid_run_fails_over_and_keeps_every_acknowledged_job(
         f"{window_s:.0f} s {busiest} (limit {limit:.0f}); worker restarts {workers.restarts}; "
         f"claims given back {counters.get('claims_returned', 0)}"
     )
+    listed = run_cli("jobs", "--limit", "3", env=stack.env)  # the CLI finds the new master
+    assert listed.returncode == 0 and listed.stdout.count("sent") >= 3, listed.stderr
     assert new_master != old_master
     assert by_state.keys() <= SENT | {"unknown"}  # none missing: no acknowledged job lost
     assert resumed_s <= RESUME_WITHIN_S

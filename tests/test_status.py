@@ -22,7 +22,7 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
     with own_stack(tmp_path, "--no-window") as stack:
         stack.sandbox.faults(latency_ms=10)
         stack.start_worker(threads=8)
-        stack.start_beat()
+        beat = stack.start_beat()
         with stack.dispatcher() as dispatcher:
             campaigns = Campaigns(dispatcher)
             lines = "".join(
@@ -56,8 +56,10 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
     assert campaign["perS"] > 0 and campaign["etaS"] > 0
     assert report["workersAlive"] == 1 and report["deadLetters"] == 0
     assert report["beatSeenAgoS"] == -1 or report["beatSeenAgoS"] < 90
+    assert report["beatLeader"].endswith(":" + str(beat.pid))  # the one beat leads
     assert as_text.returncode == 0, as_text.stderr
     for text in (
+        f"(leader {report['beatLeader']})",
         "numbers",
         "+15550000002",
         "paused",

@@ -88,6 +88,8 @@ def render(report: dict[str, Any], console: Console) -> None:
         console.print(campaigns)
     beat = report["beatSeenAgoS"]
     beat_text = "never" if beat < 0 else f"{beat:.0f} s ago"
+    if report["beatLeader"]:
+        beat_text += f" (leader {report['beatLeader']})"
     console.print(
         f"\nworkers alive {report['workersAlive']}   beat seen {beat_text}   "
         f"dead letters {report['deadLetters']}   "

@@ -131,6 +131,7 @@ def status_report(
         "costs": _costs(now),
         "workersAlive": int(now.total("waapi_workers_alive")),
         "beatSeenAgoS": round(now.total("waapi_beat_last_seen_seconds"), 1),
+        "beatLeader": next(iter(now.labels("waapi_beat_leader", "beat")), None),
         "deadLetters": int(now.total("waapi_dead_letters")),
         "ambiguousSends": int(now.total("waapi_ledger_events_total", event="ambiguous")),
         "rejectedMessages": int(now.total("waapi_ledger_events_total", event="rejected")),

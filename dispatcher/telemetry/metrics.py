@@ -172,6 +172,7 @@ class LedgerCollector(Collector):
         for name in key_names:
             pipe.pttl(schema.cooldown(f"key:{name}"))
         pipe.get(schema.BEAT_SEEN)
+        pipe.get(schema.BEAT_LEADER)
         pipe.zrevrange(schema.CAMPAIGNS, 0, 199)
         replies = iter(pipe.execute())
 
@@ -232,6 +233,15 @@ class LedgerCollector(Collector):
             "Seconds since beat's once-a-minute task last ran (-1: never).",
             time.time() - float(beat) if beat else -1.0,
         )
+        leader = next(replies)
+        leading = GaugeMetricFamily(
+            "waapi_beat_leader",
+            "1 for the beat that sends the schedule (host:pid); none while no beat leads.",
+            labels=["beat"],
+        )
+        if leader:
+            leading.add_metric([leader.decode()], 1)
+        yield leading
         yield from self._campaigns([c.decode() for c in next(replies)])
         yield from self._messaging_limits()
 
