@@ -10,6 +10,7 @@ from dispatcher.errors import (
     FieldProblem,
     GatewayError,
     InvalidRequest,
+    NotSettledYet,
     StoreUnavailable,
 )
 from dispatcher.gateway import (
@@ -47,6 +48,7 @@ __all__ = [
     "JobEnvelope",
     "JobOptions",
     "JobRecord",
+    "NotSettledYet",
     "Ping",
     "QrSession",
     "SendResult",

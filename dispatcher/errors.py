@@ -4,6 +4,7 @@
     ├── InvalidRequest             input refused before anything is sent or queued (#100)
     │   └── NotPermitted           the sending number's key lacks a scope the send needs
     ├── StoreUnavailable           Redis could not be reached or answered with an error
+    ├── NotSettledYet              Dispatcher.wait ran out of time (also a TimeoutError)
     ├── NotSent                    a worker decided not to call the gateway for a job
     │   ├── Suppressed             the recipient opted out (131050): a bulk job is skipped
     │   ├── WindowClosed           free-form outside the 24-hour window (131047)
@@ -121,6 +122,16 @@ class StoreUnavailable(DispatcherError):
     Nothing was queued when an enqueue raises this; a worker that meets it leaves the
     message unacknowledged so that it is delivered again.
     """
+
+
+class NotSettledYet(DispatcherError, TimeoutError):
+    """``Dispatcher.wait`` ran out of time before the job reached a state it waited for.
+    ``record`` is the job as it was last read (None: not recorded, or past retention);
+    the job goes on, waiting did not change it."""
+
+    def __init__(self, message: str, record: Any = None) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 class NotSent(DispatcherError):

@@ -111,7 +111,7 @@ def test_send_many_counts_and_reports_failures_by_line(
     assert "not valid JSON" in report["refused"][1]["error"]
     text = cli(cli_env, "send-many", "-", stdin=lines[0] + "\n", cwd=tmp_path)
     assert text.returncode == 0
-    assert text.stdout.strip() == "queued 1, duplicates 0, refused 0"  # no key: a new job
+    assert text.stdout.strip() == "queued 1 job, 0 duplicates, refused 0 lines"  # no key: new
     listed = json.loads(
         cli(
             cli_env,

@@ -6,7 +6,8 @@ import dispatcher
 NAMES = """
     CHANNELS CLOUD_KINDS QR_KINDS CombinedResult Contact Cooldown Dispatcher DispatcherError
     Disposition Enqueued FieldProblem GatewayError InvalidRequest JobEnvelope JobOptions
-    JobRecord Ping QrSession SendResult StoreUnavailable WaapiClient new_session parse_send
+    JobRecord NotSettledYet Ping QrSession SendResult StoreUnavailable WaapiClient new_session
+    parse_send
 """
 EXPECTED = NAMES.split()
 

@@ -174,7 +174,8 @@ class Campaigns:
         run = int(h.get("run", "0"))
         spec = json.loads(h["def"])
         funnel = self.funnel(campaign_id, run) if run else {}
-        next_run = int(h.get("next_run") or 0)
+        # A cancelled campaign runs no more, whatever its schedule said.
+        next_run = int(h.get("next_run") or 0) if h["state"] != "cancelled" else 0
         return {
             "id": campaign_id,
             "name": spec["name"],

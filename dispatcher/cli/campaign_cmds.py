@@ -6,31 +6,40 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
+from rich.console import RenderableType
+from rich.progress import Progress
+from rich.text import Text
 
 from dispatcher.campaigns import Campaigns, CampaignSpec, rows
 from dispatcher.campaigns.plan import run_rate_per_s
 from dispatcher.campaigns.store import IN_FLIGHT
-from dispatcher.cli.common import echo_listing, fail, settings_or_exit
+from dispatcher.cli.common import (
+    counted,
+    dispatcher_or_exit,
+    echo_listing,
+    fail,
+    reader_or_exit,
+)
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway.validation import problems_of
-from dispatcher.producer.api import Dispatcher
 
 SENT = ("sent", "delivered", "read")
 
 
-def _campaigns() -> Campaigns:
-    settings = settings_or_exit()
-    if not settings.has_credentials:
-        fail(
-            "no gateway credentials: set WAAPI_API_KEY, WAAPI_API_SECRET and "
-            "WAAPI_FROM_NUMBERS (or run `waapi-dispatch up`)"
-        )
-    return Campaigns(Dispatcher.from_settings(settings))
+def _campaigns(queues: bool = False) -> Campaigns:
+    """The campaigns; commands that queue (create, resume) need gateway credentials,
+    the others only Redis."""
+    return Campaigns(dispatcher_or_exit() if queues else reader_or_exit())
+
+
+PAST = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
 
 
 def _get(campaigns: Campaigns, campaign_id: str) -> dict[str, Any]:
@@ -54,13 +63,18 @@ def _summary(info: dict[str, Any]) -> str:
     )
 
 
+def _minute(iso: str) -> str:
+    """An ISO time as ``2026-12-04 19:44 UTC``: short enough for 80 columns."""
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _plan_lines(plan: dict[str, Any] | None) -> list[str]:
     """The run's plan: new recipients against each messaging limit, the estimated finish."""
     if plan is None:
         return []
     lines = [
-        f"  plan       finish ~{plan['estimatedFinish']} at {plan['ratePerS']:g}/s, "
-        f"limited by {plan['limitedBy']} (as of {plan['at']})"
+        f"  plan       finish ~{_minute(plan['estimatedFinish'])} at {plan['ratePerS']:g}/s",
+        f"             limited by {plan['limitedBy']}, as of {_minute(plan['at'])}",
     ]
     for limit in plan["messagingLimits"]:
         lines.append(
@@ -92,7 +106,7 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
     except ValidationError as exc:
         fail("; ".join(str(p) for p in problems_of(exc)), 2)
     fmt = "csv" if audience_file.suffix.lower() == ".csv" else "jsonl"
-    campaigns = _campaigns()
+    campaigns = _campaigns(queues=True)
     started = time.perf_counter()
     try:
         with audience_file.open(encoding="utf-8", newline="") as stream:
@@ -111,7 +125,7 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
         click.echo(json.dumps(result))
         return
     click.echo(
-        f"{created.campaign_id}: {created.recipients} recipients, first run "
+        f"{created.campaign_id}: {counted(created.recipients, 'recipient')}, first run "
         f"{result['nextRun']}, uploaded in {result['uploadSeconds']} s"
     )
     for line in _plan_lines(created.plan):
@@ -119,7 +133,8 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
     for refused in created.refused[:20]:
         click.echo(f"line {refused.line}: {refused.reason}", err=True)
     if len(created.refused) > 20:
-        click.echo(f"... and {len(created.refused) - 20} more refused lines", err=True)
+        more = counted(len(created.refused) - 20, "more refused line")
+        click.echo(f"... and {more}", err=True)
 
 
 @campaign.command("list")
@@ -127,7 +142,13 @@ def create(spec_file: Path, audience_file: Path, as_json: bool) -> None:
 def list_(as_json: bool) -> None:
     """Campaigns, newest first."""
     found = _campaigns().recent()
-    echo_listing(found, as_json, lambda c: {k: v for k, v in c.items() if k != "spec"}, _summary)
+    echo_listing(
+        found,
+        as_json,
+        lambda c: {k: v for k, v in c.items() if k != "spec"},
+        _summary,
+        empty="no campaigns",
+    )
 
 
 @campaign.command()
@@ -140,7 +161,7 @@ def show(campaign_id: str, as_json: bool) -> None:
         click.echo(json.dumps(info))
         return
     click.echo(_summary(info))
-    click.echo(f"  next run   {info['nextRun']}")
+    click.echo(f"  next run   {info['nextRun'] or 'none'}")
     click.echo(f"  fanned out {info['fannedOut']} of {info['recipients']}")
     if info["reason"]:
         click.echo(f"  reason     {info['reason']}")
@@ -149,10 +170,10 @@ def show(campaign_id: str, as_json: bool) -> None:
 
 
 def _control(action: str, campaign_id: str) -> None:
-    campaigns = _campaigns()
+    campaigns = _campaigns(queues=action == "resume")
     _get(campaigns, campaign_id)
     done = getattr(campaigns, action)(campaign_id)
-    click.echo(f"{campaign_id} {action}d" if done else f"{campaign_id}: nothing to {action}")
+    click.echo(f"{campaign_id} {PAST[action]}" if done else f"{campaign_id}: nothing to {action}")
     if not done:
         raise SystemExit(1)
 
@@ -207,25 +228,38 @@ def report(campaign_id: str, as_csv: bool, as_json: bool) -> None:
     click.echo(_summary(info))
 
 
+class _TwoLineProgress(Progress):
+    """rich's progress bar, each task's ``detail`` on a line of its own below it."""
+
+    def get_renderables(self) -> Iterator[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            yield Text(task.fields.get("detail", ""), overflow="fold")
+
+
 @campaign.command()
 @click.argument("campaign_id")
 @click.option("--interval", default=1.0, show_default=True, type=float)
 def watch(campaign_id: str, interval: float) -> None:
-    """A live progress bar with the send rate and an estimated finish."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    """A live progress bar with the send rate and an estimated finish; the state and
+    the funnel on the line below, so that it reads at 80 columns."""
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+    from rich.table import Column
 
     campaigns = _campaigns()
     info = _get(campaigns, campaign_id)
     cap = run_rate_per_s(campaigns.spec(campaign_id), campaigns.dispatcher.settings)
     for line in _plan_lines(info["plan"]):
         click.echo(line.strip())
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
+    with _TwoLineProgress(
+        TextColumn(
+            "[bold]{task.description}",
+            table_column=Column(max_width=16, no_wrap=True, overflow="ellipsis"),
+        ),
+        BarColumn(bar_width=30),
         TextColumn("{task.completed}/{task.total}"),
         TextColumn("{task.fields[rate]:.1f}/s"),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[detail]}"),
     ) as progress:
         task = progress.add_task(info["name"], total=info["recipients"], rate=0.0, detail="")
         last, last_t = 0, time.monotonic()
@@ -240,7 +274,7 @@ def watch(campaign_id: str, interval: float) -> None:
             eta = ""
             plan = info["plan"]
             if left and plan and plan["limitedBy"] == "messaging limit":
-                eta = f"messaging limit: done ~{plan['estimatedFinish'][:16]} "
+                eta = f"messaging limit: done ~{_minute(plan['estimatedFinish'])} "
             elif left and info["state"] == "running":
                 eta = f"done in ~{left / cap / 60:.1f} min at the limits ({cap:.0f}/s) "
             detail = f"{info['state']} {eta}" + " ".join(

@@ -39,6 +39,17 @@ def dispatcher_or_exit() -> Dispatcher:
     return Dispatcher.from_settings(settings)
 
 
+def reader_or_exit() -> Dispatcher:
+    """The ledger's reader, for commands that only look (jobs, campaigns, dead letters,
+    status): they need Redis, not gateway credentials."""
+    return Dispatcher.from_settings(settings_or_exit())
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 job``, ``2 jobs``: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 @contextmanager
 def queueing() -> Iterator[Dispatcher]:
     """The producer for one command that queues: a refusal ends the command with its

@@ -6,17 +6,21 @@ import json
 
 import click
 
-from dispatcher.cli.common import echo_listing, error_text, fail, settings_or_exit
+from dispatcher.cli.common import (
+    counted,
+    dispatcher_or_exit,
+    echo_listing,
+    error_text,
+    fail,
+    reader_or_exit,
+)
 from dispatcher.ledger.records import JobRecord
 from dispatcher.ops.deadletters import DeadLetters
-from dispatcher.producer.api import Dispatcher
 
 
 def _dead() -> DeadLetters:
-    settings = settings_or_exit()
-    if not settings.has_credentials:
-        fail("no gateway credentials configured")
-    return DeadLetters(Dispatcher.from_settings(settings).ledger)
+    """Listing and showing need Redis only; a replay queues, and needs credentials."""
+    return DeadLetters(reader_or_exit().ledger)
 
 
 @click.group()
@@ -39,6 +43,7 @@ def list_(code: int | None, limit: int, as_json: bool) -> None:
             f"{r.id}  {r.type:<9} {r.from_phone_no or '':<14} att={r.attempts} "
             f"{error_text(r.error)}"
         ),
+        empty="no dead letters" + (f" with code {code}" if code is not None else ""),
     )
 
 
@@ -63,7 +68,7 @@ def replay(job_id: str | None, code: int | None, replay_all: bool, as_json: bool
     """Queue dead jobs again; each replay is linked to its original."""
     if sum(x is not None and x is not False for x in (job_id, code, replay_all or None)) != 1:
         fail("give exactly one of --id, --code or --all", 2)
-    dead = _dead()
+    dead = DeadLetters(dispatcher_or_exit().ledger)
     ids = [job_id] if job_id else [r.id for r in dead.list(code=code, limit=1_000_000)]
     replayed = {}
     for original in ids:
@@ -76,4 +81,4 @@ def replay(job_id: str | None, code: int | None, replay_all: bool, as_json: bool
         return
     for original, new in replayed.items():
         click.echo(f"{original} -> {new}")
-    click.echo(f"replayed {len(replayed)}")
+    click.echo(f"replayed {counted(len(replayed), 'job')}")

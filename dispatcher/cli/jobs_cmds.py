@@ -9,11 +9,13 @@ from typing import Any, TextIO
 import click
 
 from dispatcher.cli.common import (
+    counted,
     dispatcher_or_exit,
     echo_listing,
     error_text,
     fail,
     queueing,
+    reader_or_exit,
     refusal_text,
 )
 from dispatcher.errors import DispatcherError
@@ -183,7 +185,10 @@ def send_many(file: TextIO, lane: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"queued": queued, "duplicates": duplicates, "refused": refused}))
     else:
-        click.echo(f"queued {queued}, duplicates {duplicates}, refused {len(refused)}")
+        click.echo(
+            f"queued {counted(queued, 'job')}, {counted(duplicates, 'duplicate')}, "
+            f"refused {counted(len(refused), 'line')}"
+        )
         for item in refused:
             click.echo(f"line {item['line']}: {item['error']}", err=True)
     if refused:
@@ -228,7 +233,7 @@ def _print_record(record: JobRecord) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def job(job_id: str, as_json: bool) -> None:
     """Show one job: state, attempts, wamid, error, and when each state was reached."""
-    dispatcher = dispatcher_or_exit()
+    dispatcher = reader_or_exit()
     try:
         record = dispatcher.job(job_id)
     finally:
@@ -248,7 +253,7 @@ def job(job_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def jobs(state: str | None, number: str | None, limit: int, as_json: bool) -> None:
     """List recent jobs, newest first."""
-    dispatcher = dispatcher_or_exit()
+    dispatcher = reader_or_exit()
     try:
         records = dispatcher.jobs(state=state, number=number, limit=limit)
     finally:
@@ -261,4 +266,5 @@ def jobs(state: str | None, number: str | None, limit: int, as_json: bool) -> No
             f"{r.id}  {r.state:<10} {r.type:<9} {r.from_phone_no or '':<14} "
             f"att={r.attempts} {r.wamid or ''}" + (f"  {error_text(r.error)}" if r.error else "")
         ),
+        empty="no jobs" + (f" {state}" if state else "") + (f" from {number}" if number else ""),
     )

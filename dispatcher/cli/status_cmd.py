@@ -101,23 +101,39 @@ def render(report: dict[str, Any], console: Console) -> None:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--sample-s", default=2.0, show_default=True, help="Seconds to measure rates over.")
-def status(as_json: bool, sample_s: float) -> None:
-    """Numbers, queue depths, send rates, cooldowns, pauses, campaigns with ETA."""
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Show it again after every sample until Ctrl-C (with --json: a JSON line each).",
+)
+def status(as_json: bool, sample_s: float, watch: bool) -> None:
+    """Numbers, queue depths, send rates, cooldowns, pauses, campaigns with ETA.
+    Works without gateway credentials (then without numbers): it reads Redis only."""
     settings = settings_or_exit()
-    if not settings.has_credentials:
-        fail("no gateway credentials configured: nothing to show")
     client = connect(settings, max_connections=4)
+    # Wide enough for the tables when piped (rich assumes 80 columns then).
+    console = Console(width=None if sys.stdout.isatty() else 120)
     try:
-        report = status_report(
-            LedgerCollector(client, settings),
-            settings,
-            Limiter(client, settings).paused(),
-            sample_s=sample_s,
-        )
-    except StoreUnavailable as exc:
-        fail(f"Redis is not reachable: {exc}")
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-    else:
-        # Wide enough for the tables when piped (rich assumes 80 columns then).
-        render(report, Console(width=None if sys.stdout.isatty() else 120))
+        while True:
+            try:
+                report = status_report(
+                    LedgerCollector(client, settings),
+                    settings,
+                    Limiter(client, settings).paused(),
+                    sample_s=sample_s,
+                )
+            except StoreUnavailable as exc:
+                fail(f"Redis is not reachable: {exc}")
+            if as_json:
+                click.echo(json.dumps(report, indent=None if watch else 2))
+            else:
+                if watch and console.is_terminal:
+                    console.clear()
+                render(report, console)
+            if not watch:
+                return
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return  # Ctrl-C ends a watch: not an error
+    finally:
+        client.close()

@@ -17,7 +17,7 @@ import redis
 from pydantic.alias_generators import to_camel
 
 from config import Settings, load_settings
-from dispatcher.errors import InvalidRequest
+from dispatcher.errors import InvalidRequest, NotSettledYet
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.line import parse_job
 from dispatcher.job.options import JobOptions
@@ -382,12 +382,22 @@ class Dispatcher:
         until: Iterable[str] = TERMINAL_STATES,
         timeout_s: float = 30.0,
         interval_s: float = 0.05,
-    ) -> JobRecord | None:
-        """Poll until the job reaches one of ``until`` (default: settled) or time runs out."""
+    ) -> JobRecord:
+        """Poll until the job reaches one of ``until`` (default: settled) and return it.
+        Raises NotSettledYet (a TimeoutError, with the last record read) when
+        ``timeout_s`` runs out first: an unfinished record is never returned as if it
+        were the answer."""
         wanted = set(until)
         deadline = time.monotonic() + timeout_s
         record = self.job(job_id)
-        while (record is None or record.state not in wanted) and time.monotonic() < deadline:
+        while record is None or record.state not in wanted:
+            if time.monotonic() >= deadline:
+                where = "not recorded" if record is None else f"still {record.state}"
+                raise NotSettledYet(
+                    f"job {job_id} is {where} after {timeout_s:g} s (waited for "
+                    f"{', '.join(sorted(wanted))})",
+                    record,
+                )
             time.sleep(interval_s)
             record = self.job(job_id)
         return record
