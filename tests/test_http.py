@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -448,3 +449,63 @@ def test_qr_sessions_through_the_service(url: str, stack: Stack) -> None:
     assert [s["sessionId"] for s in body["data"]] == expected
     refused = requests.get(url + "/v1/whatsapp-qr/sessions", headers=BEARER["sender"], timeout=10)
     assert refused.status_code == 403
+
+
+def test_swagger_and_redoc_are_served_from_the_package(url: str) -> None:
+    """No CDN: every script, stylesheet and icon the docs pages load comes from here."""
+    for page in ("/docs", "/redoc"):
+        html = requests.get(url + page, timeout=10)
+        assert html.status_code == 200
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+        assert assets, html.text
+        assert not [a for a in assets if a.startswith(("http:", "https:", "//"))], assets
+        assert "cdn" not in html.text and "fonts.googleapis" not in html.text
+        for asset in assets:
+            fetched = requests.get(url + asset, timeout=10)
+            assert fetched.status_code == 200 and len(fetched.content) > 1000, asset
+
+
+def test_openapi_names_the_bearer_token_where_it_is_needed(url: str) -> None:
+    spec = requests.get(url + "/openapi.json", timeout=10).json()
+    scheme = spec["components"]["securitySchemes"]["producerToken"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    secured = {
+        (path, method)
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if op.get("security") == [{"producerToken": []}]
+    }
+    assert ("/v1/jobs", "get") in secured
+    assert ("/v1/whatsapp-api/messages/text", "post") in secured
+    assert ("/v1/campaigns", "post") in secured
+    open_ = {("/healthz", "get"), ("/readyz", "get"), ("/v1/webhooks/waapi", "post")}
+    assert not open_ & secured  # the webhook is signed, the probes are open
+
+
+def test_the_services_own_endpoints_refuse_in_one_shape_the_mirrors_in_the_gateways(
+    url: str,
+) -> None:
+    """``{"success": false, "error": "..."}`` for every refusal of the service's own
+    endpoints, unknown paths and methods included; the gateway's own shapes on its
+    mirrors (a WAAPI client reads them unchanged)."""
+    own = [
+        (requests.get(url + "/nope", timeout=10), 404, "no such endpoint: GET /nope"),
+        (requests.delete(url + "/v1/jobs", timeout=10), 405, "method not allowed: DELETE"),
+        (requests.get(url + "/v1/jobs", timeout=10), 401, "Bearer token required"),
+        (requests.get(url + "/v1/jobs/nope", headers=BEARER["crm"], timeout=10), 404, "Job"),
+        (requests.get(url + "/v1/campaigns", headers=BEARER["crm"], timeout=10), 403, "scope"),
+        (post(url, "/v1/messages/bulk", {"jobs": []}), 400, "non-empty list"),
+        (requests.post(url + "/v1/webhooks/waapi", data=b"{}", timeout=10), 401, "Signature"),
+    ]
+    for answer, status, says in own:
+        body = answer.json()
+        assert answer.status_code == status, (answer.url, body)
+        assert set(body) == {"success", "error"} and body["success"] is False, body
+        assert says in body["error"], body
+    assert "GET" in own[1][0].headers["Allow"]
+    mirror = requests.post(url + "/v1/whatsapp-api/messages/text", json={}, timeout=10)
+    assert mirror.status_code == 401 and set(mirror.json()) == {"success", "message"}
+    refused = post(url, "/v1/whatsapp-api/messages/text", {"to": "+15553330001"})
+    assert refused.status_code == 400 and refused.json()["error"].startswith("(#100) ")
+    unknown = requests.get(url + "/v1/whatsapp-api/nope", timeout=10)
+    assert unknown.status_code == 404 and set(unknown.json()) == {"success", "message"}

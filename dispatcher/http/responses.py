@@ -1,5 +1,11 @@
-"""Answers in the gateway's shapes: ``{"success": true, "data": ...}`` and
-``{"success": false, "error"|"message": ...}``, so WAAPI clients read them unchanged."""
+"""Answers: ``{"success": true, "data": ...}``, and two shapes of refusal.
+
+The mirrors of the gateway (``/v1/whatsapp-api/...``, ``/v1/whatsapp-qr/...``,
+``/v1/contacts``) answer in the gateway's own shapes, ``{"success": false, "error": ...}``
+for a refused body and ``{"success": false, "message": ...}`` for the rest, so that WAAPI
+clients read them unchanged. Every other endpoint of the service, unknown paths and
+methods included, refuses in one shape: ``{"success": false, "error": "<what and why>"}``.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +28,20 @@ class ApiError(Exception):
         if message is not None:
             self.body["message"] = message
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status)
+    def response(self, path: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        """The refusal in the shape ``path`` answers in (a mirror's or the service's)."""
+        body = self.body
+        if not is_mirror(path):
+            body = {"success": False, "error": self.body.get("error") or self.body["message"]}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+MIRRORS = ("/v1/whatsapp-api/", "/v1/whatsapp-qr/", "/v1/contacts")
+
+
+def is_mirror(path: str) -> bool:
+    """Whether ``path`` mirrors the gateway (and answers in its shapes)."""
+    return path.startswith(MIRRORS)
 
 
 def invalid(exc: InvalidRequest) -> ApiError:

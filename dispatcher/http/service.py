@@ -9,6 +9,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config import Settings, load_settings
 from dispatcher.campaigns import Campaigns
@@ -34,7 +36,8 @@ from dispatcher.webhooks.receiver import WebhookReceiver
 def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> FastAPI:
     dispatcher = dispatcher or Dispatcher(settings)
     auth = Authenticator(settings.tokens)
-    app = FastAPI(
+    # FastAPIOffline: /docs (Swagger UI) and /redoc with their assets from the package.
+    app = FastAPIOffline(
         title="waapi-dispatcher",
         summary="Queue WhatsApp sends through WAAPI: the gateway's request shapes, with "
         "queueing, global rate limits, retries and a ledger of outcomes.",
@@ -55,7 +58,16 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response()
+        return exc.response(request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def no_such_route(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown paths and methods (and any HTTP error Starlette raises) in the
+        service's shape, not FastAPI's ``{"detail": ...}``."""
+        what = f"{request.method} {request.url.path}"
+        text = {404: f"no such endpoint: {what}", 405: f"method not allowed: {what}"}
+        refusal = ApiError(exc.status_code, message=text.get(exc.status_code, str(exc.detail)))
+        return refusal.response(request.url.path, headers=dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def bad_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,11 +78,8 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
 
     @app.exception_handler(StoreUnavailable)
     async def store_down(request: Request, exc: StoreUnavailable) -> JSONResponse:
-        return JSONResponse(
-            {"success": False, "message": "queue unavailable, retry"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        refusal = ApiError(503, message="queue unavailable, retry")
+        return refusal.response(request.url.path, headers={"Retry-After": "1"})
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http_max_body_bytes)
     return app
