@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -121,45 +122,79 @@ def test_sandbox_flags_add_numbers_templates_and_sessions(clean_env: dict[str, s
         process.stop()
 
 
+class Up:
+    """``waapi-dispatch up`` in a subprocess, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.sandbox_port, self.redis_port = free_port(), free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dispatcher",
+                "up",
+                "--sandbox-port",
+                str(self.sandbox_port),
+                "--redis-port",
+                str(self.redis_port),
+                "--http-port",
+                str(free_port()),
+                "--var-dir",
+                str(cwd / "var"),
+            ],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        assert self.proc.stdout is not None
+        stdout = self.proc.stdout
+        self.reader = threading.Thread(target=lambda: self.lines.extend(iter(stdout.readline, "")))
+        self.reader.start()
+        self.wait_for("ready.")
+        exports = next(line for line in self.lines if line.strip().startswith("export "))
+        self.env = {**env, **dict(kv.split("=", 1) for kv in exports.split()[1:])}
+
+    def wait_for(self, text: str, timeout_s: float = 30) -> str:
+        try:
+            return str(
+                wait_until(
+                    lambda: next((line for line in self.lines if text in line), None),
+                    timeout_s=timeout_s,
+                    interval_s=0.1,
+                )
+            )
+        except AssertionError:
+            raise AssertionError(f"no line with {text!r} in:\n{self.output}") from None
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        self.reader.join(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+
+def job_state(env: dict[str, str], job_id: str) -> str:
+    shown = run_cli("job", job_id, "--json", env=env)
+    return str(json.loads(shown.stdout)["state"])
+
+
 def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
     clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    sandbox_port, redis_port = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dispatcher",
-            "up",
-            "--sandbox-port",
-            str(sandbox_port),
-            "--redis-port",
-            str(redis_port),
-            "--http-port",
-            str(free_port()),
-            "--var-dir",
-            str(tmp_path / "var"),
-        ],
-        env=clean_env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    assert proc.stdout is not None
-    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")))
-    reader.start()
+    up = Up(clean_env, tmp_path)
     try:
-        try:
-            wait_until(lambda: any("ready." in line for line in lines), timeout_s=30)
-        except AssertionError:
-            raise AssertionError("".join(lines)) from None
-        assert port_open("127.0.0.1", redis_port) and port_open("127.0.0.1", sandbox_port)
+        assert port_open("127.0.0.1", up.redis_port) and port_open("127.0.0.1", up.sandbox_port)
         assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()
         # What `up` tells people to try works: a job goes through the running worker.
-        exports = next(line for line in lines if line.strip().startswith("export "))
-        env = {**clean_env, **dict(kv.split("=", 1) for kv in exports.split()[1:])}
         sent = run_cli(
             "send",
             "template",
@@ -171,30 +206,58 @@ def test_up_starts_redis_and_the_sandbox_and_stops_them_on_sigterm(
             "hello_world",
             "--language",
             "en",
-            env=env,
+            env=up.env,
             cwd=tmp_path,
         )
         assert sent.returncode == 0, sent.stderr
         job_id = sent.stdout.strip()
-
-        def state() -> str:
-            shown = run_cli("job", job_id, "--json", env=env, cwd=tmp_path)
-            return str(json.loads(shown.stdout)["state"])
-
         # Sent by the worker, then delivered and read by the sandbox's signed webhooks.
-        wait_until(lambda: state() == "read", timeout_s=30, interval_s=0.3)
+        wait_until(lambda: job_state(up.env, job_id) == "read", timeout_s=30, interval_s=0.3)
+        assert f"job {job_id} read from +15550000001" in up.wait_for(f"job {job_id} read")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-        reader.join(10)
-        proc.stdout.close()
-    output = "".join(lines)
-    assert proc.returncode == 0, output
+        code = up.stop()
+    output = up.output
+    assert code == 0, output
     assert "NO GATEWAY CREDENTIALS SET: using the SANDBOX gateway" in output
     assert "key 'Sandbox' ok" in output
-    assert f"redis://127.0.0.1:{redis_port}/0" in output
-    assert not port_open("127.0.0.1", redis_port)
-    assert not port_open("127.0.0.1", sandbox_port)
+    assert f"redis://127.0.0.1:{up.redis_port}/0" in output
+    assert not port_open("127.0.0.1", up.redis_port)
+    assert not port_open("127.0.0.1", up.sandbox_port)
+
+
+def test_up_for_experiments_restarts_a_child_keeps_its_token_and_texts_first_time(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A worker that dies is started again (a line says so) and sending goes on; free
+    text to the quickstart's recipient works the first time (the sandbox opened their
+    window); each outcome has its line; the token is the same on the next run."""
+    up = Up(clean_env, tmp_path)
+    try:
+        token = up.wait_for("token:").split()[1]
+        text = ("send", "text", "--from", "+15550000001", "--to", "+15551230002")
+        first = run_cli(*text, "--body", "Your code is 123456", env=up.env).stdout.strip()
+        wait_until(lambda: job_state(up.env, first) in ("sent", "delivered", "read"))
+        up.wait_for(f"job {first} sent from +15550000001 wamid ")
+        children = subprocess.run(
+            ["ps", "-o", "pid=,args=", "--ppid", str(up.proc.pid)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        worker = next(int(c.split()[0]) for c in children if "celery" in c and "worker" in c)
+        os.kill(worker, signal.SIGKILL)
+        up.wait_for("worker exited with -9; restarting it")
+        again = run_cli(*text, "--body", "Your code is 654321", env=up.env).stdout.strip()
+        wait_until(lambda: job_state(up.env, again) == "read", timeout_s=60, interval_s=0.3)
+    finally:
+        assert up.stop() == 0, up.output
+    assert "stopping everything" not in up.output
+    assert (tmp_path / "var" / "dev-token").stat().st_mode & 0o077 == 0  # owner only
+    rerun = Up(clean_env, tmp_path)
+    try:
+        assert rerun.wait_for("token:").split()[1] == token
+    finally:
+        rerun.stop()
 
 
 def test_sessions_lists_the_gateways_qr_sessions(

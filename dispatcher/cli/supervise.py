@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -22,19 +22,31 @@ class StopRequested(Exception):
     """SIGINT or SIGTERM arrived while things were still starting."""
 
 
+RESTARTS_PER_MINUTE = 5  # more than this and a child is failing, not flaking: stop
+
+
 @dataclass
 class Supervisor:
-    """Children started in order, stopped in reverse; one dies, all stop."""
+    """Children started in order, stopped in reverse. One that exits while running is
+    started again, with a line saying so (an experiment goes on); one that keeps
+    exiting (more than RESTARTS_PER_MINUTE times a minute) stops everything."""
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     stopping: bool = False
+    _how: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    _restarts: dict[str, list[float]] = field(default_factory=dict)
 
     def start(
         self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(list(argv), env=dict(env or os.environ))  # noqa: S603
+        self._how[name] = (list(argv), dict(env or os.environ))
+        proc = self._spawn(name)
         self.children.append((name, proc))
         return proc
+
+    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+        argv, env = self._how[name]
+        return subprocess.Popen(argv, env=env)  # noqa: S603
 
     def wait_port(self, name: str, host: str, port: int, timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -70,15 +82,29 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
 
-    def run_until_stopped(self) -> int:
-        """Block until SIGINT/SIGTERM or a child exits; return the exit code to use."""
+    def run_until_stopped(self, every: Callable[[], None] | None = None) -> int:
+        """Block until SIGINT/SIGTERM, restarting children that exit; return the exit
+        code to use (1 when a child kept exiting). ``every`` runs on each turn."""
         code = 0
         while not self.stopping:
-            for name, proc in self.children:
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping everything")
+            for index, (name, proc) in enumerate(self.children):
+                if proc.poll() is None:
+                    continue
+                now = time.monotonic()
+                recent = [t for t in self._restarts.get(name, []) if now - t < 60] + [now]
+                self._restarts[name] = recent
+                if len(recent) > RESTARTS_PER_MINUTE:
+                    print(
+                        f"{name} exited with {proc.returncode}, {len(recent)} times in a "
+                        "minute; stopping everything",
+                        flush=True,
+                    )
                     self.stopping, code = True, 1
                     break
+                print(f"{name} exited with {proc.returncode}; restarting it", flush=True)
+                self.children[index] = (name, self._spawn(name))
+            if every is not None:
+                every()
             time.sleep(0.2)
         self.stop()
         return code

@@ -16,12 +16,15 @@ import sys
 from pathlib import Path
 
 import click
+import requests
 
 from config import Settings
 from dispatcher.cli.common import fail, settings_or_exit
+from dispatcher.cli.outcomes import OutcomeLines
 from dispatcher.cli.supervise import StopRequested, Supervisor, port_open
 from dispatcher.errors import GatewayError
 from dispatcher.gateway import WaapiClient
+from dispatcher.ledger.connection import connect
 from dispatcher.sandbox import API_PREFIX, DEMO_KEY, DEMO_NUMBERS, DEMO_SECRET, DEMO_VERIFY_TOKEN
 
 
@@ -142,7 +145,7 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
         )
         token = None
         if not effective.tokens:
-            token = "dev_" + secrets.token_urlsafe(24)
+            token = _dev_token(var_dir)
             env["DISPATCH_TOKENS"] = json.dumps(
                 [{"name": "dev", "token": token, "scopes": ["admin"]}]
             )
@@ -166,12 +169,14 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
             env,
         )
         supervisor.wait_alive(("worker", "beat"), seconds=2.0)
+        if not settings.has_credentials:
+            _open_windows(sandbox_port)
         click.echo(f"redis:   {env.get('REDIS_URL')}")
         click.echo(f"http:    http://127.0.0.1:{http_port} (docs: /docs)")
         if token is not None:
             click.echo(
-                f"token:   {token}  (a development token with every scope, made up "
-                "for this run: set DISPATCH_TOKENS for real ones)"
+                f"token:   {token}  (a development token with every scope, kept in "
+                f"{var_dir / DEV_TOKEN_FILE} across runs: set DISPATCH_TOKENS for real ones)"
             )
         click.echo(
             f"workers: every configured number ({', '.join(effective.from_numbers)}), "
@@ -186,6 +191,8 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
                 f"  export {exports} REDIS_URL={env['REDIS_URL']}\n"
                 f"  waapi-dispatch send template --from {DEMO_NUMBERS[0]} --to +15551230001 "
                 "--name hello_world --language en\n"
+                f"  waapi-dispatch send text --from {DEMO_NUMBERS[0]} --to +15551230001 "
+                "--body 'Your code is 123456'   # their window is open: they wrote first\n"
                 "  waapi-dispatch job <the id it printed>\n"
                 f"  curl -s -X POST http://127.0.0.1:{http_port}/v1/whatsapp-api/messages/"
                 f"template -H 'Authorization: Bearer {token or '<your token>'}' "
@@ -194,7 +201,11 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
                 '"name": "hello_world", "language": "en"}\'\n'
                 f"  curl -s {base}/_sandbox/sent\n"
             )
-        click.echo("ready. Ctrl-C stops everything.", err=True)
+        click.echo("ready. Ctrl-C stops everything; a line per job outcome follows.", err=True)
+        outcomes = OutcomeLines(
+            connect(settings_or_exit(redis_url=env["REDIS_URL"]), max_connections=2),
+            lambda line: click.echo(line),
+        )
     except StopRequested:
         supervisor.stop()
         raise SystemExit(0) from None
@@ -204,4 +215,34 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
     except SystemExit:
         supervisor.stop()
         raise
-    raise SystemExit(supervisor.run_until_stopped())
+    raise SystemExit(supervisor.run_until_stopped(every=outcomes))
+
+
+DEV_TOKEN_FILE = "dev-token"  # noqa: S105 (a file name, not a secret)
+# The recipients the printed examples send to: the sandbox hears from each first, so the
+# 24-hour window is open and free text goes through on the first try.
+QUICKSTART_RECIPIENTS = ("+15551230001", "+15551230002")
+
+
+def _dev_token(var_dir: Path) -> str:
+    """The development token, made once and kept under ``var_dir`` (owner-only), so
+    that scripts and curl lines written against one run work with the next."""
+    path = var_dir / DEV_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    token = "dev_" + secrets.token_urlsafe(24)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def _open_windows(sandbox_port: int) -> None:
+    """Each quickstart recipient writes to each demo number (the sandbox's inbound
+    message), which opens the customer-service window a free-text send needs."""
+    base = f"http://127.0.0.1:{sandbox_port}/_sandbox/inbound"
+    with requests.Session() as session:
+        for customer in QUICKSTART_RECIPIENTS:
+            for ours in DEMO_NUMBERS:
+                body = {"from": customer, "to": ours, "text": "hi"}
+                session.post(base, json=body, timeout=5).raise_for_status()
