@@ -107,11 +107,11 @@ def test_a_master_killed_mid_run_fails_over_and_keeps_every_acknowledged_job(
     per_number: dict[str, list[float]] = collections.defaultdict(list)
     for item in sent:
         per_number[item["from"]].append(float(item["received"]))
-    # Counted where the gateway (Meta) counts, in windows of 2 s: the limiter admits a
+    # Counted where the gateway (Meta) counts, in windows of 5 s: the limiter admits a
     # number's usable rate (its rate less NUMBER_HEADROOM) and a small burst, and the
     # headroom absorbs the jitter between admission and arrival. A limiter that forgot
     # its state in the failover would add up to a second's worth on top.
-    window_s = 2.0
+    window_s = 5.0
     busiest = {n: most_in_window(times, window_s) for n, times in per_number.items()}
     limit = stack.settings().number_per_second * window_s
     by_state = collections.Counter(states.values())
