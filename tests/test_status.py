@@ -7,11 +7,13 @@ import io
 import json
 from pathlib import Path
 
+import requests
+
 from dispatcher.campaigns import Campaigns
 from dispatcher.campaigns.audience import rows
 from dispatcher.engine.limiter import Limiter
 from tests.support.cli import run_cli
-from tests.support.data import campaign_spec
+from tests.support.data import BEARER, campaign_spec
 from tests.support.stack import own_stack
 from tests.support.waiting import wait_until
 
@@ -23,6 +25,7 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
         stack.sandbox.faults(latency_ms=10)
         stack.start_worker(threads=8)
         beat = stack.start_beat()
+        url = stack.start_serve()
         with stack.dispatcher() as dispatcher:
             campaigns = Campaigns(dispatcher)
             lines = "".join(
@@ -41,6 +44,10 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
             limiter = Limiter(dispatcher.ledger.client, stack.settings())
             limiter.pause("+15550000002", "131048 spam rate limit (test)")
             as_json = run_cli("status", "--json", "--sample-s", "2", env=stack.env)
+            over_http = requests.get(
+                url + "/v1/status?sampleS=0.5", headers=BEARER["reader"], timeout=10
+            )
+            no_read = requests.get(url + "/v1/status", headers=BEARER["sender"], timeout=10)
             limiter.cool_down("key:sandbox", 30)  # everything stops: shown, not measured
             as_text = run_cli("status", "--sample-s", "1", env=stack.env)
             campaigns.cancel(created.campaign_id)
@@ -57,6 +64,16 @@ def test_status_shows_a_running_campaign_a_paused_number_and_a_cooling_key(
     assert report["workersAlive"] == 1 and report["deadLetters"] == 0
     assert report["beatSeenAgoS"] == -1 or report["beatSeenAgoS"] < 90
     assert report["beatLeader"].endswith(":" + str(beat.pid))  # the one beat leads
+    # The same report over HTTP (scope read), for the console and any language.
+    assert over_http.status_code == 200, over_http.text
+    served = over_http.json()["data"]
+    assert served.keys() == report.keys()
+    assert {n["number"]: n["paused"] is not None for n in served["numbers"]} == {
+        "+15550000001": False,
+        "+15550000002": True,
+    }
+    assert [c["id"] for c in served["campaigns"]] == [created.campaign_id]
+    assert no_read.status_code == 403 and "lacks the 'read' scope" in no_read.json()["error"]
     assert as_text.returncode == 0, as_text.stderr
     for text in (
         f"(leader {report['beatLeader']})",
