@@ -12,11 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dispatcher.cli.common import fail, settings_or_exit
-from dispatcher.engine.limiter import Limiter
 from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger.connection import connect
-from dispatcher.ops.status import status_report
-from dispatcher.telemetry.metrics import LedgerCollector
+from dispatcher.ops.status import current_status
 
 
 def _eta(seconds: int | None) -> str:
@@ -116,12 +114,7 @@ def status(as_json: bool, sample_s: float, watch: bool) -> None:
     try:
         while True:
             try:
-                report = status_report(
-                    LedgerCollector(client, settings),
-                    settings,
-                    Limiter(client, settings).paused(),
-                    sample_s=sample_s,
-                )
+                report = current_status(client, settings, sample_s=sample_s)
             except StoreUnavailable as exc:
                 fail(f"Redis is not reachable: {exc}")
             if as_json:

@@ -18,11 +18,10 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.concurrency import run_in_threadpool
 
 from config import ProducerToken, Settings
-from dispatcher.engine.limiter import Limiter
 from dispatcher.http.auth import Authenticator
 from dispatcher.http.responses import ok
 from dispatcher.ledger.connection import store_errors
-from dispatcher.ops.status import status_report
+from dispatcher.ops.status import current_status
 from dispatcher.telemetry.metrics import LedgerCollector
 
 
@@ -41,13 +40,10 @@ def router(client: redis.Redis, settings: Settings, auth: Authenticator) -> APIR
     async def metrics(token: ProducerToken = scraper) -> Response:
         return Response(await run_in_threadpool(scrape), media_type=CONTENT_TYPE_LATEST)
 
-    collector = LedgerCollector(client, settings)
-    limiter = Limiter(client, settings)
     reader = Depends(auth.require("read"))
 
     def report(sample_s: float) -> dict[str, Any]:
-        with store_errors():
-            return status_report(collector, settings, limiter.paused(), sample_s=sample_s)
+        return current_status(client, settings, sample_s=sample_s)
 
     @api.get(
         "/v1/status",

@@ -10,8 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
+
 from config import Settings
+from dispatcher.engine.limiter import Limiter
 from dispatcher.job.queues import LANES
+from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.states import TERMINAL_STATES
 from dispatcher.telemetry.metrics import LedgerCollector
 
@@ -74,6 +78,14 @@ def _settled_of(campaign: str) -> Callable[[Reading], float]:
         return _settled(reading, campaign)
 
     return value
+
+
+def current_status(client: redis.Redis, settings: Settings, *, sample_s: float) -> dict[str, Any]:
+    """The status now, from Redis (``status`` and ``GET /v1/status`` alike); a Redis
+    error is StoreUnavailable."""
+    with store_errors():
+        paused = Limiter(client, settings).paused()
+        return status_report(LedgerCollector(client, settings), settings, paused, sample_s=sample_s)
 
 
 def status_report(
