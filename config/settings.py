@@ -194,10 +194,10 @@ class Settings(BaseSettings):
     )
     redis_sentinel_password: SecretStr | None = None
     # A write the dispatcher stands on (an acknowledged enqueue, a claim about to be sent)
-    # waits until this many replicas have it (Redis WAIT): a failover then cannot lose
-    # it. Unset: 1 with a Sentinel group (the replica it would promote), 0 with one
-    # server. A shortfall within the timeout is a StoreUnavailable (HTTP 503), never an
-    # acknowledgement (dispatcher/ledger/replicas.py).
+    # waits until replicas have it (Redis WAIT): a failover then cannot lose it. With
+    # Sentinel, every replica the Sentinels see in sync, and never fewer than this; unset:
+    # 1 with a Sentinel group, 0 with one server. A shortfall within the timeout is a
+    # StoreUnavailable (HTTP 503), never an acknowledgement (dispatcher/ledger/replicas.py).
     redis_confirm_replicas: int | None = Field(default=None, ge=0, le=16)
     redis_confirm_timeout_ms: int = Field(default=1000, ge=10, le=60_000)
 

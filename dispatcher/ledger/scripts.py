@@ -97,9 +97,10 @@ class Scripts:
         pipe = self._client.pipeline(transaction=False)
         for name, args in calls:
             pipe.evalsha(self._scripts[name].sha, 0, *self._common(now_ms), *args)
-        confirm = self._confirm
+        confirm, needed = self._confirm, 0
         if confirm is not None and not CONFIRMED.isdisjoint(name for name, _ in calls):
-            pipe.wait(confirm.wanted, confirm.timeout_ms)
+            needed = confirm.needed()
+            pipe.wait(needed, confirm.timeout_ms)
         else:
             confirm = None
         with store_errors():
@@ -115,7 +116,7 @@ class Scripts:
                     raise result
             answers.append(result)
         if confirm is not None:
-            confirm.check(results[-1])
+            confirm.check(results[-1], needed)
         return answers
 
     def _common(self, now_ms: int) -> tuple[Any, ...]:
