@@ -18,7 +18,7 @@ import requests
 
 from dispatcher.producer.api import Dispatcher
 from dispatcher.sandbox.webhooks import status_payload
-from tests.support.data import BEARER
+from tests.support.data import BEARER, TOKENS, campaign_spec
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack, own_stack
 from tests.support.waiting import wait_until
@@ -509,3 +509,72 @@ def test_the_services_own_endpoints_refuse_in_one_shape_the_mirrors_in_the_gatew
     assert refused.status_code == 400 and refused.json()["error"].startswith("(#100) ")
     unknown = requests.get(url + "/v1/whatsapp-api/nope", timeout=10)
     assert unknown.status_code == 404 and set(unknown.json()) == {"success", "message"}
+
+
+# --- what the console stands on ----------------------------------------------------------
+
+
+def test_me_says_the_tokens_name_scopes_and_numbers(url: str) -> None:
+    reader = requests.get(url + "/v1/me", headers=BEARER["reader"], timeout=5).json()["data"]
+    assert reader["name"] == "reader" and reader["scopes"] == ["read"]
+    assert set(reader["numbers"]) >= {"+15550000001", "+15550000002"}  # any number
+    assert "dead" in reader["states"]
+    bound = next(t for t in TOKENS if t.get("numbers"))
+    mine = requests.get(url + "/v1/me", headers=BEARER[bound["name"]], timeout=5).json()["data"]
+    assert mine["numbers"] == bound["numbers"]
+    refused = requests.get(url + "/v1/me", timeout=5)
+    assert refused.status_code == 401 and refused.json()["success"] is False
+
+
+def test_jobs_are_found_by_recipient(url: str, dispatcher: Dispatcher) -> None:
+    wanted = queued_template(url, "+15554470001")
+    queued_template(url, "+15554470002")
+    queued_template(url, "+15554470001", idempotencyKey="second")
+    answer = requests.get(
+        url + "/v1/jobs", params={"to": "+15554470001"}, headers=BEARER["crm"], timeout=5
+    ).json()
+    assert [j["to"] for j in answer["data"]] == ["+15554470001"] * 2
+    assert wanted in {j["id"] for j in answer["data"]}
+    assert answer["scanned"] >= 3 and answer["nextCursor"] is None  # read to the end
+    bad = requests.get(url + "/v1/jobs", params={"to": "12"}, headers=BEARER["crm"], timeout=5)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("(#100) to ")
+
+
+def test_a_campaign_preview_renders_the_first_rows_and_stores_nothing(url: str) -> None:
+    spec = campaign_spec(fromPhoneNos=[FROM]).model_dump(mode="json", by_alias=True)
+    rows = ["to,name,awb", "+15554450001,Ada,A1", "+15554450002,,A2", "oops,Bo,A3"]
+    rows += [f"+155544510{n:02d},N{n},B{n}" for n in range(8)]
+    body = {"campaign": spec, "audienceCsv": "\n".join(rows) + "\n"}
+    answer = post(url, "/v1/campaigns/preview", body, token="marketing")
+    assert answer.status_code == 200, answer.text
+    found = answer.json()["data"]
+    assert found["recipients"] == 9
+    assert [r["line"] for r in found["refused"]] == [3, 4]
+    assert "variable name is empty" in found["refused"][0]["reason"]
+    first = found["rows"][0]
+    assert (first["line"], first["to"], first["fromPhoneNo"]) == (2, "+15554450001", FROM)
+    parameters = first["body"]["components"][0]["parameters"]
+    assert [p["text"] for p in parameters] == ["Ada", "A1"]
+    assert len(found["rows"]) == 5
+    listed = requests.get(url + "/v1/campaigns", headers=BEARER["marketing"], timeout=5)
+    assert all(c["name"] != spec["name"] or c["recipients"] != 9 for c in listed.json()["data"])
+    no_scope = post(url, "/v1/campaigns/preview", body, token="crm")
+    assert no_scope.status_code == 403
+    unnamed = {**body, "campaign": {**spec, "name": ""}}
+    bad = post(url, "/v1/campaigns/preview", unnamed, token="ops")
+    assert bad.status_code == 400 and "campaign.name" in bad.json()["error"]
+
+
+def test_the_console_is_served_from_the_package_with_nothing_from_elsewhere(url: str) -> None:
+    page = requests.get(url + "/console", timeout=5)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assets = re.findall(r'(?:src|href)="([^"#]+)"', page.text)
+    assert sorted(assets) == ["/console/console.css", "/console/console.js"]
+    for asset in assets:
+        fetched = requests.get(url + asset, timeout=5)
+        assert fetched.status_code == 200
+        # No address of another host (the SVG namespace is a name, never fetched).
+        assert re.findall(r"https?://(?!www\.w3\.org/2000/svg)", fetched.text) == []
+    missing = requests.get(url + "/console/nope.js", timeout=5)
+    assert missing.status_code == 404 and missing.json()["success"] is False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.campaigns.model import VARIABLE, CampaignSpec, render
+from dispatcher.campaigns.model import VARIABLE, CampaignSpec
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.gateway.kinds import parse_send
 
@@ -56,17 +56,16 @@ class CampaignCheck:
         self.paths = _variables_by_path(spec.message.body)
         self.variables = sorted({name for names in self.paths.values() for name in names})
 
-    def _parse(self, body: dict[str, Any], to: str, number: str) -> None:
-        message = self.spec.message
-        parse_send(message.channel, message.type, {**body, "to": to, "fromPhoneNo": number})
+    def _parse(self, send: dict[str, Any]) -> None:
+        parse_send(self.spec.message.channel, self.spec.message.type, send)
 
     def message(self) -> None:
         """Refuse (InvalidRequest, fields under ``message``) a message that cannot be a
         send of its type whatever the audience holds."""
-        sample = render(self.spec.message.body, dict.fromkeys(self.variables, PLACEHOLDER))
         number = self.spec.numbers[0]
+        sample = {**dict.fromkeys(self.variables, PLACEHOLDER), "to": number}
         try:
-            self._parse(sample, number, number)
+            self._parse(self.spec.send_for(sample, number))
         except InvalidRequest as exc:
             kept = [p for p in exc.problems if not self._from_a_variable(p)]
             if kept:
@@ -89,7 +88,7 @@ class CampaignCheck:
         if not self.variables:
             return None  # the message was checked whole; 'to' was checked by the reader
         try:
-            self._parse(render(self.spec.message.body, row), row["to"], number)
+            self._parse(self.spec.send_for(row, number))
         except InvalidRequest as exc:
             return str(exc)
         return None

@@ -114,6 +114,12 @@ class CampaignSpec(_Model):
             return self.pricing_category
         return "marketing" if self.message.type == "template" else "service"
 
+    def send_for(self, values: dict[str, Any], number: str) -> dict[str, Any]:
+        """The gateway body of one recipient's send: the message rendered with the
+        audience row's ``values``, to its ``to``, from ``number`` (KeyError: a variable
+        the row lacks)."""
+        return {**render(self.message.body, values), "to": values["to"], "fromPhoneNo": number}
+
     @field_validator("numbers")
     @classmethod
     def _e164(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 from dispatcher.campaigns.audience import Refused
 from dispatcher.campaigns.checks import CampaignCheck
-from dispatcher.campaigns.model import CampaignSpec, render
+from dispatcher.campaigns.model import CampaignSpec
 from dispatcher.campaigns.plan import plan_run
 from dispatcher.errors import FieldProblem, InvalidRequest
 from dispatcher.gateway.kinds import template_of
@@ -54,6 +54,22 @@ class Created:
     plan: dict[str, Any] | None = None  # the first run's plan (Plan.to_dict)
 
 
+@dataclass(frozen=True)
+class Row:
+    """An audience row that can be sent: its line, its values, the number it goes from."""
+
+    line: int
+    values: dict[str, Any]
+    number: str
+
+
+@dataclass
+class Preview:
+    recipients: int = 0
+    refused: list[Refused] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+
+
 class Campaigns:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
@@ -70,18 +86,7 @@ class Campaigns:
     ) -> Created:
         """Store the campaign and its audience; it launches when its schedule says."""
         now = now or datetime.now(UTC)
-        unknown = [n for n in spec.numbers if n not in self.dispatcher.settings.from_numbers]
-        if unknown:
-            raise InvalidRequest(
-                [
-                    FieldProblem(
-                        "fromPhoneNos",
-                        f"{', '.join(unknown)} is not a number of any configured key",
-                    )
-                ]
-            )
-        check = CampaignCheck(spec)
-        check.message()  # a message that cannot be sent is refused before anything is stored
+        checked = self._checked(spec, audience)  # refuses a spec before anything is stored
         campaign_id = "c" + new_job_id()[:23]
         key = _key(campaign_id)
         created = Created(campaign_id, 0)
@@ -103,16 +108,11 @@ class Campaigns:
             category = spec.expected_category()
             priced = settings.prices is not None  # else no estimate, and no cost per row
             estimate_micros, unpriced = 0, 0
-            for row in audience:
+            for row in checked:
                 if isinstance(row, Refused):
                     created.refused.append(row)
                     continue
-                line, values = row
-                number = spec.numbers[(created.recipients + len(batch)) % len(spec.numbers)]
-                problem = check.row(values, number)
-                if problem is not None:
-                    created.refused.append(Refused(line, problem))
-                    continue
+                values = row.values
                 if priced:
                     price = settings.price_of(category, values["to"])
                     if price is None:
@@ -144,6 +144,67 @@ class Campaigns:
             pipe.execute()
         created.plan = self._plan(campaign_id, spec, created.next_run, now)
         return created
+
+    def preview(
+        self,
+        spec: CampaignSpec,
+        audience: Iterable[tuple[int, dict[str, Any]] | Refused],
+        rows: int = 5,
+    ) -> Preview:
+        """What :meth:`create` would make of ``audience``, storing nothing: how many
+        recipients, the refused rows by line, and the first ``rows`` sends as the gateway
+        would get them (the message rendered for each row)."""
+        checked = self._checked(spec, audience)
+        found = Preview()
+        for row in checked:
+            if isinstance(row, Refused):
+                found.refused.append(row)
+                continue
+            found.recipients += 1
+            if len(found.rows) < rows:
+                found.rows.append(row)
+        return found
+
+    def _checked(
+        self, spec: CampaignSpec, audience: Iterable[tuple[int, dict[str, Any]] | Refused]
+    ) -> Iterator[Row | Refused]:
+        """The audience's rows, each a :class:`Row` to send (its number given in turn)
+        or :class:`Refused` with its line and why. Refuses (InvalidRequest) at once a spec
+        whose numbers are not configured or whose message cannot be sent whatever the
+        rows hold, before a row is read."""
+        unknown = [n for n in spec.numbers if n not in self.dispatcher.settings.from_numbers]
+        if unknown:
+            raise InvalidRequest(
+                [
+                    FieldProblem(
+                        "fromPhoneNos",
+                        f"{', '.join(unknown)} is not a number of any configured key",
+                    )
+                ]
+            )
+        check = CampaignCheck(spec)
+        check.message()
+        return self._rows(spec, check, audience)
+
+    @staticmethod
+    def _rows(
+        spec: CampaignSpec,
+        check: CampaignCheck,
+        audience: Iterable[tuple[int, dict[str, Any]] | Refused],
+    ) -> Iterator[Row | Refused]:
+        accepted = 0
+        for row in audience:
+            if isinstance(row, Refused):
+                yield row
+                continue
+            line, values = row
+            number = spec.numbers[accepted % len(spec.numbers)]
+            problem = check.row(values, number)
+            if problem is not None:
+                yield Refused(line, problem)
+                continue
+            accepted += 1
+            yield Row(line, values, number)
 
     def _plan(
         self, campaign_id: str, spec: CampaignSpec, start: datetime, now: datetime
@@ -432,11 +493,10 @@ class Campaigns:
         number = spec.numbers[index % len(spec.numbers)]
         job_id = derived_job_id(campaign_id, str(run), row["to"])
         try:
-            body = render(spec.message.body, row)
             envelope = self.dispatcher.prepare(
                 spec.message.channel,
                 spec.message.type,
-                {**body, "to": row["to"], "fromPhoneNo": number},
+                spec.send_for(row, number),
                 JobOptions.of(lane="bulk", campaign_id=campaign_id, expires_at=spec.expires_at),
                 job_id=job_id,
             )

@@ -41,8 +41,9 @@ class Authenticator:
             raise ApiError(401, message="Invalid token")
         return found
 
-    def require(self, scope: str) -> Callable[..., ProducerToken]:
-        """A FastAPI dependency: the request's token, which must hold ``scope`` (or admin).
+    def require(self, scope: str | None) -> Callable[..., ProducerToken]:
+        """A FastAPI dependency: the request's token, which must hold ``scope`` (or admin;
+        ``None``: any valid token).
         Declared through HTTPBearer so that OpenAPI names the scheme (Swagger's
         Authorize button); the header is read and refused here, in our words."""
 
@@ -50,7 +51,7 @@ class Authenticator:
             request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
         ) -> ProducerToken:
             token = self.identify(request)
-            if scope not in token.scopes and "admin" not in token.scopes:
+            if scope is not None and scope not in token.scopes and "admin" not in token.scopes:
                 raise ApiError(403, message=f"token '{token.name}' lacks the '{scope}' scope")
             return token
 

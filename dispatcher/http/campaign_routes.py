@@ -21,6 +21,8 @@ from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.ingress import json_object
 from dispatcher.http.responses import ApiError, invalid, ok
 
+PREVIEW_ROWS = 5  # the sends a preview shows
+
 
 def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
     api = APIRouter(tags=["campaigns"])
@@ -34,14 +36,10 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
             check_number(token, number)
         return info
 
-    @api.post(
-        "/v1/campaigns",
-        status_code=201,
-        summary="Create a campaign",
-        description='`{"campaign": <spec>, "audience": [{"to", ...variables}]}`, or '
-        '`"audienceCsv": "to,name\\n..."` for a CSV audience.',
-    )
-    async def create(request: Request, token: ProducerToken = manager) -> JSONResponse:
+    async def spec_and_audience(
+        request: Request, token: ProducerToken
+    ) -> tuple[CampaignSpec, Iterator[tuple[int, dict[str, Any]] | Refused]]:
+        """The body's campaign spec (checked, its numbers the token's) and audience."""
         body = await json_object(request)
         try:
             spec = CampaignSpec.model_validate(body.get("campaign"))
@@ -50,16 +48,23 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
             raise ApiError(400, error=coded(problems)) from None
         for number in spec.numbers:
             check_number(token, number)
-        audience: Iterator[tuple[int, dict[str, Any]] | Refused]
         if isinstance(body.get("audienceCsv"), str):
-            audience = rows(io.StringIO(body["audienceCsv"]), "csv")
-        elif isinstance(body.get("audience"), list):
-            audience = recipients(enumerate(body["audience"], start=1))
-        else:
-            raise ApiError(
-                400,
-                error=coded("audience must be a list of recipients (or audienceCsv a CSV text)"),
-            )
+            return spec, rows(io.StringIO(body["audienceCsv"]), "csv")
+        if isinstance(body.get("audience"), list):
+            return spec, recipients(enumerate(body["audience"], start=1))
+        raise ApiError(
+            400, error=coded("audience must be a list of recipients (or audienceCsv a CSV text)")
+        )
+
+    @api.post(
+        "/v1/campaigns",
+        status_code=201,
+        summary="Create a campaign",
+        description='`{"campaign": <spec>, "audience": [{"to", ...variables}]}`, or '
+        '`"audienceCsv": "to,name\\n..."` for a CSV audience.',
+    )
+    async def create(request: Request, token: ProducerToken = manager) -> JSONResponse:
+        spec, audience = await spec_and_audience(request, token)
         try:
             created = await run_in_threadpool(campaigns.create, spec, audience)
         except InvalidRequest as exc:
@@ -73,6 +78,35 @@ def router(campaigns: Campaigns, auth: Authenticator) -> APIRouter:
                 "plan": created.plan,
             },
             201,
+        )
+
+    @api.post(
+        "/v1/campaigns/preview",
+        summary="What a campaign would send, storing nothing",
+        description="The body of a create. Answers how many recipients would be sent, "
+        f"the refused rows by line, and the first {PREVIEW_ROWS} sends as the gateway "
+        "would get them (the message rendered for each row).",
+    )
+    async def preview(request: Request, token: ProducerToken = manager) -> JSONResponse:
+        spec, audience = await spec_and_audience(request, token)
+        try:
+            found = await run_in_threadpool(campaigns.preview, spec, audience, PREVIEW_ROWS)
+        except InvalidRequest as exc:
+            raise invalid(exc) from None
+        return ok(
+            {
+                "recipients": found.recipients,
+                "refused": [{"line": r.line, "reason": r.reason} for r in found.refused],
+                "rows": [
+                    {
+                        "line": row.line,
+                        "to": row.values["to"],
+                        "fromPhoneNo": row.number,
+                        "body": spec.send_for(row.values, row.number),
+                    }
+                    for row in found.rows
+                ],
+            }
         )
 
     @api.get("/v1/campaigns", summary="Campaigns, newest first")

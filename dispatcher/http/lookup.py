@@ -18,6 +18,10 @@ from dispatcher.ledger.states import STATES
 from dispatcher.ledger.templates import Templates
 from dispatcher.producer.api import Dispatcher
 
+# The most jobs one page of a search by recipient reads (the ledger indexes jobs by
+# time and number, not by recipient).
+RECIPIENT_SCAN_MAX = 50_000
+
 
 def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
     api = APIRouter()
@@ -31,11 +35,19 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
         check_number(token, record.from_phone_no)
         return ok(record.to_dict())
 
-    @api.get("/v1/jobs", tags=["jobs"], summary="Recent jobs, newest first")
+    @api.get(
+        "/v1/jobs",
+        tags=["jobs"],
+        summary="Recent jobs, newest first",
+        description="Filtered by `state`, `number`, `campaign` and `to` (the recipient). "
+        f"A search by recipient reads at most the newest {RECIPIENT_SCAN_MAX:,} jobs per "
+        "page (`scanned` says how many); `nextCursor` reads on.",
+    )
     async def jobs(
         state: str | None = None,
         number: str | None = None,
         campaign: str | None = None,
+        to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
         token: ProducerToken = reader,
@@ -50,23 +62,32 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
             except ValueError as exc:
                 raise ApiError(400, error=coded(f"number {exc}")) from None
             check_number(token, number)
+        if to is not None:
+            try:
+                to = normalize_e164(to)
+            except ValueError as exc:
+                raise ApiError(400, error=coded(f"to {exc}")) from None
         before = None
         if cursor is not None:
             if not cursor.isdigit():
                 raise ApiError(400, error=coded("cursor must be the nextCursor of a page"))
             before = int(cursor)
-        records = await run_in_threadpool(
-            dispatcher.ledger.list,
+        page = await run_in_threadpool(
+            dispatcher.ledger.search,
             state=state,
             number=number,
             campaign=campaign,
+            to=to,
             limit=limit,
             before_ms=before,
             numbers=token.numbers,
+            scan_max=RECIPIENT_SCAN_MAX if to is not None else None,
         )
-        data = [r.to_dict() for r in records]
-        next_cursor = records[-1].created_ms if len(records) == limit else None
-        return ok(data, nextCursor=None if next_cursor is None else str(next_cursor))
+        data = [r.to_dict() for r in page.records]
+        more = len(page.records) == limit or (to is not None and page.next_before_ms is not None)
+        next_cursor = str(page.next_before_ms) if more and page.next_before_ms else None
+        extra = {"scanned": page.scanned} if to is not None else {}
+        return ok(data, nextCursor=next_cursor, **extra)
 
     @api.get("/v1/templates", tags=["templates"], summary="What Meta said of each template")
     async def templates(token: ProducerToken = reader) -> JSONResponse:

@@ -17,6 +17,7 @@ from dispatcher.campaigns import Campaigns
 from dispatcher.errors import StoreUnavailable, coded
 from dispatcher.http import (
     campaign_routes,
+    console_routes,
     dlq_routes,
     ingress,
     lookup,
@@ -55,6 +56,8 @@ def create_app(settings: Settings, dispatcher: Dispatcher | None = None) -> Fast
     app.include_router(dlq_routes.router(DeadLetters(dispatcher.ledger), auth))
     app.include_router(metrics_routes.router(dispatcher.ledger.client, settings, auth))
     app.include_router(session_routes.router(settings, auth))
+    app.include_router(console_routes.router(settings, auth))
+    console_routes.mount(app)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -106,6 +106,16 @@ def job_fields(envelope: JobEnvelope, run: int | None = None) -> tuple[str | int
     )
 
 
+@dataclass
+class JobPage:
+    """A page of a search: the records found, how many jobs were read to find them, and
+    the cursor to read on from (None when the index was read to its end)."""
+
+    records: list[JobRecord]
+    scanned: int = 0
+    next_before_ms: int | None = None
+
+
 class Ledger:
     """Job records and their transitions. Thread-safe (one Redis pool, atomic scripts)."""
 
@@ -406,27 +416,37 @@ class Ledger:
             job_id = cast(bytes | None, self.client.get(schema.wamid(wamid)))
         return self.get(job_id.decode()) if job_id else None
 
-    def list(
+    def list(self, **filters: Any) -> list[JobRecord]:
+        """The records :meth:`search` finds with the same filters, without the page."""
+        return self.search(**filters).records
+
+    def search(
         self,
         *,
         state: str | None = None,
         number: str | None = None,
         campaign: str | None = None,
+        to: str | None = None,
         limit: int = 50,
         before_ms: int | None = None,
         numbers: tuple[str, ...] | None = None,
-    ) -> list[JobRecord]:
-        """Newest first; ``before_ms`` continues a listing (the cursor); ``numbers``
-        keeps only jobs sent from those numbers."""
+        scan_max: int | None = None,
+    ) -> JobPage:
+        """Jobs newest first, filtered; ``before_ms`` continues a listing (a page's
+        ``next_before_ms``); ``numbers`` keeps only jobs sent from those numbers. The
+        recent index is per number, not per recipient: a search by recipient (``to``)
+        reads the newest jobs until ``limit`` match or ``scan_max`` were read, and the
+        page says where it stopped so that a caller may read on."""
         wanted = {
             b"state": state.encode() if state else None,
             b"camp": campaign.encode() if campaign else None,
+            b"to": to.encode() if to else None,
         }
         allowed = None if numbers is None else {n.encode() for n in numbers}
         index = schema.recent_for_number(number) if number else schema.RECENT
-        found: list[JobRecord] = []
+        found = JobPage([])
         upper: str | int = "+inf" if before_ms is None else f"({before_ms}"
-        while len(found) < limit:
+        while len(found.records) < limit and (scan_max is None or found.scanned < scan_max):
             with store_errors():
                 page = cast(
                     list[tuple[bytes, float]],
@@ -435,20 +455,23 @@ class Ledger:
                     ),
                 )
                 if not page:
+                    found.next_before_ms = None
                     break
                 pipe = self.client.pipeline(transaction=False)
                 for job_id, _ in page:
                     pipe.hgetall(schema.job(job_id.decode()))
                 hashes = pipe.execute()
-            for raw in hashes:
+            for raw, (_, created_ms) in zip(hashes, page, strict=True):
+                found.scanned += 1
+                found.next_before_ms = int(created_ms)
                 if not raw or any(v is not None and raw.get(k) != v for k, v in wanted.items()):
                     continue
                 if allowed is not None and raw.get(b"from") not in allowed:
                     continue
-                found.append(JobRecord.from_hash(raw))
-                if len(found) == limit:
+                found.records.append(JobRecord.from_hash(raw))
+                if len(found.records) == limit:
                     break
-            upper = f"({int(page[-1][1])}"
+            upper = f"({found.next_before_ms}"
         return found
 
     def stats(self) -> dict[str, int]:

@@ -119,6 +119,7 @@ def status_report(
                 {
                     "number": number,
                     "key": key.name,
+                    "limitPerS": settings.number_rates.get(number, settings.number_per_second),
                     "paused": paused.get(number),
                     "cooldownS": round(cooldown_s, 1),
                     "lanes": lanes,
@@ -129,6 +130,8 @@ def status_report(
     keys_ = [
         {
             "name": key.name,
+            "perMinute": key.per_minute,
+            "perHour": key.per_hour,
             "cooldownS": round(
                 now.total("waapi_cooldown_remaining_seconds", scope="key", name=key.name), 1
             ),
