@@ -1,6 +1,7 @@
 # One command checks everything: people, pre-commit and CI run the same targets.
 # `make run` and `make test` install what is missing first (a venv in .venv, and
-# redis-server through apt-get when it is not on the PATH).
+# redis-server through apt-get when it is not on the PATH; `make test` also Debian's
+# chromium and chromium-driver, for the console's browser tests).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install redis-server run sandbox test test-long lint format typecheck contracts pytest bench clean
+.PHONY: help install redis-server browser run sandbox test test-long lint format typecheck contracts pytest bench clean
 
 help:
 	@echo "make run    - start the dispatcher locally (sandbox gateway when no credentials)"
@@ -26,6 +27,13 @@ redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+# A headless browser for the console's tests (tests/test_console.py).
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		echo "installing chromium and chromium-driver (apt-get)"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 install: $(STAMP) redis-server
 
@@ -49,7 +57,7 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: install
+pytest: install browser
 	$(BIN)/pytest -m "not long"
 
 # The fault cases that take many minutes (docs/reliability.md quotes their figures).

@@ -1,0 +1,222 @@
+"""The console in a real browser (headless Chromium, Selenium) against the real service,
+workers, beat, Redis and the sandbox: sign-in, a job looked up, a campaign created from a
+CSV and paused, a dead letter replayed. Each page's screenshot goes to ``docs/console/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+
+from tests.support.browser import Page, chromium
+from tests.support.data import BEARER, TOKENS, campaign_spec
+from tests.support.stack import Stack, own_stack
+from tests.support.waiting import wait_until
+
+FROM = "+15550000001"
+TOKEN = {t["name"]: t["token"] for t in TOKENS}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    work = Path(tmp_path_factory.mktemp("console"))
+    # Two attempts, so that a job the gateway keeps refusing is a dead letter within
+    # seconds (the default, 50, takes minutes); the console's page is what is tested.
+    with own_stack(work, "--no-window", retry_max_attempts=2) as stack:
+        stack.url = stack.start_serve()  # type: ignore[attr-defined]
+        stack.start_worker(threads=4)
+        stack.start_beat()
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def page(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
+    driver = chromium(Path(tmp_path_factory.mktemp("chromium")))
+    try:
+        yield Page(driver, stack.url)  # type: ignore[attr-defined]
+    finally:
+        driver.quit()
+
+
+def sign_in(page: Page, token: str) -> None:
+    """A new tab's sign-in: the console opened with nothing in its session."""
+    page.open()
+    page.driver.execute_script("sessionStorage.clear()")
+    page.driver.refresh()
+    field = page.find("#token")
+    field.clear()
+    field.send_keys(token)
+    page.find("#signin-submit").click()
+
+
+def sign_out(page: Page) -> None:
+    page.find("#sign-out").click()
+    page.find("#signin")
+
+
+def test_sign_in_shows_what_the_tokens_scopes_allow(page: Page) -> None:
+    sign_in(page, "tok_not_a_token_at_all")
+    assert "Invalid token" in page.text_of("#signin-error", "Invalid token").text
+    page.screenshot("sign-in")
+
+    sign_in(page, TOKEN["reader"])  # read only: no campaigns, no dead letters
+    page.text_of("#who-name", "reader")
+    assert page.visible("#nav a[href='#/overview']") and page.visible("#nav a[href='#/jobs']")
+    assert not page.visible("#nav a[href='#/campaigns']")
+    assert not page.visible("#nav a[href='#/dlq']")
+    page.go("#/dlq")
+    assert "lacks the 'admin' scope" in page.text_of("main", "lacks").text
+    sign_out(page)
+
+    sign_in(page, TOKEN["ops"])
+    page.text_of("#who-name", "ops")
+    row = page.find(f"tr[data-number='{FROM}']")
+    assert row.find_elements(By.TAG_NAME, "td")[4].text == "80"  # the number's rate per s
+    assert page.find(".tiles").text.count("workers alive") == 1
+    wait_until(lambda: page.find(".tiles .tile:nth-child(2) .value").text == "1", timeout_s=20)
+
+
+def test_a_job_is_found_by_its_recipient_and_shows_its_timeline(stack: Stack, page: Page) -> None:
+    to = "+15551239001"
+    with stack.dispatcher() as dispatcher:
+        job_id = dispatcher.send_text(to, FROM, "Your code is 481516")
+        stack.wait_states(dispatcher, [job_id], timeout_s=30)
+        other = dispatcher.send_text("+15551239002", FROM, "not this one")
+        stack.wait_states(dispatcher, [other], timeout_s=30)
+    sign_in(page, TOKEN["ops"])
+    page.find("#overview")
+    page.go("#/jobs")
+    page.find("#jobs-to").send_keys(to)
+    page.find("#jobs-search button[type=submit]").click()
+    row = page.find(f"tr[data-job='{job_id}']")
+    assert to in row.text and "sent" in row.text
+    assert not page.driver.find_elements(By.CSS_SELECTOR, f"tr[data-job='{other}']")
+    page.screenshot("jobs")
+
+    row.click()
+    timeline = page.text_of("ol.timeline", "sent")
+    assert "queued" in timeline.text and "sending" in timeline.text
+    record = requests.get(
+        f"{stack.url}/v1/jobs/{job_id}",  # type: ignore[attr-defined]
+        headers=BEARER["ops"],
+        timeout=5,
+    ).json()["data"]
+    assert record["wamid"] and record["wamid"] in page.find("dl.facts").text
+    page.screenshot("job")
+
+
+def test_a_campaign_is_created_from_a_csv_with_a_preview_and_paused(
+    stack: Stack, page: Page, tmp_path: Path
+) -> None:
+    audience = tmp_path / "audience.csv"
+    with audience.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["to", "name", "awb"])
+        for n in range(40):
+            writer.writerow([f"+1555124{n:04d}", f"Customer {n}", f"AWB{n:05d}"])
+            if n == 1:
+                writer.writerow(["not a number", "Nobody", "AWB0"])  # line 4
+            if n == 2:
+                writer.writerow(["+15551249999", "", "AWB1"])  # line 6: empty variable
+    spec = campaign_spec(  # order_shipped with {{name}} and {{awb}}, due now
+        name="Console order updates",
+        fromPhoneNos=[FROM],
+        throttlePerSecond=2,  # slow enough to pause it in the middle
+    ).model_dump(mode="json", by_alias=True, exclude_none=True)
+    sign_in(page, TOKEN["marketing"])  # the campaigns scope alone
+    page.text_of("#who-name", "marketing")
+    assert not page.visible("#nav a[href='#/overview']")
+    page.go("#/campaigns")
+    page.find("#new-campaign").click()
+    editor = page.find("#campaign-spec")
+    assert "order_shipped" in editor.get_attribute("value")  # a spec to start from
+    typed = json.dumps(spec, indent=2)
+    page.driver.execute_script("arguments[0].value = arguments[1]", editor, typed)
+    page.find("#campaign-csv").send_keys(str(audience))
+    page.find("#preview").click()
+    summary = page.text_of("#preview-summary", "40 recipients")
+    assert "2 rows refused" in summary.text
+    assert (
+        "phone" in page.find("tr[data-line='4']").text.lower()
+        or "e.164" in page.find("tr[data-line='4']").text.lower()
+    )
+    assert "variable name is empty" in page.find("tr[data-line='6']").text
+    assert "Customer 0" in page.find("#campaign-preview").text  # the message as rendered
+    assert not requests.get(
+        f"{stack.url}/v1/campaigns",  # type: ignore[attr-defined]
+        headers=BEARER["marketing"],
+        timeout=5,
+    ).json()["data"]  # a preview stores nothing
+    page.screenshot("new-campaign")
+
+    page.find("#create-campaign").click()
+    page.text_of("#campaign-state", "running", timeout_s=20)
+    page.find("svg.funnel rect.bar[data-state='sent']", timeout_s=20)
+    page.find("#pause").click()
+    page.text_of("#campaign-state", "paused")
+    campaign_id = page.driver.execute_script("return location.hash").split("/")[-1]
+    info = requests.get(
+        f"{stack.url}/v1/campaigns/{campaign_id}",  # type: ignore[attr-defined]
+        headers=BEARER["marketing"],
+        timeout=5,
+    ).json()["data"]
+    assert info["state"] == "paused" and info["recipients"] == 40
+    time.sleep(1.5)  # a tick: anything already claimed finishes
+    sent_then = sum(1 for r in stack.sandbox.sent() if r["to"].startswith("+1555124"))
+    time.sleep(3)
+    sent_now = sum(1 for r in stack.sandbox.sent() if r["to"].startswith("+1555124"))
+    assert 0 < sent_now == sent_then < 40  # paused in the middle: nothing more goes
+    page.find("#resume")
+    page.screenshot("campaign")
+
+
+def test_a_dead_letter_is_replayed_from_the_console(stack: Stack, page: Page) -> None:
+    to = "+15551239100"
+    with stack.dispatcher() as dispatcher:
+        stack.sandbox.faults(rate_5xx=1.0)
+        try:
+            doomed = dispatcher.send_template(to, FROM, "hello_world", "en")
+            wait_until(lambda: dispatcher.job(doomed).state == "dead", timeout_s=30)
+        finally:
+            stack.sandbox.faults(rate_5xx=0.0)
+        sign_in(page, TOKEN["ops"])
+        page.find("#overview")
+        page.go("#/dlq")
+        row = page.find(f"tr[data-job='{doomed}']")
+        assert to in row.text
+        page.screenshot("dead-letters")
+        row.find_element(By.CSS_SELECTOR, "button.replay").click()
+        page.text_of("#flash", "Replayed 1 job")
+        page.gone(f"tr[data-job='{doomed}']")
+        replayed_as = dispatcher.job(doomed).replayed_as
+        assert replayed_as
+        stack.wait_states(dispatcher, [replayed_as], timeout_s=30)
+        assert dispatcher.job(replayed_as).state == "sent"
+
+
+def test_the_overview_shows_live_sends(stack: Stack, page: Page) -> None:
+    """The campaign paused above, resumed: the overview's rates and its running
+    campaign come from the status every few seconds."""
+    [campaign] = requests.get(
+        f"{stack.url}/v1/campaigns",  # type: ignore[attr-defined]
+        headers=BEARER["marketing"],
+        timeout=5,
+    ).json()["data"]
+    resumed = requests.post(
+        f"{stack.url}/v1/campaigns/{campaign['id']}/resume",  # type: ignore[attr-defined]
+        headers=BEARER["marketing"],
+        timeout=5,
+    )
+    assert resumed.status_code == 200
+    sign_in(page, TOKEN["ops"])
+    page.find(f"#overview tr[data-campaign='{campaign['id']}']", timeout_s=20)
+    wait_until(lambda: float(page.find(".tiles .tile:first-child .value").text) > 0, timeout_s=20)
+    assert float(page.find(f"tr[data-number='{FROM}'] td:nth-child(3)").text) > 0
+    page.screenshot("overview")
