@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 
 from dispatcher.cli.supervise import port_open
 from tests.support.cli import clean_env as support_clean_env
@@ -234,6 +235,14 @@ def test_up_for_experiments_restarts_a_child_keeps_its_token_and_texts_first_tim
     up = Up(clean_env, tmp_path)
     try:
         token = up.wait_for("token:").split()[1]
+        console = up.wait_for("console:").split()[1]  # the console, signed in with it
+        assert "console.js" in requests.get(console, timeout=10).text
+        me = requests.get(
+            console.replace("/console", "/v1/me"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert me.json()["data"]["scopes"] == ["admin"]
         text = ("send", "text", "--from", "+15550000001", "--to", "+15551230002")
         first = run_cli(*text, "--body", "Your code is 123456", env=up.env).stdout.strip()
         wait_until(lambda: job_state(up.env, first) in ("sent", "delivered", "read"))

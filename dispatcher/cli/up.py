@@ -173,6 +173,7 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
             _open_windows(sandbox_port)
         click.echo(f"redis:   {env.get('REDIS_URL')}")
         click.echo(f"http:    http://127.0.0.1:{http_port} (docs: /docs)")
+        click.echo(f"console: http://127.0.0.1:{http_port}/console (sign in with the token)")
         if token is not None:
             click.echo(
                 f"token:   {token}  (a development token with every scope, kept in "
