@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -100,7 +101,14 @@ def test_a_job_is_found_by_its_recipient_and_shows_its_timeline(stack: Stack, pa
     assert not page.driver.find_elements(By.CSS_SELECTOR, f"tr[data-job='{other}']")
     page.screenshot("jobs")
 
-    row.click()
+    # A page of one job: the next page on request.
+    page.go(f"#/jobs?{urlencode({'number': FROM, 'limit': 1})}")
+    page.find(f"tr[data-job='{other}']")
+    page.find("#older").click()
+    page.find(f"tr[data-job='{job_id}']")
+    assert len(page.driver.find_elements(By.CSS_SELECTOR, "#jobs-results tbody tr")) == 2
+
+    page.find(f"tr[data-job='{job_id}']").click()
     timeline = page.text_of("ol.timeline", "sent")
     assert "queued" in timeline.text and "sending" in timeline.text
     record = requests.get(

@@ -282,21 +282,34 @@ function jobsPage(params) {
   show(h("h1", {}, "Jobs"), form, results);
   const query = new URLSearchParams(params);
   query.delete("id");
-  query.set("limit", "50");
-  api("GET", `/v1/jobs?${query}`).then((answer) => {
-    const rows = answer.data.map((job) => h("tr", {
-      class: "link", "data-job": job.id,
-      onclick: () => { location.hash = `#/jobs/${job.id}`; },
-    }, h("td", { class: "mono" }, job.id), h("td", {}, stateBadge(job.state)),
-    h("td", { class: "mono" }, job.to), h("td", { class: "mono" }, job.fromPhoneNo),
-    h("td", {}, job.type), h("td", {}, job.campaignId || ""),
-    h("td", {}, when(job.times.created)), h("td", {}, job.error ? job.error.message || "" : "")));
+  if (!query.has("limit")) query.set("limit", "50");
+  const rows = [];
+  let scanned = 0;
+  const page = async (cursor) => {
+    // One page of the search; "Older jobs" reads the next from where this one stopped.
+    if (cursor) query.set("cursor", cursor);
+    const answer = await api("GET", `/v1/jobs?${query}`);
+    scanned += answer.scanned || 0;
+    for (const job of answer.data) {
+      rows.push(h("tr", {
+        class: "link", "data-job": job.id,
+        onclick: () => { location.hash = `#/jobs/${job.id}`; },
+      }, h("td", { class: "mono" }, job.id), h("td", {}, stateBadge(job.state)),
+      h("td", { class: "mono" }, job.to), h("td", { class: "mono" }, job.fromPhoneNo),
+      h("td", {}, job.type), h("td", {}, job.campaignId || ""),
+      h("td", {}, when(job.times.created)), h("td", {}, job.error ? job.error.message || "" : "")));
+    }
     fill(results,
       table([["Job"], ["State"], ["To"], ["From"], ["Type"], ["Campaign"], ["Created"], ["Error"]],
         rows, "No job matches."),
-      answer.scanned ? h("p", { class: "muted" },
-        `Searched the newest ${answer.scanned} jobs for this recipient.`) : null);
-  }).catch((err) => { fill(results, h("p", { class: "error" }, err.message)); });
+      query.has("to") ? h("p", { class: "muted" },
+        `Searched the newest ${scanned.toLocaleString()} jobs for this recipient.`) : null,
+      answer.nextCursor ? h("div", { class: "actions" }, h("button", {
+        type: "button", id: "older", class: "secondary",
+        onclick: () => page(answer.nextCursor).catch((err) => failed(err)),
+      }, "Older jobs")) : null);
+  };
+  page(null).catch((err) => { fill(results, h("p", { class: "error" }, err.message)); });
 }
 
 function jobPage(jobId) {
