@@ -320,13 +320,7 @@ class Settings(BaseSettings):
     _tokens: tuple[ProducerToken, ...] = PrivateAttr(default=())
     _prices: dict[str, dict[str, float]] = PrivateAttr(default_factory=dict)
     _portfolios: tuple[Portfolio, ...] = PrivateAttr(default=())
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url_parses(cls, value: str) -> str:
-        if value.startswith(SENTINEL_SCHEME):
-            parse_sentinel_url(value)
-        return value
+    _sentinel: SentinelGroup | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _build_keys(self) -> Self:
@@ -347,6 +341,7 @@ class Settings(BaseSettings):
             keys = (self._single_key(),)
         _check_numbers_unique(keys)
         self._check_number_limits()
+        self._sentinel = self._sentinel_group()
         self._prices = _prices_from_json(self.prices) if self.prices else {}
         self._keys = keys
         self._portfolios = self._build_portfolios()
@@ -478,15 +473,22 @@ class Settings(BaseSettings):
         """Every sending number of every key, in configuration order, once each."""
         return tuple(dict.fromkeys(number for key in self.keys for number in key.numbers))
 
-    @cached_property
+    @property
     def sentinel(self) -> SentinelGroup | None:
         """The Sentinel group ``REDIS_URL`` names, or None for one Redis server."""
+        return self._sentinel
+
+    def _sentinel_group(self) -> SentinelGroup | None:
+        """``REDIS_URL`` parsed once, when it names a Sentinel group."""
         if not self.redis_url.startswith(SENTINEL_SCHEME):
             return None
         password = self.redis_sentinel_password
-        return parse_sentinel_url(
-            self.redis_url, password.get_secret_value() if password is not None else None
-        )
+        try:
+            return parse_sentinel_url(
+                self.redis_url, password.get_secret_value() if password is not None else None
+            )
+        except ValueError as exc:
+            raise ValueError(f"REDIS_URL: {exc}") from None
 
     @property
     def replicas_to_confirm(self) -> int:
