@@ -186,19 +186,20 @@ def up(sandbox_port: int, redis_port: int, http_port: int, var_dir: Path) -> Non
         if not settings.has_credentials:
             base = f"http://127.0.0.1:{sandbox_port}"
             exports = " ".join(f"{k}={v}" for k, v in _sandbox_env(sandbox_port).items())
+            sender, (first, second) = DEMO_NUMBERS[0], QUICKSTART_RECIPIENTS
             click.echo(
                 f"sandbox: {base}{API_PREFIX} (sent messages: {base}/_sandbox/sent)\n\n"
                 "Try it from another terminal:\n"
                 f"  export {exports} REDIS_URL={env['REDIS_URL']}\n"
-                f"  waapi-dispatch send template --from {DEMO_NUMBERS[0]} --to +15551230001 "
+                f"  waapi-dispatch send template --from {sender} --to {first} "
                 "--name hello_world --language en\n"
-                f"  waapi-dispatch send text --from {DEMO_NUMBERS[0]} --to +15551230001 "
+                f"  waapi-dispatch send text --from {sender} --to {first} "
                 "--body 'Your code is 123456'   # their window is open: they wrote first\n"
                 "  waapi-dispatch job <the id it printed>\n"
                 f"  curl -s -X POST http://127.0.0.1:{http_port}/v1/whatsapp-api/messages/"
                 f"template -H 'Authorization: Bearer {token or '<your token>'}' "
                 "-H 'Content-Type: application/json' \\\n"
-                f'    -d \'{{"to": "+15551230002", "fromPhoneNo": "{DEMO_NUMBERS[0]}", '
+                f'    -d \'{{"to": "{second}", "fromPhoneNo": "{sender}", '
                 '"name": "hello_world", "language": "en"}\'\n'
                 f"  curl -s {base}/_sandbox/sent\n"
             )
