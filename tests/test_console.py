@@ -23,6 +23,9 @@ from tests.support.waiting import wait_until
 
 FROM = "+15550000001"
 TOKEN = {t["name"]: t["token"] for t in TOKENS}
+# The campaign's recipients: at its 2 per second, 40 s of sending, so that it is still
+# running when the tests pause, resume and cancel it.
+AUDIENCE = 80
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +130,7 @@ def test_a_campaign_is_created_from_a_csv_with_a_preview_and_paused(
     with audience.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["to", "name", "awb"])
-        for n in range(40):
+        for n in range(AUDIENCE):
             writer.writerow([f"+1555124{n:04d}", f"Customer {n}", f"AWB{n:05d}"])
             if n == 1:
                 writer.writerow(["not a number", "Nobody", "AWB0"])  # line 4
@@ -149,7 +152,7 @@ def test_a_campaign_is_created_from_a_csv_with_a_preview_and_paused(
     page.driver.execute_script("arguments[0].value = arguments[1]", editor, typed)
     page.find("#campaign-csv").send_keys(str(audience))
     page.find("#preview").click()
-    summary = page.text_of("#preview-summary", "40 recipients")
+    summary = page.text_of("#preview-summary", f"{AUDIENCE} recipients")
     assert "2 rows refused" in summary.text
     assert (
         "phone" in page.find("tr[data-line='4']").text.lower()
@@ -175,12 +178,12 @@ def test_a_campaign_is_created_from_a_csv_with_a_preview_and_paused(
         headers=BEARER["marketing"],
         timeout=5,
     ).json()["data"]
-    assert info["state"] == "paused" and info["recipients"] == 40
+    assert info["state"] == "paused" and info["recipients"] == AUDIENCE
     time.sleep(1.5)  # a tick: anything already claimed finishes
     sent_then = sum(1 for r in stack.sandbox.sent() if r["to"].startswith("+1555124"))
     time.sleep(3)
     sent_now = sum(1 for r in stack.sandbox.sent() if r["to"].startswith("+1555124"))
-    assert 0 < sent_now == sent_then < 40  # paused in the middle: nothing more goes
+    assert 0 < sent_now == sent_then < AUDIENCE  # paused in the middle: nothing more goes
     page.find("#resume")
     page.screenshot("campaign")
 
@@ -238,4 +241,4 @@ def test_a_resumed_campaign_shows_in_the_overview_until_cancelled(stack: Stack, 
     sent_then = sum(1 for r in stack.sandbox.sent() if r["to"].startswith("+1555124"))
     time.sleep(3)
     assert sum(1 for r in stack.sandbox.sent() if r["to"].startswith("+1555124")) == sent_then
-    assert sent_then < 40
+    assert sent_then < AUDIENCE
