@@ -229,6 +229,12 @@ def test_a_resumed_campaign_shows_in_the_overview_until_cancelled(stack: Stack, 
     page.find(f"#overview tr[data-campaign='{campaign_id}']", timeout_s=20)
     wait_until(lambda: float(page.find(".tiles .tile:first-child .value").text) > 0, timeout_s=20)
     assert float(page.find(f"tr[data-number='{FROM}'] td:nth-child(3)").text) > 0
+    # The recent activity follows the events stream: the campaign's sends as they go.
+    first = page.find("tr[data-event]").get_attribute("data-event")
+    wait_until(
+        lambda: page.find("tr[data-event]").get_attribute("data-event") != first, timeout_s=20
+    )
+    assert campaign_id in page.find("tr[data-event]").text
     page.screenshot("overview")
 
     page.go(f"#/campaigns/{campaign_id}")

@@ -578,3 +578,36 @@ def test_the_console_is_served_from_the_package_with_nothing_from_elsewhere(url:
         assert re.findall(r"https?://(?!www\.w3\.org/2000/svg)", fetched.text) == []
     missing = requests.get(url + "/console/nope.js", timeout=5)
     assert missing.status_code == 404 and missing.json()["success"] is False
+
+
+def test_events_say_what_just_happened_and_read_on_from_the_last(
+    url: str, dispatcher: Dispatcher
+) -> None:
+    job_id = queued_template(url, "+15554480001")
+    wait_until(lambda: dispatcher.job(job_id).state in ("sent", "delivered", "read"))
+
+    def events(token: str = "crm", **params: Any) -> requests.Response:
+        return requests.get(url + "/v1/events", params=params, headers=BEARER[token], timeout=5)
+
+    newest = events(limit=200)
+    listed = newest.json()["data"]
+    mine = [e for e in listed if e["job"] == job_id]
+    assert {"queued", "sending", "sent"} <= {e["state"] for e in mine}
+    assert all(e["number"] == FROM and e["at"].endswith("+00:00") for e in mine)
+    last = newest.json()["last"]
+    assert last == listed[-1]["id"]
+    later = queued_template(url, "+15554480002")
+    wait_until(lambda: dispatcher.job(later).state in ("sent", "delivered", "read"))
+    since = events(after=last)
+    assert {e["job"] for e in since.json()["data"] if e["job"]} >= {later}
+
+    # Only what came after: the first job's webhooks (delivered, read) may be among it.
+    def order(event_id: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in event_id.split("-"))
+
+    assert all(order(e["id"]) > order(last) for e in since.json()["data"])
+    bound = next(t for t in TOKENS if t.get("numbers") and FROM not in t["numbers"])
+    theirs = events(bound["name"]).json()["data"]
+    assert all(e["number"] in bound["numbers"] for e in theirs)
+    bad = events(after="x")
+    assert bad.status_code == 400 and "after must be an event id" in bad.json()["error"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import redis
 
-from dispatcher.ledger import schema
+from dispatcher.errors import StoreUnavailable
+from dispatcher.ledger.events import EventLog
 
 OUTCOMES = frozenset(
     {"sent", "delivered", "read", "failed", "dead", "unknown", "expired", "cancelled"}
@@ -25,34 +25,28 @@ class OutcomeLines:
     """Callable: prints the outcomes recorded since it last ran."""
 
     def __init__(self, client: redis.Redis, echo: Callable[[str], None]) -> None:
-        self._client = client
+        self._events = EventLog(client)
         self._echo = echo
-        self._last = self._newest()
-
-    def _newest(self) -> str:
         try:
-            newest: Any = self._client.xrevrange(schema.EVENTS, count=1)
-        except redis.RedisError:
-            return "0-0"
-        return newest[0][0].decode() if newest else "0-0"
+            self._last = self._events.newest_id()
+        except StoreUnavailable:
+            self._last = "0-0"
 
     def __call__(self) -> None:
         try:
-            replies: Any = self._client.xread({schema.EVENTS: self._last}, count=1000)
-        except redis.RedisError:
+            entries = self._events.after(self._last, 1000)
+        except StoreUnavailable:
             return  # Redis restarting: the lines come once it is back
         shown = hidden = 0
-        for _, entries in replies:
-            for entry_id, raw in entries:
-                self._last = entry_id.decode()
-                fields = {k.decode(): v.decode() for k, v in raw.items()}
-                if fields.get("state") not in OUTCOMES:
-                    continue
-                if shown < LINES_PER_TURN:
-                    self._echo(_line(fields))
-                    shown += 1
-                else:
-                    hidden += 1
+        for entry in entries:
+            self._last = entry.id
+            if entry.state not in OUTCOMES:
+                continue
+            if shown < LINES_PER_TURN:
+                self._echo(_line(entry.fields))
+                shown += 1
+            else:
+                hidden += 1
         if hidden:
             self._echo(f"... and {hidden:,} more outcomes")
 

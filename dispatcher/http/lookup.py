@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -14,6 +16,7 @@ from dispatcher.errors import coded
 from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, ok
 from dispatcher.ledger import schema
+from dispatcher.ledger.events import EventLog
 from dispatcher.ledger.states import STATES
 from dispatcher.ledger.templates import Templates
 from dispatcher.producer.api import Dispatcher
@@ -21,6 +24,7 @@ from dispatcher.producer.api import Dispatcher
 # The most jobs one page of a search by recipient reads (the ledger indexes jobs by
 # time and number, not by recipient).
 RECIPIENT_SCAN_MAX = 50_000
+STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
 def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
@@ -88,6 +92,30 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
         next_cursor = str(page.next_before_ms) if more and page.next_before_ms else None
         extra = {"scanned": page.scanned} if to is not None else {}
         return ok(data, nextCursor=next_cursor, **extra)
+
+    @api.get(
+        "/v1/events",
+        tags=["jobs"],
+        summary="What just happened: the ledger's events, oldest first",
+        description="Every state change of every job (and a few notes: a worker lost, a "
+        "number paused). Without `after`, the newest `limit`; with `after` (the `id` of "
+        "the last event seen, or `last` of a page), those that came since. A token "
+        "bound to numbers sees only theirs.",
+    )
+    async def events(
+        after: str | None = None, limit: int = 50, token: ProducerToken = reader
+    ) -> JSONResponse:
+        if not 1 <= limit <= 1000:
+            raise ApiError(400, error=coded("limit must be between 1 and 1000"))
+        if after is not None and not STREAM_ID.fullmatch(after):
+            raise ApiError(400, error=coded("after must be an event id such as 1764000000000-0"))
+        log = EventLog(dispatcher.ledger.client)
+        found = await run_in_threadpool(
+            log.latest if after is None else partial(log.after, after), limit
+        )
+        last = found[-1].id if found else after
+        mine = [e for e in found if token.numbers is None or e.number in token.numbers]
+        return ok([e.to_dict() for e in mine], last=last)
 
     @api.get("/v1/templates", tags=["templates"], summary="What Meta said of each template")
     async def templates(token: ProducerToken = reader) -> JSONResponse:

@@ -6,6 +6,7 @@
 
 const TOKEN_KEY = "waapi-console-token";
 const POLL_MS = 3000;
+const RECENT_EVENTS = 15; // the overview's recent activity
 const FUNNEL_ORDER = [
   "scheduled", "queued", "retry_wait", "sending", "sent", "delivered", "read",
   "unknown", "failed", "dead", "expired", "cancelled", "skipped",
@@ -191,8 +192,16 @@ function tile(label, value, tone) {
 function overviewPage() {
   const body = h("div", { id: "overview" }, h("p", { class: "muted" }, "Reading the status…"));
   show(h("h1", {}, "Overview"), body);
+  let recent = []; // the newest events, newest first
+  let lastEvent = null;
   poll(async () => {
-    const s = (await api("GET", "/v1/status?sampleS=1")).data;
+    const [s, news] = await Promise.all([
+      api("GET", "/v1/status?sampleS=1").then((a) => a.data),
+      api("GET", lastEvent ? `/v1/events?after=${lastEvent}&limit=${RECENT_EVENTS}`
+        : `/v1/events?limit=${RECENT_EVENTS}`),
+    ]);
+    lastEvent = news.last || lastEvent;
+    recent = [...news.data.reverse(), ...recent].slice(0, RECENT_EVENTS);
     const sentPerS = s.numbers.reduce((sum, n) => sum + n.sentPerS, 0);
     const tiles = h("div", { class: "tiles" },
       tile("sent per second", sentPerS.toFixed(1)),
@@ -239,6 +248,15 @@ function overviewPage() {
       h("h2", {}, "Messaging limits"),
       table([["Portfolio"], ["Tier"], ["Reached 24 h", "num"], ["Remaining", "num"]], limits,
         "No messaging limit heard from Meta yet."),
+      h("h2", {}, "Recent activity"),
+      table([["At"], ["Job"], ["State"], ["Number"], ["Campaign"], ["Detail"]],
+        recent.map((e) => h("tr", { "data-event": e.id },
+          h("td", {}, clock(e.at)),
+          h("td", { class: "mono" }, e.job ? h("a", { href: `#/jobs/${e.job}` }, e.job) : ""),
+          h("td", {}, stateBadge(e.state)), h("td", { class: "mono" }, e.number || ""),
+          h("td", { class: "mono" }, e.campaignId || ""),
+          h("td", {}, [e.wamid, e.code && `code ${e.code}`, e.status].filter(Boolean).join(" · ")))),
+        "Nothing has happened yet."),
       h("h2", {}, "Campaigns running"),
       table([["Campaign"], ["State"], ["Settled", "num"], ["Per second", "num"], ["Left", "num"]],
         campaigns, "No campaign running."),
