@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -65,13 +66,48 @@ class Page:
             f"nothing visible matches {css}",
         )
 
-    def text_of(self, css: str, wanted: str, timeout_s: float = 15) -> WebElement:
-        """The element matching ``css`` once its text contains ``wanted``."""
-        WebDriverWait(self.driver, timeout_s).until(
-            expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, css), wanted),
-            f"{css} never said {wanted!r}",
+    def text_of(self, css: str, wanted: str, timeout_s: float = 15) -> str:
+        """The text of the element matching ``css`` once it contains ``wanted``."""
+        found: list[str] = []
+
+        def says(_: object) -> bool:
+            found[:] = [self.text(css, timeout_s=0)]
+            return wanted in found[0]
+
+        WebDriverWait(self.driver, timeout_s).until(says, f"{css} never said {wanted!r}")
+        return found[0]
+
+    # Pages that poll draw their content again every few seconds: an element found a
+    # moment ago may be gone. These read and click in one step (text, attributes read in
+    # the page's own script; a click tried again on the element drawn since).
+
+    def text(self, css: str, timeout_s: float = 15) -> str:
+        """The text of the first element matching ``css`` (waiting for one)."""
+        return str(self._js(css, "e.innerText", timeout_s))
+
+    def attr(self, css: str, name: str, timeout_s: float = 15) -> str:
+        return str(self._js(css, f"e.getAttribute({name!r})", timeout_s))
+
+    def _js(self, css: str, expression: str, timeout_s: float) -> object:
+        script = f"const e = document.querySelector(arguments[0]); return e ? {expression} : null"
+        if timeout_s <= 0:
+            return self.driver.execute_script(script, css) or ""
+        return WebDriverWait(self.driver, timeout_s).until(
+            lambda d: d.execute_script(script, css), f"nothing matches {css}"
         )
-        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def click(self, css: str, timeout_s: float = 15) -> None:
+        def clicked(driver: webdriver.Chrome) -> bool:
+            try:
+                element = driver.find_element(By.CSS_SELECTOR, css)
+                if not element.is_displayed():
+                    return False
+                element.click()
+            except (NoSuchElementException, StaleElementReferenceException):
+                return False
+            return True
+
+        WebDriverWait(self.driver, timeout_s).until(clicked, f"could not click {css}")
 
     def gone(self, css: str, timeout_s: float = 15) -> None:
         WebDriverWait(self.driver, timeout_s).until(

@@ -44,8 +44,12 @@ function svg(tag, attrs, ...children) {
 }
 
 function fill(el, ...nodes) {
-  // Like replaceChildren, leaving out what a page chose not to show (null, false).
-  el.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+  // Like replaceChildren, leaving out what a page chose not to show (null, false). A
+  // poll that draws what is already shown changes nothing: text someone selected stays
+  // selected, and what they are about to click stays where it is.
+  const next = document.createElement(el.tagName);
+  next.append(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined && n !== false));
+  if (next.innerHTML !== el.innerHTML) el.replaceChildren(...next.childNodes);
 }
 
 function show(...nodes) {
