@@ -510,11 +510,15 @@ class Settings(BaseSettings):
         transactional jobs)."""
         return 1.0 - self.transactional_reserve
 
+    def number_rate_per_s(self, number: str) -> float:
+        """The messages per second ``number`` is allowed (NUMBER_LIMITS, else
+        NUMBER_PER_SECOND), before headroom."""
+        return self.number_rates.get(number, self.number_per_second)
+
     def usable_number_rate_per_s(self, number: str) -> float:
         """Messages per second the dispatcher sends from ``number``: its rate less
         ``NUMBER_HEADROOM`` (before any lane's share)."""
-        rate = self.number_rates.get(number, self.number_per_second)
-        return rate * (1.0 - self.number_headroom)
+        return self.number_rate_per_s(number) * (1.0 - self.number_headroom)
 
     def usable_quota(self, quota: int) -> float:
         """How much of a key's quota (per minute or hour) the dispatcher spends: the quota

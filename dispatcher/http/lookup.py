@@ -88,10 +88,10 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
             scan_max=RECIPIENT_SCAN_MAX if to is not None else None,
         )
         data = [r.to_dict() for r in page.records]
-        more = len(page.records) == limit or (to is not None and page.next_before_ms is not None)
-        next_cursor = str(page.next_before_ms) if more and page.next_before_ms else None
+        # The page says where it stopped (None: the index was read to its end).
+        stopped = page.next_before_ms
         extra = {"scanned": page.scanned} if to is not None else {}
-        return ok(data, nextCursor=next_cursor, **extra)
+        return ok(data, nextCursor=None if stopped is None else str(stopped), **extra)
 
     @api.get(
         "/v1/events",

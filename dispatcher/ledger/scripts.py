@@ -106,7 +106,7 @@ class Scripts:
         with store_errors():
             results = pipe.execute(raise_on_error=False)
         answers = []
-        for (name, args), result in zip(calls, results, strict=False):
+        for (name, args), result in zip(calls, results[: len(calls)], strict=True):
             if isinstance(result, NoScriptError):
                 with store_errors():
                     self._client.script_load(_source(name))

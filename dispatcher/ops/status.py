@@ -119,7 +119,7 @@ def status_report(
                 {
                     "number": number,
                     "key": key.name,
-                    "limitPerS": settings.number_rates.get(number, settings.number_per_second),
+                    "limitPerS": settings.number_rate_per_s(number),
                     "paused": paused.get(number),
                     "cooldownS": round(cooldown_s, 1),
                     "lanes": lanes,

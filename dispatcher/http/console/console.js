@@ -446,11 +446,11 @@ function campaignPage(campaignId) {
   poll(async () => {
     const c = (await api("GET", `/v1/campaigns/${encodeURIComponent(campaignId)}`)).data;
     title.textContent = `Campaign ${c.name}`;
-    const running = ["scheduled", "running", "launching", "waiting"].includes(c.state);
+    const running = ["scheduled", "running"].includes(c.state); // what pause accepts
     const buttons = h("div", { class: "actions" },
       running ? h("button", { type: "button", id: "pause", class: "secondary", onclick: () => act("pause") }, "Pause") : null,
       c.state === "paused" ? h("button", { type: "button", id: "resume", onclick: () => act("resume") }, "Resume") : null,
-      !["cancelled", "done", "finished", "expired"].includes(c.state)
+      !["cancelled", "done"].includes(c.state)
         ? h("button", { type: "button", id: "cancel", class: "danger", onclick: () => {
           if (confirm(`Cancel campaign ${c.name}? Its queued sends are dropped.`)) act("cancel");
         } }, "Cancel") : null,
