@@ -4,37 +4,45 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self
 
 from pydantic.alias_generators import to_camel
 
 from dispatcher.errors import UnexpectedResponse
 
-_Result = TypeVar("_Result")
 
+class _Read:
+    """A result read from the gateway's ``data`` object: each field as a string (or None)
+    from its camelCase key, or from the key ``_keys`` names for it; ``raw`` keeps the whole
+    object. Refused (UnexpectedResponse, ``_refusal``) when ``data`` is not an object or
+    lacks ``_needs``: a 2xx answer that does not say what the call did."""
 
-def _read(
-    cls: type[_Result], data: Any, *, refusal: str, needs: str | None = None, **keys: str
-) -> _Result:
-    """``cls`` from the gateway's ``data``: each field read as a string (or None) from its
-    camelCase key, or from the key ``keys`` names for it; ``raw`` keeps the whole object.
-    Refused (UnexpectedResponse, ``refusal``) when ``data`` is not an object or lacks
-    ``needs``, a 2xx answer that does not say what the call did."""
-    if not isinstance(data, Mapping) or (needs is not None and not data.get(needs)):
-        raise UnexpectedResponse(refusal, body=data)
-    values: dict[str, Any] = {}
-    for name in (f.name for f in fields(cls)):  # type: ignore[arg-type]
-        if name == "raw":
-            values[name] = dict(data)
-        else:
-            value = data.get(keys.get(name, to_camel(name)))
-            values[name] = None if value is None else str(value)
-    return cls(**values)
+    __slots__ = ()
+    _needs: ClassVar[str | None] = None
+    _refusal: ClassVar[str]
+    _keys: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def from_data(cls, data: Any) -> Self:
+        needs = cls._needs
+        if not isinstance(data, Mapping) or (needs is not None and not data.get(needs)):
+            raise UnexpectedResponse(cls._refusal, body=data)
+        values: dict[str, Any] = {}
+        for name in (f.name for f in fields(cls)):  # type: ignore[arg-type]
+            if name == "raw":
+                values[name] = dict(data)
+            else:
+                value = data.get(cls._keys.get(name, to_camel(name)))
+                values[name] = None if value is None else str(value)
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
-class SendResult:
+class SendResult(_Read):
     """An accepted send: ``message_id`` is the wamid (Cloud) or the QR message id."""
+
+    _needs = "messageId"
+    _refusal = "2xx answer without data.messageId"
 
     message_id: str
     status: str | None = None
@@ -43,22 +51,17 @@ class SendResult:
     session_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
-    @classmethod
-    def from_data(cls, data: Any) -> SendResult:
-        return _read(cls, data, needs="messageId", refusal="2xx answer without data.messageId")
-
 
 @dataclass(frozen=True, slots=True)
-class Contact:
+class Contact(_Read):
     """A contact as the gateway stores it (``_id``, ``phoneNumber`` and its fields)."""
+
+    _refusal = "2xx answer without a contact object"
+    _keys = {"id": "_id"}
 
     id: str | None
     phone_number: str | None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def from_data(cls, data: Any) -> Contact:
-        return _read(cls, data, refusal="2xx answer without a contact object", id="_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +89,11 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
-class QrSession:
+class QrSession(_Read):
+    _needs = "sessionId"
+    _refusal = "QR session without sessionId"
+
     session_id: str
     session_name: str | None
     phone_number: str | None
     status: str | None
-
-    @classmethod
-    def from_data(cls, data: Any) -> QrSession:
-        return _read(cls, data, needs="sessionId", refusal="QR session without sessionId")
