@@ -40,6 +40,7 @@ def tick() -> int:
         )
     campaigns = campaigns_for(app).tick()
     ledger.trim(ledger.settings.from_numbers)
+    ledger.note_beat()  # beat and a maintenance consumer are alive (status, metrics)
     return handled + recovered.total + campaigns["queued"]
 
 

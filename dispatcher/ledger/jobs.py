@@ -495,7 +495,8 @@ class Ledger:
             pipe.execute()
 
     def note_beat(self) -> None:
-        """Beat's once-a-minute task ran (metrics and status show how long ago)."""
+        """Beat's tick (every second) or its once-a-minute task ran: beat and a maintenance
+        consumer are alive (metrics and status show how long ago)."""
         with store_errors():
             self.client.set(schema.BEAT_SEEN, self.clock())
 

@@ -230,7 +230,7 @@ class LedgerCollector(Collector):
         beat = next(replies)
         yield GaugeMetricFamily(
             "waapi_beat_last_seen_seconds",
-            "Seconds since beat's once-a-minute task last ran (-1: never).",
+            "Seconds since beat's tick last ran (-1: never).",
             time.time() - float(beat) if beat else -1.0,
         )
         leader = next(replies)
