@@ -78,14 +78,14 @@ class JobRecord:
                 "code": int(h["err_code"]) if h.get("err_code") else None,
                 "message": h.get("err_msg") or None,
             }
-        times = {
-            name[2:]: iso
-            for name, value in h.items()
-            if name.startswith("t_") and (iso := _ms_to_iso(value)) is not None
+        stamps = [(name[2:], value) for name, value in h.items() if name.startswith("t_")]
+        if h.get("created"):
+            stamps.insert(0, ("created", h["created"]))
+        times = {  # in the order they happened (a timeline), created first
+            name: iso
+            for name, value in sorted(stamps, key=lambda stamp: int(stamp[1] or 0))
+            if (iso := _ms_to_iso(value)) is not None
         }
-        created = _ms_to_iso(h.get("created"))
-        if created:
-            times["created"] = created
         return cls(
             id=h["id"],
             state=h["state"],
