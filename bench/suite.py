@@ -47,6 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import redis
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,6 +56,7 @@ from bench.naive_celery import start_worker as naive_worker
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import CLOUD_SENDS
+from dispatcher.ledger import schema
 from tests.support.data import BEARER, campaign_spec
 from tests.support.processes import SandboxProcess
 from tests.support.stack import Stack, make_settings, own_stack
@@ -180,8 +182,16 @@ def naive_celery(work: Path, args: argparse.Namespace) -> float:
 
 
 def start_workers(stack: Stack, args: argparse.Namespace) -> list[subprocess.Popen[bytes]]:
+    """The worker processes and beat, returned once every worker consumes (its heartbeat
+    starts when Celery says it is ready): what is measured is the dispatcher at work,
+    not its start-up (which takes seconds on a busy machine)."""
     procs = [stack.start_worker(threads=args.worker_threads) for _ in range(args.workers)]
     stack.start_beat()
+    client = redis.Redis.from_url(stack.redis.url)
+    try:
+        wait_until(lambda: client.zcard(schema.WORKERS) >= args.workers, timeout_s=120)
+    finally:
+        client.close()
     return procs
 
 
@@ -263,7 +273,6 @@ def latency_at(work: Path, args: argparse.Namespace, rate_per_s: float) -> dict[
     """Enqueue at ``rate_per_s`` for a while; enqueue -> gateway receipt per job (ms)."""
     with stack_with(work, args.latency_ms) as stack, stack.dispatcher() as dispatcher:
         start_workers(stack, args)
-        time.sleep(4)  # workers up and polling
         count = int(rate_per_s * args.latency_seconds)
         enqueued: dict[str, float] = {}
         started = time.perf_counter()
