@@ -13,6 +13,7 @@ from celery import Task
 from celery.exceptions import Reject
 
 from dispatcher.errors import StoreUnavailable
+from dispatcher.job.queues import is_transactional
 from tasks.app import app
 from tasks.worker_process import worker_for
 
@@ -29,7 +30,7 @@ def send(self: Task, job: Any = None, **unexpected: Any) -> str:
             return worker.refuse(job, _unexpected("waapi.send", unexpected))
         state = worker.handle(job)
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
-        if queue.endswith(".tx"):
+        if is_transactional(queue):
             worker.drain(queue)  # what else waits there, without a delivery each
         return state
     except StoreUnavailable as exc:  # keep the message: it is delivered again

@@ -69,12 +69,13 @@ def held_tags() -> list[str]:
 def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     app = sender.app
     worker = worker_for(app)
+    worker.serve(app.amqp.queues.consume_from)  # the queues -Q named
     settings = worker.settings
     client = connect(settings, max_connections=2)
     threading.Thread(
         target=heartbeat,
         args=(client, worker.identity, _stop, settings.worker_heartbeat_s),
-        kwargs={"held_tags": held_tags, "on_beat": worker.settle_uncertain},
+        kwargs={"held_tags": held_tags, "on_beat": worker.after_heartbeat},
         daemon=True,
         name="waapi-heartbeat",
     ).start()

@@ -360,6 +360,41 @@ def test_an_outcome_and_the_next_take_go_in_one_round_trip(
     assert again == "sent"  # the reason not to send, as claim gives it
 
 
+def test_a_draining_worker_goes_on_with_any_ready_queue_its_group_serves(
+    dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
+) -> None:
+    """A queue the scripts publish to is marked ready (transactional lanes only); take_any
+    takes from a ready queue the caller's group serves, and leaves the others alone."""
+    other_tx = "waapi.cloud.15550000002.tx"
+    first = hello(dispatcher)
+    second = dispatcher.send_template(TO, "+15550000002", "hello_world", "en")
+    hello(dispatcher, lane="bulk")  # bulk travels in batches: not drained
+    assert redis_client.smembers(schema.READY) == {QUEUE_TX.encode(), other_tx.encode()}
+    only_other = ledger.serve([other_tx])
+    taken = ledger.take_any(only_other, "host/1/w", "1")
+    assert isinstance(taken, Claim) and taken.job_id == second
+    assert ledger.take_any(only_other, "host/1/w", "2") is None  # the other is not served
+    assert redis_client.smembers(schema.READY) == {QUEUE_TX.encode()}  # the empty one left
+    assert ledger.get(first).state == "queued" and redis_client.llen(QUEUE_TX) == 1  # type: ignore[union-attr]
+    both = ledger.serve([QUEUE_TX, other_tx])
+    assert both != only_other and ledger.serve([other_tx, QUEUE_TX]) == both
+    assert redis_client.ttl(schema.served(both)) > 0  # a group gone for good is forgotten
+    claimed = ledger.finish_then(
+        second, taken.attempt, "sent", ("take_any", both), "host/1/w", "3", wamid="wamid.2"
+    )
+    assert ledger.get(second).state == "sent"  # type: ignore[union-attr]
+    assert isinstance(claimed, Claim) and claimed.job_id == first and claimed.token == "3"
+    assert ledger.take_any(both) is None and not redis_client.smembers(schema.READY)
+    assert ledger.stats()["taken_elsewhere"] == 2
+    # A Redis that lost the group's set has it again from the next heartbeat's serve.
+    redis_client.delete(schema.served(both))
+    third = hello(dispatcher)
+    assert ledger.take_any(both) is None  # not known to serve it: left for Celery
+    assert ledger.serve([QUEUE_TX, other_tx]) == both
+    again = ledger.take_any(both)
+    assert isinstance(again, Claim) and again.job_id == third
+
+
 def test_take_leaves_messages_it_cannot_judge_for_celery(
     dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
 ) -> None:

@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -44,6 +44,7 @@ from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.kinds import ContactRequest
 from dispatcher.gateway.validation import problems_of
 from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.queues import is_transactional
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
 from dispatcher.ledger.jobs import Claim, Ledger, NextClaim
@@ -112,6 +113,9 @@ class Worker:
         self._uncertain_lock = threading.Lock()
         self._local = threading.local()  # per thread: a short retry _attempt makes itself
         self._batch_threads = batch_threads or settings.worker_concurrency
+        # The transactional queues this process consumes (serve), and their group's digest.
+        self._serving: tuple[str, ...] = ()
+        self._served: str | None = None
         self._executor = ThreadPoolExecutor(
             max_workers=self._batch_threads,
             thread_name_prefix="waapi-batch",
@@ -198,6 +202,23 @@ class Worker:
             self._give_back_later(claim.token)
             raise
 
+    def serve(self, queues: Iterable[str]) -> None:
+        """The queues this process consumes (its entry point says so once Celery
+        consumes them): a draining thread whose queue is empty goes on with the
+        transactional ones of these that hold messages (:meth:`drain`)."""
+        self._serving = tuple(q for q in queues if is_transactional(q))
+        if self._serving:
+            with self._best_effort("served queues"):  # else from the next heartbeat on
+                self._served = self.ledger.serve(self._serving)
+
+    def after_heartbeat(self) -> None:
+        """After each heartbeat that reached Redis: claims whose answer was lost are
+        given back, and the served queues are said again (kept, or restored after a
+        Redis that restarted empty)."""
+        self.settle_uncertain()
+        if self._serving:
+            self._served = self.ledger.serve(self._serving)
+
     def settle_uncertain(self) -> int:
         """Give back claims whose answer was lost; returns how many were made (and so
         given back). Called after each heartbeat that reached Redis."""
@@ -217,27 +238,42 @@ class Worker:
 
     def drain(self, queue: str) -> int:
         """Send what else waits on a busy transactional queue, without a Celery delivery
-        per message: take each message and claim its job in one step (take.lua), until
-        the queue is empty or the budget (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) is
-        spent. Returns how many messages were taken."""
+        per message: take each message and claim its job in one step (take.lua); when
+        the queue is empty, go on with the other transactional queues this process
+        serves that hold messages (:meth:`serve`), until none does or the budget
+        (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) is spent. Many numbers with a few
+        messages each then cost no Celery delivery (a BRPOP over every queue) apiece.
+        Returns how many messages were taken."""
         budget = self.settings.worker_drain_jobs
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
         if budget <= 0 or time.monotonic() >= deadline:
             return taken
-        claim: ClaimAnswer | None = self._claim(self.ledger.take, queue)
-        while claim is not None:
+        source: NextClaim = ("take", queue)
+        claim = self._take(source)
+        while True:
+            if claim is None:  # empty: the other queues this process serves
+                if source[0] == "take_any" or self._served is None:
+                    break
+                source = ("take_any", self._served)
+                claim = self._take(source)
+                if claim is None:
+                    break
             taken += 1
             more = taken < budget and time.monotonic() < deadline
-            if not isinstance(claim, Claim):
-                answer = None
-            else:  # a job sent records its outcome and takes the next in one round trip
+            answer: Any = _NOT_TAKEN
+            if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
                 envelope = JobEnvelope.model_validate_json(claim.envelope_json)
-                answer = self._attempt_then(envelope, claim, ("take", queue) if more else None)[1]
+                answer = self._attempt_then(envelope, claim, source if more else None)[1]
             if not more:
                 break
-            claim = answer if answer is not _NOT_TAKEN else self._claim(self.ledger.take, queue)
+            claim = answer if answer is not _NOT_TAKEN else self._take(source)
         return taken
+
+    def _take(self, source: NextClaim) -> ClaimAnswer:
+        """Take from a queue (``("take", queue)``) or from any this process serves."""
+        how = self.ledger.take if source[0] == "take" else self.ledger.take_any
+        return self._claim(how, source[1])
 
     def handle_batch(self, jobs: Any) -> list[str]:
         """Process a batch concurrently on the worker's batch threads. Each thread takes

@@ -27,6 +27,11 @@ def queue_name(channel: str, number: str | None, lane: str) -> str:
     return f"waapi.{channel}.{owner}.{_LANE_SUFFIX[lane]}"
 
 
+def is_transactional(queue: str) -> bool:
+    """Whether ``queue`` is a transactional lane's (the ones workers drain)."""
+    return queue.endswith("." + _LANE_SUFFIX["transactional"])
+
+
 def queues_for(
     settings: Settings,
     numbers: Iterable[str] | None = None,

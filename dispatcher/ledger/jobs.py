@@ -7,6 +7,7 @@ with a lease). Every change is appended to the ``waapi:events`` stream.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,8 +35,10 @@ def _ms(clock: Clock) -> int:
 
 
 # The next claim a worker thread makes with an outcome (Ledger.finish_then): take from a
-# queue, or claim a job by id.
-NextClaim = tuple[Literal["take", "claim"], str]
+# queue, take from any ready queue its worker group serves (the digest Ledger.serve
+# returned), or claim a job by id.
+NextClaim = tuple[Literal["take", "take_any", "claim"], str]
+SERVED_TTL_S = 3600  # a worker group's served queues outlive its last heartbeat this long
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,17 @@ class Ledger:
         lease_ms = int(self.settings.job_lease_s * 1000)
         return lease_ms, self.settings.retry_max_attempts, holder, token
 
+    def _call_for(
+        self, then: NextClaim, holder: str, token: str
+    ) -> tuple[str, tuple[str | int, ...]]:
+        """The script and arguments of a claim (claim.lua, take.lua)."""
+        name, subject = then
+        if name == "claim":
+            return "claim", (subject, *self._terms(holder, token))
+        if name == "take":
+            return "take", (subject, *self._terms(holder, token), "")
+        return "take", ("", *self._terms(holder, token), subject)
+
     def claim(self, job_id: str, holder: str = "", token: str = "") -> Claim | str:
         """Claim the job for one attempt, or return why not (its state, 'missing', ...).
         ``holder`` is the claiming worker's identity (its heartbeat name): when it dies,
@@ -177,8 +191,32 @@ class Ledger:
         """Take the next message of ``queue`` and claim its job in one step (take.lua):
         a Claim to send, the reason not to (as :meth:`claim`), or None when the queue is
         empty or its next message is for Celery's consumer to handle."""
-        result = self.scripts.call("take", _ms(self.clock), queue, *self._terms(holder, token))
-        return _taken(result, token)
+        return self._take(("take", queue), holder, token)
+
+    def take_any(self, served: str, holder: str = "", token: str = "") -> Claim | str | None:
+        """:meth:`take` from any transactional queue that may hold messages and that the
+        caller's worker group serves (``served``: the digest :meth:`serve` returned)."""
+        return self._take(("take_any", served), holder, token)
+
+    def _take(self, then: NextClaim, holder: str, token: str) -> Claim | str | None:
+        name, args = self._call_for(then, holder, token)
+        return _taken(self.scripts.call(name, _ms(self.clock), *args), token)
+
+    def serve(self, queues: Sequence[str]) -> str:
+        """Say which transactional queues a worker group serves (its draining threads may
+        take their messages: :meth:`take_any`); returns the digest that names the group.
+        Workers with the same queues share it. Called again on every heartbeat: it costs
+        one EXPIRE unless the set was lost (a Redis restarted empty)."""
+        names = sorted(set(queues))
+        digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+        key = schema.served(digest)
+        with store_errors():
+            if not self.client.expire(key, SERVED_TTL_S) and names:
+                pipe = self.client.pipeline()
+                pipe.sadd(key, *names)
+                pipe.expire(key, SERVED_TTL_S)
+                pipe.execute()
+        return digest
 
     def finish(self, job_id: str, attempt: int, state: str, **outcome: Any) -> bool:
         """Record an attempt's outcome (:meth:`outcome_args`); False when the job had
@@ -199,16 +237,17 @@ class Ledger:
         **outcome: Any,
     ) -> Claim | str | None:
         """:meth:`finish`, then the next claim in the same round trip: ``("take",
-        queue)`` (:meth:`take`) for a draining worker, ``("claim", job_id)``
-        (:meth:`claim`) for one working through a batch. Each script is as atomic as
-        when called alone. Returns what that next call returns."""
-        name, subject = then
+        queue)`` (:meth:`take`) or ``("take_any", served)`` (:meth:`take_any`) for a
+        draining worker, ``("claim", job_id)`` (:meth:`claim`) for one working through a
+        batch. Each script is as atomic as when called alone. Returns what that next call
+        returns."""
         _, answer = self.scripts.call_in_turn(
             _ms(self.clock),
             ("finish", self.outcome_args(job_id, attempt, state, **outcome)),
-            (name, (subject, *self._terms(holder, token))),
+            self._call_for(then, holder, token),
         )
-        return _taken(answer, token) if name == "take" else _claim_of(answer, subject, token)
+        name, subject = then
+        return _claim_of(answer, subject, token) if name == "claim" else _taken(answer, token)
 
     def outcome_args(
         self,

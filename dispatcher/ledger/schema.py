@@ -16,6 +16,8 @@ key                                   type    what it holds
 ``stats``                             hash    counters (published, ambiguous, reconciled, ...)
 ``m:<name>``                          hash    metrics kept by the scripts (jobs, now, gw:<lane>)
 ``queues``                            set     every queue a job was ever published to
+``ready``                             set     transactional queues that may hold messages
+``serves:<digest>``                   set     the transactional queues a worker group serves
 ``pub:<queue>``                       zset    queued job id -> number of its message
 ``workers``                           zset    worker identity -> last heartbeat (ms)
 ``held:<worker>``, ``holds:<worker>``  set     a worker's claimed jobs; its held delivery tags
@@ -59,6 +61,10 @@ CAMPAIGNS = PREFIX + "campaigns"  # zset campaign id -> created (ms): the listin
 CAMPAIGNS_DUE = PREFIX + "campaigns:due"  # zset campaign id -> next run (ms)
 CAMPAIGNS_RUNNING = PREFIX + "campaigns:running"  # set of campaigns fanning out a run
 QUEUES = PREFIX + "queues"  # set of every queue a job was published to
+# Transactional queues the scripts published to since a draining worker found them empty:
+# where a worker whose own queue is empty looks for more (take.lua). A hint, not a
+# census: a message kombu or another app put back is delivered by Celery's consumer.
+READY = PREFIX + "ready"
 TEMPLATES = PREFIX + "templates"  # hash <name>|<language> -> what Meta said of it (JSON)
 SUPPRESSED = PREFIX + "suppressed"  # hash recipient -> reason: bulk jobs skip them
 RECOVERY_LAST = PREFIX + "recovery:last"  # when the last recovery pass ran (ms)
@@ -104,6 +110,7 @@ cooldown = KeyFamily("cool", "a key's cooldown (its PTTL is everybody's wait)")
 held = KeyFamily("held", "jobs a worker process has claimed and not yet settled")
 holds = KeyFamily("holds", "delivery tags of the Celery messages a worker process holds")
 publications = KeyFamily("pub", "a queue's queued jobs by the number of their message")
+served = KeyFamily("serves", "the transactional queues of a worker group (by their digest)")
 
 # A number and a recipient: paused numbers, the customer-service window.
 paused = KeyFamily("paused", "set while a number is paused")

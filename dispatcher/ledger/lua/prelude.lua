@@ -16,7 +16,7 @@ local RANK = {sent = 1, delivered = 2, read = 3}
 local K = {
   EVENTS = P .. 'events', TIMERS = P .. 'timers', RECENT = P .. 'recent',
   STATS = P .. 'stats', WORKERS = P .. 'workers', DEAD = P .. 'dead',
-  QUEUES = P .. 'queues', SUPPRESSED = P .. 'suppressed',
+  QUEUES = P .. 'queues', READY = P .. 'ready', SUPPRESSED = P .. 'suppressed',
   CAMPAIGNS_DUE = P .. 'campaigns:due', CAMPAIGNS_RUNNING = P .. 'campaigns:running',
   RECOVERY_LAST = P .. 'recovery:last', RECOVERY_SINCE = P .. 'recovery:since',
 }
@@ -25,6 +25,7 @@ function K.idempotency(key) return P .. 'idem:' .. key end
 function K.wamid(wamid) return P .. 'wamid:' .. wamid end
 function K.recent_for_number(number) return P .. 'recent:' .. number end
 function K.publications(queue) return P .. 'pub:' .. queue end
+function K.served(digest) return P .. 'serves:' .. digest end
 function K.held(worker) return P .. 'held:' .. worker end
 function K.holds(worker) return P .. 'holds:' .. worker end
 function K.orphan(wamid) return P .. 'orphan:' .. wamid end
@@ -93,12 +94,19 @@ local function track(id, queue, n, tag)
   redis.call('ZADD', K.publications(queue), n, id)
 end
 
+-- A transactional queue that now holds a message: a draining worker whose own queue is
+-- empty may take it (take.lua). Queue names end with their lane ('.tx': job/queues.py).
+local function mark_ready(queue)
+  if string.sub(queue, -3) == '.tx' then redis.call('SADD', K.READY, queue) end
+end
+
 -- ``front``: the job has waited already (a retry, a resend): next in line.
 local function publish_one(id, queue, env, front)
   local msg, n, tag = message('waapi.send', id, queue, '{"job":' .. env .. '}', front)
   redis.call(front and 'RPUSH' or 'LPUSH', queue, msg)
   track(id, queue, n, tag)
   redis.call('SADD', K.QUEUES, queue)
+  mark_ready(queue)
 end
 
 local function publish_batch(ids, queue, envs)

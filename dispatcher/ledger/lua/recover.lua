@@ -79,6 +79,7 @@ for _, tag in ipairs(redis.call('ZRANGEBYSCORE', UNACKED_INDEX, '-inf', silent_s
     elseif suffix and (exchange == '' or exchange == queue) and
         string.sub(raw, -#suffix) == suffix then
       redis.call('RPUSH', queue, string.sub(raw, 2, #raw - #suffix))
+      mark_ready(queue)
       redis.call('HDEL', UNACKED, tag)
       redis.call('ZREM', UNACKED_INDEX, tag)
       stat('messages_restored')

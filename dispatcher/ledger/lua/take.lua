@@ -4,14 +4,33 @@
 -- just sent a job takes the next one itself. Taking and claiming together leave no
 -- moment when a message is gone and its job unclaimed: a worker that dies after this is
 -- like one that died mid-send (recover.lua finds its claims).
--- ARGV[5] = queue, ARGV[6] = lease (ms), ARGV[7] = max attempts, ARGV[8] = the holder,
--- ARGV[9] = the holder's token for this claim.
--- Returns {} when the queue is empty; {1, attempt, env, window, suppressed, id} when this
--- caller may send; {0, reason, id} when the job is not to be sent now (as claim.lua);
--- {2, job JSON} for a message this script will not judge (not ours, or no record yet:
--- the caller handles it as Celery would have).
+-- ARGV[5] = queue, or '' for any queue in K.READY that the caller serves (the set
+-- K.served(ARGV[10])): a worker whose own queue is empty goes on with the others', so
+-- that many numbers with a few messages each do not cost a Celery delivery (a BRPOP
+-- over every queue) per message. ARGV[6] = lease (ms), ARGV[7] = max attempts,
+-- ARGV[8] = the holder, ARGV[9] = the holder's token for this claim.
+-- Returns {} when the queue is empty (or none is ready); {1, attempt, env, window,
+-- suppressed, id} when this caller may send; {0, reason, id} when the job is not to be
+-- sent now (as claim.lua); {2, job JSON} for a message this script will not judge (not
+-- ours, or no record yet: the caller handles it as Celery would have).
 local queue = ARGV[5]
-local raw = redis.call('RPOP', queue)
+local raw = nil
+if queue ~= '' then
+  raw = redis.call('RPOP', queue)
+  if not raw then redis.call('SREM', K.READY, queue) end
+else
+  local served = K.served(ARGV[10])
+  for _, ready in ipairs(redis.call('SRANDMEMBER', K.READY, 8)) do
+    if redis.call('SISMEMBER', served, ready) == 1 then
+      raw = redis.call('RPOP', ready)
+      if raw then
+        queue = ready
+        break
+      end
+      redis.call('SREM', K.READY, ready)  -- empty: until a message is published to it
+    end
+  end
+end
 if not raw then return {} end
 local ok, msg = pcall(cjson.decode, raw)
 local job = nil
@@ -24,10 +43,13 @@ if ok and type(msg) == 'table' and type(msg.headers) == 'table' and
 end
 if type(job) ~= 'table' or type(job.id) ~= 'string' or
     redis.call('EXISTS', K.job(job.id)) == 0 then
-  -- Not one we can claim here: back where it was, for Celery's consumer.
+  -- Not one we can claim here: back where it was, for Celery's consumer (which then
+  -- drains the queue itself: no draining worker looks there until then).
   redis.call('RPUSH', queue, raw)
+  redis.call('SREM', K.READY, queue)
   return {2, ''}
 end
+if ARGV[5] == '' then stat('taken_elsewhere') end
 local result = claim_job(job.id, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
 table.insert(result, job.id)
 return result
