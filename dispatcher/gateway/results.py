@@ -28,13 +28,28 @@ class _Read:
         if not isinstance(data, Mapping) or (needs is not None and not data.get(needs)):
             raise UnexpectedResponse(cls._refusal, body=data)
         values: dict[str, Any] = {}
-        for name in (f.name for f in fields(cls)):  # type: ignore[arg-type]
-            if name == "raw":
+        for name, key in _layout(cls):
+            if key is None:
                 values[name] = dict(data)
             else:
-                value = data.get(cls._keys.get(name, to_camel(name)))
+                value = data.get(key)
                 values[name] = None if value is None else str(value)
         return cls(**values)
+
+
+_LAYOUTS: dict[type[_Read], tuple[tuple[str, str | None], ...]] = {}
+
+
+def _layout(cls: type[_Read]) -> tuple[tuple[str, str | None], ...]:
+    """Each field of a result and the key it is read from (None: ``raw``, the whole
+    object); worked out once per class, not on every answer of a busy worker."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple(
+            (f.name, None if f.name == "raw" else cls._keys.get(f.name, to_camel(f.name)))
+            for f in fields(cls)  # type: ignore[arg-type]
+        )
+    return layout
 
 
 @dataclass(frozen=True, slots=True)
