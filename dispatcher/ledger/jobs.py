@@ -455,9 +455,17 @@ class Ledger:
             job_id = cast(bytes | None, self.client.get(schema.wamid(wamid)))
         return self.get(job_id.decode()) if job_id else None
 
-    def list(self, **filters: Any) -> list[JobRecord]:
-        """The records :meth:`search` finds with the same filters, without the page."""
-        return self.search(**filters).records
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        number: str | None = None,
+        campaign: str | None = None,
+        limit: int = 50,
+    ) -> list[JobRecord]:
+        """The newest records that :meth:`search` finds with these filters, without the
+        page (the producer's and the tests' plain listing)."""
+        return self.search(state=state, number=number, campaign=campaign, limit=limit).records
 
     def search(
         self,
