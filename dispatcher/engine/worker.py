@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Unpack
 
 import redis
 from pydantic import ValidationError
@@ -47,7 +47,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.queues import is_transactional
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
-from dispatcher.ledger.jobs import Claim, Ledger, NextClaim
+from dispatcher.ledger.jobs import Claim, Ledger, NextClaim, Outcome
 from dispatcher.ledger.templates import StoppedTemplates, Templates
 from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.logs import job_fields
@@ -642,7 +642,13 @@ class Worker:
                 self.on_number_paused(number, f"number paused: {error.code} {error.message}")
 
     def _finish(
-        self, envelope: JobEnvelope, claim: Claim, state: str, *, cause: str = "", **fields: Any
+        self,
+        envelope: JobEnvelope,
+        claim: Claim,
+        state: str,
+        *,
+        cause: str = "",
+        **fields: Unpack[Outcome],
     ) -> str:
         """Record the outcome. After a gateway call the outcome is the one thing that must
         not be lost (losing it means sending again), so a Redis outage is waited out,
@@ -675,7 +681,7 @@ class Worker:
                 self.sleep(pause_s)
                 pause_s = min(pause_s * 2, 2.0)
 
-    def _record(self, claim: Claim, state: str, fields: dict[str, Any]) -> None:
+    def _record(self, claim: Claim, state: str, fields: Outcome) -> None:
         """finish.lua; for a job sent with the thread's next claim named
         (:meth:`_attempt_then`), with that claim in the same round trip. When Redis goes
         away meanwhile, whether that claim was made is unknown: it is given back once

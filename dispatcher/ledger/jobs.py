@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypedDict, Unpack, cast
 
 import redis
 
@@ -38,6 +38,21 @@ def _ms(clock: Clock) -> int:
 # queue, take from any ready queue its worker group serves (the digest Ledger.serve
 # returned), or claim a job by id.
 NextClaim = tuple[Literal["take", "take_any", "claim"], str]
+
+
+class Outcome(TypedDict, total=False):
+    """What an attempt's outcome records beside its state (finish.lua)."""
+
+    wamid: str | None  # the message the gateway accepted
+    error: dict[str, Any] | None  # status, code, message: why it was not sent
+    next_attempt_ms: int | None  # a retry's time
+    timer_ms: int | None  # when the tick looks at it (default: next_attempt_ms)
+    ambiguous: bool  # the send may or may not have reached the gateway
+    fallback: bool  # sent as its fallback template
+    gateway_ms: float | None  # the call's duration (the gateway latency histogram)
+    call: Mapping[str, object] | None  # Throttle.call: the call, for the adaptive throttle
+
+
 SERVED_TTL_S = 3600  # a worker group's served queues outlive its last heartbeat this long
 
 
@@ -218,7 +233,7 @@ class Ledger:
                 pipe.execute()
         return digest
 
-    def finish(self, job_id: str, attempt: int, state: str, **outcome: Any) -> bool:
+    def finish(self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]) -> bool:
         """Record an attempt's outcome (:meth:`outcome_args`); False when the job had
         already moved on."""
         result = self.scripts.call(
@@ -234,7 +249,7 @@ class Ledger:
         then: NextClaim,
         holder: str,
         token: str,
-        **outcome: Any,
+        **outcome: Unpack[Outcome],
     ) -> Claim | str | None:
         """:meth:`finish`, then the next claim in the same round trip: ``("take",
         queue)`` (:meth:`take`) or ``("take_any", served)`` (:meth:`take_any`) for a
@@ -250,43 +265,29 @@ class Ledger:
         return _claim_of(answer, subject, token) if name == "claim" else _taken(answer, token)
 
     def outcome_args(
-        self,
-        job_id: str,
-        attempt: int,
-        state: str,
-        *,
-        wamid: str | None = None,
-        error: dict[str, Any] | None = None,
-        next_attempt_ms: int | None = None,
-        timer_ms: int | None = None,
-        ambiguous: bool = False,
-        fallback: bool = False,
-        gateway_ms: float | None = None,
-        call: Mapping[str, object] | None = None,
+        self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]
     ) -> tuple[Any, ...]:
-        """finish.lua's arguments for an attempt's outcome. ``gateway_ms`` (the call's
-        duration) feeds the gateway latency histogram; ``call`` (``Throttle.call``)
-        counts the gateway call for the adaptive throttle."""
+        """finish.lua's arguments for an attempt's outcome (:class:`Outcome`)."""
         fields: dict[str, Any] = {
-            "wamid": wamid,
-            "next_at": next_attempt_ms,
-            "timer_at": timer_ms,  # when the tick looks (default: next_at)
-            **(call or {}),
+            "wamid": outcome.get("wamid"),
+            "next_at": outcome.get("next_attempt_ms"),
+            "timer_at": outcome.get("timer_ms"),  # when the tick looks (default: next_at)
+            **(outcome.get("call") or {}),
         }
-        if gateway_ms is not None:
+        if (gateway_ms := outcome.get("gateway_ms")) is not None:
             fields["gw_ms"] = round(gateway_ms)
-        if fallback:
+        if outcome.get("fallback"):
             fields["fallback"] = 1
-        if error:
+        if error := outcome.get("error"):
             fields.update(
                 err_status=error.get("status"),
                 err_code=error.get("code"),
                 err_msg=(error.get("message") or "")[:500],
             )
-        if ambiguous:
+        if outcome.get("ambiguous"):
             fields["ambiguous"] = True
-        outcome = json.dumps({k: v for k, v in fields.items() if v is not None})
-        return job_id, attempt, state, outcome, self._recheck_ms
+        encoded = json.dumps({k: v for k, v in fields.items() if v is not None})
+        return job_id, attempt, state, encoded, self._recheck_ms
 
     def refuse(
         self,
