@@ -27,6 +27,16 @@ RECIPIENT_SCAN_MAX = 50_000
 STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
+def _e164(name: str, value: str | None) -> str | None:
+    """A phone number of the query in E.164, or a 400 naming the parameter."""
+    if value is None:
+        return None
+    try:
+        return normalize_e164(value)
+    except ValueError as exc:
+        raise ApiError(400, error=coded(f"{name} {exc}")) from None
+
+
 def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
     api = APIRouter()
     reader = Depends(auth.require("read"))
@@ -60,17 +70,9 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
             raise ApiError(400, error=coded(f"state must be one of {', '.join(STATES)}"))
         if not 1 <= limit <= 1000:
             raise ApiError(400, error=coded("limit must be between 1 and 1000"))
+        number, to = _e164("number", number), _e164("to", to)
         if number is not None:
-            try:
-                number = normalize_e164(number)
-            except ValueError as exc:
-                raise ApiError(400, error=coded(f"number {exc}")) from None
             check_number(token, number)
-        if to is not None:
-            try:
-                to = normalize_e164(to)
-            except ValueError as exc:
-                raise ApiError(400, error=coded(f"to {exc}")) from None
         before = None
         if cursor is not None:
             if not cursor.isdigit():
