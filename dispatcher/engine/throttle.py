@@ -51,7 +51,8 @@ class Throttle:
         return 1000.0 / self.probe_per_s
 
     def scopes(self, key_name: str | None, number: str | None) -> list[str]:
-        """The Redis key prefixes of the scopes a call counts in: its key, its number."""
+        """The Redis keys of the scopes a call counts in (its key's, its number's): a
+        hash of the window's counts each, with its probe slot beside it (``:probe``)."""
         found = []
         if key_name is not None:
             found.append(schema.throttle(f"key:{key_name}"))

@@ -32,7 +32,7 @@ key                                   type    what it holds
 ``mcap:<recipient>``                  string  marketing caps met lately (MarketingCapped)
 ``rl:<limit>``, ``cool:<name>``       string  a limit's GCRA state; a key's cooldown
 ``reach:<portfolio>``                 zset    recipient -> last business-initiated send (ms)
-``gw:<scope>[:<bucket>|:probe]``      hash    the adaptive throttle's counts and probe slot
+``gw:<scope>``, ``gw:<scope>:probe``  hash    the adaptive throttle's counts per bucket; probe slot
 ``paused:<n>``, ``parked:<n>``        string  a paused number; jobs waiting for its resume
 ``delivery:<id>``                     string  a webhook delivery already applied
 ``camp:<id>[:<part>]``, ``campaigns`` hash    a campaign, its audience, held jobs, funnels
@@ -101,7 +101,7 @@ metric = KeyFamily("m", "a metrics hash the scripts keep (jobs, now, errors, gw:
 
 # Limits: GCRA, the adaptive throttle, Meta's messaging limit and caps, cooldowns.
 rate = KeyFamily("rl", "the GCRA state (theoretical arrival time) of one limit")
-throttle = KeyFamily("gw", "the adaptive throttle of key:<name> or num:<n>; :<bucket>, :probe")
+throttle = KeyFamily("gw", "the adaptive throttle's counts of key:<name> or num:<n>; :probe")
 reach = KeyFamily("reach", "a portfolio's business-initiated recipients in 24 h -> last (ms)")
 marketing_capped = KeyFamily("mcap", "Meta's marketing caps a recipient met lately (a count)")
 cooldown = KeyFamily("cool", "a key's cooldown (its PTTL is everybody's wait)")

@@ -23,8 +23,9 @@
 -- KEYS[n+c+4..+5]  when m = 1, Meta's messaging limit: the portfolio's recipients of
 --                  business-initiated sends (zset recipient -> last send, ms) and the
 --                  recipient's customer-service window flag (open: the send is free)
--- KEYS[b+1..b+g]   (b = n+c+3+2m) the throttle's scopes; each bucket is a hash
---                  '<scope>:<bucket>' of r and a, expiring after the window
+-- KEYS[b+1..b+g]   (b = n+c+3+2m) the throttle's scopes: each a hash of the counts of
+--                  the window's buckets, fields 'r:<bucket>' and 'a:<bucket>' (one read
+--                  per scope), expiring a bucket after the window when idle
 -- KEYS[b+g+1]      the probe slot (a TAT) of the first scope (when g > 0)
 -- KEYS[last]       the job's record, when admitted under a claim: 'go' = the attempt
 --                  (a claim lost before this was never sent; see claim_lost)
@@ -108,13 +109,18 @@ if g > 0 then
   local u, v, PROBE = tonumber(ARGV[11 + 2 * n]), tonumber(ARGV[12 + 2 * n]),
     tonumber(ARGV[13 + 2 * n])
   local bucket = math.floor(now / BUCKET)
+  local window = {}  -- the window's fields: r and a of each of its buckets
+  for i = 0, NB - 1 do
+    window[2 * i + 1] = 'r:' .. (bucket - i)
+    window[2 * i + 2] = 'a:' .. (bucket - i)
+  end
   local p = 0
   for j = 1, g do
     scopes[j] = KEYS[b + j]
+    local counts = redis.call('HMGET', scopes[j], unpack(window))
     local r, a = 0, 0
-    for i = 0, NB - 1 do
-      local counts = redis.call('HMGET', scopes[j] .. ':' .. (bucket - i), 'r', 'a')
-      r = r + tonumber(counts[1] or '0'); a = a + tonumber(counts[2] or '0')
+    for i = 1, 2 * NB, 2 do
+      r = r + tonumber(counts[i] or '0'); a = a + tonumber(counts[i + 1] or '0')
     end
     if r >= MIN and (r - K * a) / (r + 1) > p then p = (r - K * a) / (r + 1) end
   end
@@ -125,9 +131,16 @@ if g > 0 then
       probing = 1
     else
       for j = 1, g do
-        local k = scopes[j] .. ':' .. bucket
-        redis.call('HINCRBY', k, 'r', 1)
-        redis.call('PEXPIRE', k, BUCKET * (NB + 1))
+        if redis.call('HINCRBY', scopes[j], 'r:' .. bucket, 1) == 1 then
+          -- The bucket's first count: the buckets that left the window go (the hash
+          -- expires whole when idle for longer than the window).
+          local old = {}
+          for i = NB, 2 * NB + 1 do
+            old[#old + 1] = 'r:' .. (bucket - i); old[#old + 1] = 'a:' .. (bucket - i)
+          end
+          redis.call('HDEL', scopes[j], unpack(old))
+        end
+        redis.call('PEXPIRE', scopes[j], BUCKET * (NB + 1))
       end
       local hold = math.max(250, BUCKET * NB * p * (0.5 + v))
       waited('throttle', hold)
