@@ -9,13 +9,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install redis-server browser run sandbox test test-long lint format typecheck contracts pytest bench clean
+.PHONY: help install redis-server browser run sandbox test test-long lint format typecheck contracts pytest bench screenshots clean
 
 help:
 	@echo "make run    - start the dispatcher locally (sandbox gateway when no credentials)"
 	@echo "make test   - ruff, mypy, import contracts and pytest"
 	@echo "make test-long - the long fault cases (a 10-minute gateway outage)"
 	@echo "make bench  - benchmarks (not part of make test)"
+	@echo "make screenshots - the console's pictures in docs/console/, taken again"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,10 @@ contracts: $(STAMP)
 
 pytest: install browser
 	$(BIN)/pytest -m "not long"
+
+# The console's pictures in docs/console/, taken again by its tests.
+screenshots: install browser
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests/test_console.py
 
 # The fault cases that take many minutes (docs/reliability.md quotes their figures).
 test-long: install

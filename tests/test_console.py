@@ -1,6 +1,7 @@
 """The console in a real browser (headless Chromium, Selenium) against the real service,
 workers, beat, Redis and the sandbox: sign-in, a job looked up, a campaign created from a
-CSV and paused, a dead letter replayed. Each page's screenshot goes to ``docs/console/``.
+CSV and paused, a dead letter replayed. Each page's screenshot goes to ``var/console/``
+(``make screenshots``: to ``docs/console/``, the pictures in docs/console.md).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ are the system's (Selenium Manager is not asked)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,11 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+REPO = Path(__file__).resolve().parents[2]
+# Where the pages' pictures go: var/console/ (not tracked), or the docs' own pictures
+# with CONSOLE_SCREENSHOTS=docs/console (`make screenshots`), so that a test run does
+# not change tracked files.
+SCREENSHOTS = REPO / os.environ.get("CONSOLE_SCREENSHOTS", "var/console")
 FLAGS = (
     "--headless=new",
     "--no-sandbox",  # root in CI
@@ -119,7 +124,7 @@ class Page:
         return bool(found) and found[0].is_displayed()
 
     def screenshot(self, name: str) -> Path:
-        """The page as it is, into the docs (``docs/console/<name>.png``)."""
+        """The page as it is, as ``<SCREENSHOTS>/<name>.png``."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         # The whole page: the window made as tall as the page for the picture.
