@@ -2,15 +2,18 @@
 
 Two conventions, each stated at the top of every script:
 
-- **Ledger scripts** (every name in ``NAMES``) are ``prelude.lua`` followed by their own
-  body. They declare no KEYS: each reaches keys it derives from the job it reads (the
-  job's queue, its campaign, its pair), which Redis cannot be told beforehand, so they
-  build them from the prefix with the prelude's ``K`` (the key schema, ``schema.py``);
-  this assumes one Redis, not a cluster. ARGV[1..4] are always the prefix, now (ms), the
-  events stream's cap and the retention of settled jobs (s); the script's own arguments
-  follow from ARGV[5], named in its header.
+- **Ledger scripts** (every name in ``NAMES``) are ``prelude.lua`` and ``throttle.lua``
+  followed by their own body. They declare no KEYS: each reaches keys it derives from
+  the job it reads (the job's queue, its campaign, its pair), which Redis cannot be told
+  beforehand, so they build them from the prefix with the prelude's ``K`` (the key
+  schema, ``schema.py``); this assumes one Redis, not a cluster. ARGV[1..4] are always
+  the prefix, now (ms), the events stream's cap and the retention of settled jobs (s);
+  the script's own arguments follow from ARGV[5], named in its header.
 - **The admission script** (``admit.lua``, run by ``engine.limiter``) touches only keys
   the caller computed, so it declares them all as KEYS and stands alone (no prelude).
+
+``throttle.lua`` (the adaptive throttle's counting) precedes both kinds: admission
+counts a call it holds back, ``finish.lua`` a call made.
 """
 
 from __future__ import annotations
@@ -48,13 +51,13 @@ def _lua(name: str) -> str:
 
 @cache
 def _source(name: str) -> str:
-    return _lua("prelude") + "\n" + _lua(name)
+    return "\n".join((_lua("prelude"), _lua("throttle"), _lua(name)))
 
 
 @cache
 def admit_source() -> str:
-    """The admission script (declared KEYS, no prelude)."""
-    return _lua("admit")
+    """The admission script (declared KEYS, no prelude; the throttle's counting)."""
+    return _lua("throttle") + "\n" + _lua("admit")
 
 
 # The writes the dispatcher stands on: an enqueue it acknowledges, a claim it sends under.

@@ -130,18 +130,7 @@ if g > 0 then
       redis.call('SET', probe, string.format('%.3f', now + PROBE), 'PX', math.ceil(PROBE) + 1000)
       probing = 1
     else
-      for j = 1, g do
-        if redis.call('HINCRBY', scopes[j], 'r:' .. bucket, 1) == 1 then
-          -- The bucket's first count: the buckets that left the window go (the hash
-          -- expires whole when idle for longer than the window).
-          local old = {}
-          for i = NB, 2 * NB + 1 do
-            old[#old + 1] = 'r:' .. (bucket - i); old[#old + 1] = 'a:' .. (bucket - i)
-          end
-          redis.call('HDEL', scopes[j], unpack(old))
-        end
-        redis.call('PEXPIRE', scopes[j], BUCKET * (NB + 1))
-      end
+      for j = 1, g do throttle_count(scopes[j], bucket, NB, BUCKET, false) end
       local hold = math.max(250, BUCKET * NB * p * (0.5 + v))
       waited('throttle', hold)
       return {'wait', string.format('%.3f', hold), 0, 'throttle'}

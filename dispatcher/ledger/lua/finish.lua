@@ -14,19 +14,9 @@ if fields.scopes then
   -- scope's bucket, R always and A when the gateway took it, whatever becomes of the
   -- outcome below. Counting R here, not at admission, keeps calls still in flight out
   -- of both (a slow gateway is not a failing one).
-  -- A scope is one hash, fields 'r:<bucket>' and 'a:<bucket>'; a bucket's first count
-  -- deletes the buckets that left the window, as admit.lua's does.
-  local bucket, nb = math.floor(NOW / fields.bucket_ms), fields.buckets
+  local bucket = math.floor(NOW / fields.bucket_ms)
   for _, scope in ipairs(fields.scopes) do
-    if redis.call('HINCRBY', scope, 'r:' .. bucket, 1) == 1 then
-      local old = {}
-      for i = nb, 2 * nb + 1 do
-        old[#old + 1] = 'r:' .. (bucket - i); old[#old + 1] = 'a:' .. (bucket - i)
-      end
-      redis.call('HDEL', scope, unpack(old))
-    end
-    if fields.taken == 1 then redis.call('HINCRBY', scope, 'a:' .. bucket, 1) end
-    redis.call('PEXPIRE', scope, fields.bucket_ms * (nb + 1))
+    throttle_count(scope, bucket, fields.buckets, fields.bucket_ms, fields.taken == 1)
   end
 end
 for _, refund in ipairs(fields.refunds or {}) do
