@@ -7,6 +7,7 @@ want to drive without a broker lives here.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import logging
 import random
@@ -14,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Unpack
+from dataclasses import dataclass
+from typing import Any, TypeVar, Unpack
 
 import redis
 from pydantic import ValidationError
@@ -24,6 +26,7 @@ from dispatcher.engine.clients import Clients
 from dispatcher.engine.heartbeat import beat_once, worker_identity
 from dispatcher.engine.limiter import Admission, Limiter
 from dispatcher.engine.retry import decide, error_fields
+from dispatcher.engine.steps import GatewayCall, Pause, Steps, run
 from dispatcher.errors import (
     Cooldown,
     GatewayError,
@@ -40,7 +43,6 @@ from dispatcher.errors import (
 )
 from dispatcher.gateway import SendRequest
 from dispatcher.gateway.cloud import CLOUD_SENDS, CloudSend
-from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.kinds import ContactRequest
 from dispatcher.gateway.validation import problems_of
 from dispatcher.job.envelope import JobEnvelope
@@ -59,7 +61,24 @@ log = logging.getLogger("dispatcher.worker")
 ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
 INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to the tick
 INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
+_T = TypeVar("_T")
 _NOT_TAKEN = object()  # the thread's next claim was not made with the last outcome
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What one attempt (and its short retries) carries between its steps: the claim to
+    make with its outcome and that claim's answer, a short retry it makes itself, a
+    probe the gateway failed. Held in a context variable: each thread, and each task of
+    the event loop, has its own."""
+
+    then: NextClaim | None = None
+    taken: Any = _NOT_TAKEN
+    retry_in_s: float | None = None
+    probe_failed: bool = False
+
+
+_turn: contextvars.ContextVar[_Turn] = contextvars.ContextVar("waapi_turn")
 
 
 def _needs_window(envelope: JobEnvelope) -> bool:
@@ -111,7 +130,6 @@ class Worker:
         self._registered = False
         self._uncertain: list[str] = []  # tokens of claims whose answer was lost
         self._uncertain_lock = threading.Lock()
-        self._local = threading.local()  # per thread: a short retry _attempt makes itself
         self._batch_threads = batch_threads or settings.worker_concurrency
         # The transactional queues this process consumes (serve), and their group's digest.
         self._serving: tuple[str, ...] = ()
@@ -163,13 +181,20 @@ class Worker:
         return self.refuse(job, problems)  # outside except: no pydantic context (inputs)
 
     def _handle(self, envelope: JobEnvelope) -> str:
+        return self.run(self._handle_steps(envelope))
+
+    def run(self, steps: Steps[_T]) -> _T:
+        """Drive the worker's steps on this thread (:mod:`dispatcher.engine.steps`)."""
+        return run(steps, self.sleep)
+
+    def _handle_steps(self, envelope: JobEnvelope) -> Steps[str]:
         claim = self._claim(self.ledger.claim, envelope.id)
         if claim == "missing":  # published by another app straight to the queue
             self.ledger.enqueue([envelope], mode="none")
             claim = self._claim(self.ledger.claim, envelope.id)
         if not isinstance(claim, Claim):
             return claim or "missing"  # a duplicate delivery, or not due: nothing to do
-        return self._attempt(envelope, claim)
+        return (yield from self._attempt_then(envelope, claim, None))[0]
 
     def _claim(self, how: Callable[[str, str, str], ClaimAnswer], subject: str) -> ClaimAnswer:
         """Claim (``Ledger.claim`` a job, or ``Ledger.take`` from a queue) as this worker.
@@ -244,6 +269,10 @@ class Worker:
         (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) is spent. Many numbers with a few
         messages each then cost no Celery delivery (a BRPOP over every queue) apiece.
         Returns how many messages were taken."""
+        return self.run(self.drain_steps(queue))
+
+    def drain_steps(self, queue: str) -> Steps[int]:
+        """:meth:`drain` as steps, for a driver of its own."""
         budget = self.settings.worker_drain_jobs
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
@@ -264,7 +293,9 @@ class Worker:
             answer: Any = _NOT_TAKEN
             if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
                 envelope = JobEnvelope.model_validate_json(claim.envelope_json)
-                answer = self._attempt_then(envelope, claim, source if more else None)[1]
+                answer = (yield from self._attempt_then(envelope, claim, source if more else None))[
+                    1
+                ]
             if not more:
                 break
             claim = answer if answer is not _NOT_TAKEN else self._take(source)
@@ -297,6 +328,9 @@ class Worker:
                 return index, None  # refused by handle, which says why
 
         def work(_: int) -> None:
+            self.run(work_steps())
+
+        def work_steps() -> Steps[None]:
             item = next_job()
             answer: Any = _NOT_TAKEN
             while item is not None:
@@ -310,14 +344,14 @@ class Worker:
                     answer = self._claim(self.ledger.claim, envelope.id)
                 claim = answer
                 if claim == "missing":
-                    states[index] = self._handle(envelope)
+                    states[index] = yield from self._handle_steps(envelope)
                     item, answer = following, _NOT_TAKEN
                     continue
                 then: NextClaim | None = None  # the following job, claimed with this outcome
                 if following is not None and following[1] is not None:
                     then = ("claim", following[1].id)
                 if isinstance(claim, Claim):
-                    states[index], answer = self._attempt_then(envelope, claim, then)
+                    states[index], answer = yield from self._attempt_then(envelope, claim, then)
                 else:
                     states[index], answer = claim or "missing", _NOT_TAKEN
                 item = following
@@ -336,38 +370,40 @@ class Worker:
 
     def _attempt_then(
         self, envelope: JobEnvelope, claim: Claim, then: NextClaim | None
-    ) -> tuple[str, Any]:
+    ) -> Steps[tuple[str, Any]]:
         """:meth:`_attempt`; when the job is sent and ``then`` names the thread's next
         claim (Ledger.finish_then), that claim is made with the outcome, in its round
         trip. Returns the state and that claim's answer (``_NOT_TAKEN``: not made)."""
-        self._local.then, self._local.taken = then, _NOT_TAKEN
+        turn = _Turn(then)
+        reset = _turn.set(turn)
         try:
-            state = self._attempt(envelope, claim)
+            state = yield from self._attempt(envelope, claim)
         finally:
-            self._local.then = None
-        return state, self._local.taken
+            _turn.reset(reset)
+        return state, turn.taken
 
-    def _attempt(self, envelope: JobEnvelope, claim: Claim) -> str:
+    def _attempt(self, envelope: JobEnvelope, claim: Claim) -> Steps[str]:
         """An attempt, and the short retries after a gateway in trouble: a retry due
         within ``LIMITER_MAX_SLEEP_S`` is slept here and claimed again (an attempt of its
         own, through admission like any other), not sent round through beat's tick; a
         longer one waits in the ledger. A worker that dies meanwhile leaves the job in
         ``retry_wait``, where the tick finds it."""
-        state = self._attempt_once(envelope, claim)
+        turn = _turn.get()
+        state = yield from self._attempt_once(envelope, claim)
         for _ in range(INLINE_RETRIES):
-            retry_in_s, self._local.retry_in_s = getattr(self._local, "retry_in_s", None), None
+            retry_in_s, turn.retry_in_s = turn.retry_in_s, None
             if state != "retry_wait" or retry_in_s is None:
                 break
-            self.sleep(retry_in_s)
+            yield Pause(retry_in_s)
             again = self._claim(self.ledger.claim, envelope.id)
             if not isinstance(again, Claim):
                 break  # someone else has it, or it is not due yet: the ledger decides
             claim = again
-            state = self._attempt_once(envelope, claim)
-        self._local.retry_in_s = None
+            state = yield from self._attempt_once(envelope, claim)
+        turn.retry_in_s = None
         return state
 
-    def _attempt_once(self, envelope: JobEnvelope, claim: Claim) -> str:
+    def _attempt_once(self, envelope: JobEnvelope, claim: Claim) -> Steps[str]:
         try:
             use_fallback = False
             request: SendRequest | ContactRequest
@@ -378,12 +414,12 @@ class Worker:
                 request = _fallback_request(envelope) if use_fallback else envelope.request()
             client = self.clients.for_envelope(envelope)
         except NotSent as refusal:
-            return self._not_sent(envelope, claim, refusal)
+            return (yield from self._not_sent(envelope, claim, refusal))
         except InvalidRequest as exc:
-            return self._not_sent(envelope, claim, InvalidAtRun(str(exc)))
+            return (yield from self._not_sent(envelope, claim, InvalidAtRun(str(exc))))
         except KeyError:
             message = f"no configured key is bound to {envelope.from_phone_no}"
-            return self._not_sent(envelope, claim, NoKeyBound(message))
+            return (yield from self._not_sent(envelope, claim, NoKeyBound(message)))
         if self._template_stopped(envelope, claim, use_fallback):
             return "retry_wait"
         with self._before_the_call(claim):
@@ -396,34 +432,34 @@ class Worker:
                 self.ledger.release(claim, admission.delay_s, self._wait_note(envelope, admission))
                 return "retry_wait"
             if admission.delay_s > 0:
-                self.sleep(admission.delay_s)  # our reserved slot under every limit
+                yield Pause(admission.delay_s)  # our reserved slot under every limit
                 if envelope.campaign_id and self._campaign_stopped(envelope, claim):
                     return "retry_wait"
         scopes = self.limiter.throttle_scopes(envelope)  # the adaptive throttle counts calls
         started = time.perf_counter()
         try:
-            if isinstance(request, UpdateContact | UpsertContact):
-                client.write_contact(request)
-                wamid = None
-            else:
-                wamid = client.send(request).message_id
+            wamid = yield GatewayCall(client, request)
         except GatewayError as error:
             gateway_ms = (time.perf_counter() - started) * 1000
             call = self.limiter.throttle.call(scopes, taken=not error.overload)
             if error.overload:  # never reached Meta: the pair's slot is given back
                 call["refunds"] = self.limiter.refunds(envelope)
             if admission.probe and error.overload:
-                self._local.probe_failed = True  # the gateway is still in trouble
-            return self._after_error(envelope, claim, error, use_fallback, gateway_ms, call)
+                _turn.get().probe_failed = True  # the gateway is still in trouble
+            return (
+                yield from self._after_error(envelope, claim, error, use_fallback, gateway_ms, call)
+            )
         gateway_ms = (time.perf_counter() - started) * 1000
-        return self._finish(
-            envelope,
-            claim,
-            "sent",
-            wamid=wamid,
-            fallback=use_fallback,
-            gateway_ms=gateway_ms,
-            call=self.limiter.throttle.call(scopes, taken=True),
+        return (
+            yield from self._finish(
+                envelope,
+                claim,
+                "sent",
+                wamid=wamid,
+                fallback=use_fallback,
+                gateway_ms=gateway_ms,
+                call=self.limiter.throttle.call(scopes, taken=True),
+            )
         )
 
     def _template_stopped(self, envelope: JobEnvelope, claim: Claim, use_fallback: bool) -> bool:
@@ -481,8 +517,8 @@ class Worker:
             )
         return use_fallback
 
-    def _not_sent(self, envelope: JobEnvelope, claim: Claim, refusal: NotSent) -> str:
-        return self._finish(envelope, claim, refusal.state, error=refusal.outcome())
+    def _not_sent(self, envelope: JobEnvelope, claim: Claim, refusal: NotSent) -> Steps[str]:
+        return (yield from self._finish(envelope, claim, refusal.state, error=refusal.outcome()))
 
     def _after_error(
         self,
@@ -492,7 +528,7 @@ class Worker:
         use_fallback: bool,
         gateway_ms: float,
         call: dict[str, object],
-    ) -> str:
+    ) -> Steps[str]:
         if isinstance(error, OutsideWindow):
             if envelope.from_phone_no is not None:
                 with self._best_effort("window"):
@@ -505,7 +541,7 @@ class Worker:
         elif isinstance(error, OptedOut):
             with self._best_effort("suppression"):
                 self.windows.suppress(envelope.to, OptedOut.suppression_reason)
-        return self._failed(envelope, claim, error, gateway_ms, call)
+        return (yield from self._failed(envelope, claim, error, gateway_ms, call))
 
     def _count_marketing_cap(self, recipient: str) -> int:
         """This recipient's marketing caps lately, this one included (1 if Redis cannot
@@ -541,7 +577,7 @@ class Worker:
         error: GatewayError,
         gateway_ms: float | None = None,
         call: dict[str, object] | None = None,
-    ) -> str:
+    ) -> Steps[str]:
         deadline_s = envelope.expires_at.timestamp() if envelope.expires_at else None
         times_capped = (
             self._count_marketing_cap(envelope.to) if isinstance(error, MarketingCapped) else 1
@@ -564,7 +600,8 @@ class Worker:
             delay_s = self.settings.pause_recheck_s
             with self._best_effort("parking"):
                 self.ledger.client.sadd(schema.parked(envelope.from_phone_no or ""), envelope.id)
-        probe_failed, self._local.probe_failed = getattr(self._local, "probe_failed", False), False
+        turn = _turn.get()
+        probe_failed, turn.probe_failed = turn.probe_failed, False
         next_ms = timer_ms = None
         if delay_s is not None:
             inline = False
@@ -578,7 +615,7 @@ class Worker:
                     )
             elif error.overload and delay_s <= self.settings.limiter_max_sleep_s:
                 inline = True
-                self._local.retry_in_s = delay_s  # _attempt sleeps it and goes again
+                turn.retry_in_s = delay_s  # _attempt sleeps it and goes again
             next_ms = int((self.ledger.clock() + delay_s) * 1000)
             # The tick looks at a retry this thread makes itself only if the thread has
             # not (it died meanwhile), so that both do not publish it.
@@ -594,17 +631,19 @@ class Worker:
             fields["message"] = (
                 f"expired: the next attempt would come after expiresAt ({fields['message']})"
             )
-        return self._finish(
-            envelope,
-            claim,
-            decision.state,
-            cause=type(error).__name__,
-            error=fields,
-            next_attempt_ms=next_ms,
-            timer_ms=timer_ms,
-            ambiguous=decision.ambiguous,
-            gateway_ms=gateway_ms,
-            call=call,
+        return (
+            yield from self._finish(
+                envelope,
+                claim,
+                decision.state,
+                cause=type(error).__name__,
+                error=fields,
+                next_attempt_ms=next_ms,
+                timer_ms=timer_ms,
+                ambiguous=decision.ambiguous,
+                gateway_ms=gateway_ms,
+                call=call,
+            )
         )
 
     def _cool_down(
@@ -649,7 +688,7 @@ class Worker:
         *,
         cause: str = "",
         **fields: Unpack[Outcome],
-    ) -> str:
+    ) -> Steps[str]:
         """Record the outcome. After a gateway call the outcome is the one thing that must
         not be lost (losing it means sending again), so a Redis outage is waited out,
         within the job's lease; past it the sweeper treats the job as in flight."""
@@ -678,7 +717,7 @@ class Worker:
                     exc,
                     extra=job_fields(envelope, state=state),
                 )
-                self.sleep(pause_s)
+                yield Pause(pause_s)
                 pause_s = min(pause_s * 2, 2.0)
 
     def _record(self, claim: Claim, state: str, fields: Outcome) -> None:
@@ -686,14 +725,15 @@ class Worker:
         (:meth:`_attempt_then`), with that claim in the same round trip. When Redis goes
         away meanwhile, whether that claim was made is unknown: it is given back once
         Redis answers, and the outcome is recorded again alone."""
-        then = getattr(self._local, "then", None)
+        turn = _turn.get()
+        then = turn.then
         if state != "sent" or then is None:
             self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
             return
-        self._local.then = None
+        turn.then = None
         token = str(next(self._tokens))
         try:
-            self._local.taken = self.ledger.finish_then(
+            turn.taken = self.ledger.finish_then(
                 claim.job_id, claim.attempt, state, then, self.identity, token, **fields
             )
         except StoreUnavailable:
