@@ -256,6 +256,9 @@ class Settings(BaseSettings):
     # queues its process serves, for at most WORKER_DRAIN_S seconds, sparing Celery's
     # per-message delivery. 0 turns it off.
     worker_drain_jobs: int = Field(default=100, ge=0, le=10_000)
+    # Drains run on one event loop per worker process (dispatcher/engine/loop.py), with
+    # at most this many sends in flight at once.
+    worker_in_flight: int = Field(default=64, ge=1, le=4096)
     worker_drain_s: float = Field(default=2.0, gt=0, le=60)
     broker_visibility_timeout_s: int = Field(default=900, ge=10)
 

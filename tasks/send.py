@@ -15,7 +15,7 @@ from celery.exceptions import Reject
 from dispatcher.errors import StoreUnavailable
 from dispatcher.job.queues import is_transactional
 from tasks.app import app
-from tasks.worker_process import worker_for
+from tasks.worker_process import sends_for, worker_for
 
 
 def _unexpected(task: str, given: dict[str, Any]) -> str:
@@ -31,7 +31,7 @@ def send(self: Task, job: Any = None, **unexpected: Any) -> str:
         state = worker.handle(job)
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
         if is_transactional(queue):
-            worker.drain(queue)  # what else waits there, without a delivery each
+            sends_for(app).drain(queue)  # what else waits there, drained on the loop
         return state
     except StoreUnavailable as exc:  # keep the message: it is delivered again
         raise Reject(str(exc), requeue=True) from exc

@@ -13,16 +13,17 @@ from celery.worker import state as worker_state
 
 from dispatcher.campaigns import Campaigns
 from dispatcher.engine.heartbeat import heartbeat
+from dispatcher.engine.loop import SendLoop
 from dispatcher.engine.worker import Worker
 from dispatcher.ledger.connection import connect
 from dispatcher.producer.api import Dispatcher
 
 _lock = threading.Lock()
-_runtime: tuple[Worker, Campaigns] | None = None
+_runtime: tuple[Worker, Campaigns, SendLoop] | None = None
 _stop = threading.Event()
 
 
-def _build(app: Celery) -> tuple[Worker, Campaigns]:
+def _build(app: Celery) -> tuple[Worker, Campaigns, SendLoop]:
     global _runtime
     if _runtime is None:
         with _lock:
@@ -37,7 +38,7 @@ def _build(app: Celery) -> tuple[Worker, Campaigns]:
                     client=client,
                     on_number_paused=campaigns.pause_for_number,
                 )
-                _runtime = (worker, campaigns)
+                _runtime = (worker, campaigns, SendLoop(worker).start())
     return _runtime
 
 
@@ -47,6 +48,10 @@ def worker_for(app: Celery) -> Worker:
 
 def campaigns_for(app: Celery) -> Campaigns:
     return _build(app)[1]
+
+
+def sends_for(app: Celery) -> SendLoop:
+    return _build(app)[2]
 
 
 def held_tags() -> list[str]:
@@ -83,4 +88,8 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect
 def _stop_heartbeat(**_: Any) -> None:
+    """Celery has finished its tasks (a warm shutdown): the send loop records what it
+    has in flight, then the heartbeat stops (the claims it covers are settled)."""
+    if _runtime is not None:
+        _runtime[2].close()
     _stop.set()

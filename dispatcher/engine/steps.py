@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dispatcher.gateway.client import WaapiClient
-from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.kinds import ContactRequest, SendRequest
 
 T = TypeVar("T")
@@ -44,14 +43,6 @@ Step = Pause | GatewayCall
 Steps = Generator[Step, Any, T]
 
 
-def call_now(call: GatewayCall) -> str | None:
-    """A gateway call on the calling thread."""
-    if isinstance(call.request, UpdateContact | UpsertContact):
-        call.client.write_contact(call.request)
-        return None
-    return call.client.send(call.request).message_id
-
-
 def run(steps: Steps[T], sleep: Callable[[float], None]) -> T:
     """Drive ``steps`` on the calling thread: pauses are slept, calls made in turn."""
     answer: Any = None
@@ -72,7 +63,7 @@ def _now(step: Step, sleep: Callable[[float], None]) -> Any:
     if isinstance(step, Pause):
         sleep(step.seconds)
         return None
-    return call_now(step)
+    return step.client.call(step.request)
 
 
 async def run_async(steps: Steps[T], perform: Callable[[Step], Awaitable[Any]]) -> T:

@@ -261,18 +261,16 @@ class Worker:
             log.warning("gave back %d claims whose answer was lost to a Redis outage", given_back)
         return given_back
 
-    def drain(self, queue: str) -> int:
+    def drain(self, queue: str, go_on: Callable[[], bool] | None = None) -> Steps[int]:
         """Send what else waits on a busy transactional queue, without a Celery delivery
         per message: take each message and claim its job in one step (take.lua); when
         the queue is empty, go on with the other transactional queues this process
         serves that hold messages (:meth:`serve`), until none does or the budget
         (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) is spent. Many numbers with a few
         messages each then cost no Celery delivery (a BRPOP over every queue) apiece.
-        Returns how many messages were taken."""
-        return self.run(self.drain_steps(queue))
-
-    def drain_steps(self, queue: str) -> Steps[int]:
-        """:meth:`drain` as steps, for a driver of its own."""
+        ``go_on`` is asked after each message taken whether to take more (the send
+        loop stopping says no). Steps, driven by the send loop
+        (:mod:`dispatcher.engine.loop`); returns how many messages were taken."""
         budget = self.settings.worker_drain_jobs
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
@@ -290,6 +288,7 @@ class Worker:
                     break
             taken += 1
             more = taken < budget and time.monotonic() < deadline
+            more = more and (go_on is None or go_on())
             answer: Any = _NOT_TAKEN
             if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
                 envelope = JobEnvelope.model_validate_json(claim.envelope_json)

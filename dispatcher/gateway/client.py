@@ -7,12 +7,14 @@ into the project's error tree; none escapes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import requests
 import urllib3
 from pydantic import SecretStr
@@ -40,7 +42,7 @@ from dispatcher.errors import (
 from dispatcher.gateway.combined import CombinedSend
 from dispatcher.gateway.contacts import UpdateContact, UpsertContact
 from dispatcher.gateway.headers import parse_retry_after
-from dispatcher.gateway.kinds import SendRequest
+from dispatcher.gateway.kinds import ContactRequest, SendRequest
 from dispatcher.gateway.results import CombinedResult, Contact, Ping, QrSession, SendResult
 
 USER_AGENT = "waapi-dispatcher/0.1"
@@ -110,6 +112,11 @@ class WaapiClient:
             **self._auth,
             "Content-Type": "application/json",
         }
+        self._async_headers = {
+            "User-Agent": USER_AGENT,
+            **self._auth,
+            "Content-Type": "application/json",
+        }
 
     @classmethod
     def for_key(
@@ -166,6 +173,31 @@ class WaapiClient:
             return self.update_contact(request)
         return self.upsert_contact(request)
 
+    def call(self, request: SendRequest | ContactRequest) -> str | None:
+        """A job's gateway call: the message id (None for a contact write)."""
+        method, path = _route(request)
+        return _message_id(request, self._request(method, path, request.to_gateway()))
+
+    async def call_async(
+        self, http: aiohttp.ClientSession, request: SendRequest | ContactRequest
+    ) -> str | None:
+        """:meth:`call` on an event loop, through ``http``, the loop's pooled session
+        (its timeouts: :func:`new_async_session`). The answer is read, and its errors
+        classified, as :meth:`call`'s."""
+        method, path = _route(request)
+        body = json.dumps(request.to_gateway()).encode()
+        try:
+            async with http.request(
+                method, self.base_url + path, data=body, headers=self._async_headers
+            ) as response:
+                text = await response.text(errors="replace")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _aiohttp_error(exc) from exc
+        answer = _answer(
+            response.status, response.reason, response.headers.get("Retry-After"), text
+        )
+        return _message_id(request, answer)
+
     def qr_sessions(self) -> list[QrSession]:
         """``GET /whatsapp-qr/sessions``: the connected QR sessions of the vendor."""
         body = self._request("GET", "/whatsapp-qr/sessions")
@@ -182,25 +214,8 @@ class WaapiClient:
         """Send one request; return the JSON body of a 2xx or raise a GatewayError."""
         url = self.base_url + path
         if self._direct is not None:
-            status, reason, retry_after, text = self._call_direct(method, url, json_body)
-        else:
-            status, reason, retry_after, text = self._call_requests(method, url, json_body)
-        try:
-            body: Any = json.loads(text)
-        except ValueError:
-            body = text[:500]
-        if status >= 400:
-            raise http_error(
-                status,
-                _error_message(body, reason),
-                retry_after_s=parse_retry_after(retry_after, time.time()),
-                body=body,
-            )
-        if not isinstance(body, dict):
-            raise UnexpectedResponse(f"{status} answer that is not JSON", body=body)
-        if body.get("success") is False:
-            raise http_error(400, _error_message(body, "success: false"), body=body)
-        return body
+            return _answer(*self._call_direct(method, url, json_body))
+        return _answer(*self._call_requests(method, url, json_body))
 
     def _call_requests(
         self, method: str, url: str, json_body: Mapping[str, Any] | None
@@ -240,6 +255,92 @@ class WaapiClient:
             raise _urllib3_error(exc) from exc
         text = response.data.decode("utf-8", errors="replace")
         return response.status, response.reason, response.headers.get("Retry-After"), text
+
+
+def new_async_session(
+    connect_timeout_s: float, read_timeout_s: float, in_flight: int, base_url: str
+) -> aiohttp.ClientSession:
+    """The pooled session of an event loop's gateway calls (:meth:`WaapiClient.call_async`):
+    ``in_flight`` connections at most, the timeouts of the sync client (connect; read,
+    between bytes of the answer), the proxy the environment names (read once, as
+    requests reads it), TLS verified against the same CA bundle. Make it on the loop
+    that uses it."""
+    ssl_context: Any = None
+    if base_url.startswith("https:"):
+        import ssl
+
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        ssl_context = ssl.create_default_context(
+            cafile=bundle or requests.utils.DEFAULT_CA_BUNDLE_PATH
+        )
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=in_flight, ssl=ssl_context),
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout_s, sock_read=read_timeout_s
+        ),
+        # The environment read once (as new_session does): aiohttp's trust_env would
+        # read the proxies and ~/.netrc again on every call.
+        proxy=_environ_proxy(base_url),
+        trust_env=False,
+        skip_auto_headers=("User-Agent",),
+    )
+
+
+def _environ_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url`` (None: none, or no_proxy)."""
+    proxies = requests.utils.get_environ_proxies(base_url)
+    return requests.utils.select_proxy(base_url, proxies)
+
+
+def _route(request: SendRequest | ContactRequest) -> tuple[str, str]:
+    """The method and path of a job's gateway call."""
+    return ("PATCH" if isinstance(request, UpdateContact) else "POST"), request.endpoint
+
+
+def _message_id(request: SendRequest | ContactRequest, body: dict[str, Any]) -> str | None:
+    """The message id a job's call answered (None for a contact write, whose answer is
+    still read: a 2xx without a contact is unexpected)."""
+    data = body.get("data")
+    if isinstance(request, UpdateContact | UpsertContact):
+        Contact.from_data(data)
+        return None
+    if isinstance(request, CombinedSend):
+        return CombinedResult.from_data(data).message.message_id
+    return SendResult.from_data(data).message_id
+
+
+def _answer(status: int, reason: str | None, retry_after: str | None, text: str) -> dict[str, Any]:
+    """The JSON body of a 2xx, or the GatewayError the answer says."""
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = text[:500]
+    if status >= 400:
+        raise http_error(
+            status,
+            _error_message(body, reason),
+            retry_after_s=parse_retry_after(retry_after, time.time()),
+            body=body,
+        )
+    if not isinstance(body, dict):
+        raise UnexpectedResponse(f"{status} answer that is not JSON", body=body)
+    if body.get("success") is False:
+        raise http_error(400, _error_message(body, "success: false"), body=body)
+    return body
+
+
+def _aiohttp_error(exc: aiohttp.ClientError | asyncio.TimeoutError) -> GatewayError:
+    """Map an aiohttp exception as ``_urllib3_error`` maps urllib3's (never sent:
+    ConnectFailed; may have been sent: ConnectionReset, ReadTimedOut)."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return ConnectFailed(f"could not connect: {exc}")
+    if isinstance(exc, asyncio.TimeoutError):
+        return ReadTimedOut("no answer within the read timeout")
+    if isinstance(
+        exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | aiohttp.ClientPayloadError
+    ):
+        return ConnectionReset(f"connection dropped after the request was sent: {exc}")
+    return TransportError(f"request could not be made: {type(exc).__name__}: {exc}")
 
 
 def _direct_pool(session: requests.Session, base_url: str) -> Any:
