@@ -42,6 +42,6 @@ def send_batch(jobs: Any = None, **unexpected: Any) -> list[str]:
     try:
         if unexpected:
             return [worker_for(app).refuse(None, _unexpected("waapi.send_batch", unexpected))]
-        return worker_for(app).handle_batch(jobs)
+        return sends_for(app).handle_batch(jobs)
     except StoreUnavailable as exc:
         raise Reject(str(exc), requeue=True) from exc

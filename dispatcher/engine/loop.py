@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from dispatcher.engine.steps import Pause, Step, run_async
+from dispatcher.engine.steps import Pause, Step, Steps, run_async
 from dispatcher.engine.worker import Worker
 from dispatcher.errors import StoreUnavailable
 from dispatcher.gateway.client import new_async_session
@@ -46,6 +46,7 @@ class SendLoop:
         self._http: aiohttp.ClientSession | None = None
         self._lanes: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._places = asyncio.Semaphore(self.in_flight)  # a lane holds one while it works
         # Celery threads waiting for their lane (drain), and how many may.
         self._holding = 0
         self._holding_lock = threading.Lock()
@@ -74,6 +75,18 @@ class SendLoop:
         finally:
             with self._holding_lock:
                 self._holding -= hold
+
+    def handle_batch(self, jobs: Any) -> list[str]:
+        """:meth:`Worker.handle_batch` on the loop: the batch's lanes (up to
+        ``WORKER_CONCURRENCY`` of them, each holding one of the loop's
+        ``WORKER_IN_FLIGHT`` places while it works) run there, and the calling Celery
+        thread waits for the batch's states. A lane that lost Redis stops; the others
+        finish, then the error is raised (the batch message is delivered again, and its
+        jobs' claims say which are done)."""
+        if not isinstance(jobs, list):
+            return [self.worker.refuse_batch()]
+        done = asyncio.run_coroutine_threadsafe(self._batch(jobs), self._loop)
+        return done.result()
 
     def close(self, timeout_s: float | None = None) -> None:
         """Take nothing more; wait for the sends in flight to be recorded (at most
@@ -129,8 +142,29 @@ class SendLoop:
         assert self._http is not None
         return await step.client.call_async(self._http, step.request)
 
+    async def _batch(self, jobs: list[Any]) -> list[str]:
+        states, lanes = self.worker.batch(jobs, self.worker.settings.worker_concurrency)
+        ended = await asyncio.gather(
+            *(self._in_place(lane) for lane in lanes), return_exceptions=True
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return states
+
+    async def _in_place(self, lane: Steps[None]) -> None:
+        """Run a lane once one of the loop's places is free."""
+        async with self._places:
+            task = asyncio.current_task()
+            assert task is not None
+            self._lanes.add(task)
+            try:
+                await run_async(lane, self.perform)
+            finally:
+                self._lanes.discard(task)
+
     def _add_lane(self, queue: str) -> None:
-        if self._stopping or len(self._lanes) >= self.in_flight:
+        if self._stopping or self._places.locked():
             return
         lane = self._loop.create_task(self._lane(queue))
         self._lanes.add(lane)
@@ -147,12 +181,13 @@ class SendLoop:
         self._lanes.add(lane)
         until = self._loop.time() + hold_s
         try:
-            while await self._drain_once(queue):
-                if self._stopping:
-                    return
-                if self._loop.time() >= until:
-                    self._add_lane(queue)
-                    return
+            async with self._places:
+                while await self._drain_once(queue):
+                    if self._loop.time() >= until:
+                        break
+                else:
+                    return  # nothing left to take
+            self._add_lane(queue)  # (none when the loop is stopping or full)
         finally:
             self._lanes.discard(lane)
 
@@ -164,8 +199,9 @@ class SendLoop:
 
     async def _lane(self, queue: str) -> None:
         """Drain until nothing is left to take."""
-        while not self._stopping and await self._drain_once(queue):
-            pass
+        async with self._places:
+            while not self._stopping and await self._drain_once(queue):
+                pass
 
     async def _drain_once(self, queue: str) -> int:
         """:meth:`Worker.drain` on the loop; how many messages it took (0 when it

@@ -306,11 +306,22 @@ class Worker:
         return self._claim(how, source[1])
 
     def handle_batch(self, jobs: Any) -> list[str]:
-        """Process a batch concurrently on the worker's batch threads. Each thread takes
-        the batch's next job as it is free; a job it has sent records its outcome and
-        claims the thread's next job in one round trip."""
+        """Process a batch concurrently on the worker's batch threads (:meth:`batch`).
+        The send loop runs the same lanes on its event loop instead."""
         if not isinstance(jobs, list):
-            return [self.refuse(None, "jobs: must be a list of job envelopes")]
+            return [self.refuse_batch()]
+        states, lanes = self.batch(jobs, self._batch_threads)
+        list(self._executor.map(self.run, lanes))
+        return states
+
+    def refuse_batch(self) -> str:
+        return self.refuse(None, "jobs: must be a list of job envelopes")
+
+    def batch(self, jobs: list[Any], lanes: int) -> tuple[list[str], list[Steps[None]]]:
+        """A batch's states (filled in as its jobs are done) and up to ``lanes`` lanes
+        that do them, to run at once. Each lane takes the batch's next job as it is
+        free; a job it has sent records its outcome and claims the lane's next job in
+        one round trip."""
         states = [""] * len(jobs)
         pending = iter(enumerate(jobs))
         lock = threading.Lock()
@@ -326,10 +337,7 @@ class Worker:
             except ValidationError:
                 return index, None  # refused by handle, which says why
 
-        def work(_: int) -> None:
-            self.run(work_steps())
-
-        def work_steps() -> Steps[None]:
+        def work() -> Steps[None]:
             item = next_job()
             answer: Any = _NOT_TAKEN
             while item is not None:
@@ -355,8 +363,7 @@ class Worker:
                     states[index], answer = claim or "missing", _NOT_TAKEN
                 item = following
 
-        list(self._executor.map(work, range(min(len(jobs), self._batch_threads))))
-        return states
+        return states, [work() for _ in range(min(len(jobs), lanes))]
 
     def refuse(self, job: Any, problems: str) -> str:
         """A message that is not a job: nothing is sent; the refusal is recorded (never a
