@@ -13,7 +13,6 @@ from celery import Task
 from celery.exceptions import Reject
 
 from dispatcher.errors import StoreUnavailable
-from dispatcher.job.queues import is_transactional
 from tasks.app import app
 from tasks.worker_process import sends_for, worker_for
 
@@ -28,11 +27,8 @@ def send(self: Task, job: Any = None, **unexpected: Any) -> str:
     try:
         if unexpected:  # refused and recorded, not a TypeError the broker would drop
             return worker.refuse(job, _unexpected("waapi.send", unexpected))
-        state = worker.handle(job)
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
-        if is_transactional(queue):
-            sends_for(app).drain(queue)  # what else waits there, drained on the loop
-        return state
+        return sends_for(app).handle(job, queue)  # and what else waits there
     except StoreUnavailable as exc:  # keep the message: it is delivered again
         raise Reject(str(exc), requeue=True) from exc
 

@@ -172,16 +172,17 @@ class Worker:
 
     def handle(self, job: Any) -> str:
         """Process one envelope; returns the state it left the job in (or why not)."""
+        return self.run(self.handle_steps(job))
+
+    def handle_steps(self, job: Any) -> Steps[str]:
+        """:meth:`handle` as steps, for the send loop."""
         try:
             envelope = JobEnvelope.model_validate(job)
         except ValidationError as exc:
             problems = "; ".join(str(p) for p in problems_of(exc, prefix="job"))
         else:
-            return self._handle(envelope)
+            return (yield from self._handle_steps(envelope))
         return self.refuse(job, problems)  # outside except: no pydantic context (inputs)
-
-    def _handle(self, envelope: JobEnvelope) -> str:
-        return self.run(self._handle_steps(envelope))
 
     def run(self, steps: Steps[_T]) -> _T:
         """Drive the worker's steps on this thread (:mod:`dispatcher.engine.steps`)."""
@@ -344,7 +345,7 @@ class Worker:
                 index, envelope = item
                 following = next_job()
                 if envelope is None:
-                    states[index] = self.handle(jobs[index])
+                    states[index] = yield from self.handle_steps(jobs[index])
                     item, answer = following, _NOT_TAKEN
                     continue
                 if answer is _NOT_TAKEN:  # else claimed with the last outcome
