@@ -43,7 +43,9 @@ def connect(
         return redis.Redis(
             connection_pool=redis.BlockingConnectionPool.from_url(settings.redis_url, **options)
         )
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    # Any: redis-py annotates Sentinel.__init__ from 8.2 on, not before (either passes).
+    sentinel_type: Any = Sentinel
+    sentinels = sentinel_type(
         group.sentinels,
         sentinel_kwargs={
             "password": group.sentinel_password,
