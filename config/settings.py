@@ -251,15 +251,15 @@ class Settings(BaseSettings):
     # Beat on several hosts: one leads (sends the schedule), the others stand by; a
     # leader silent this long has died, and a standby takes over (tasks/beat.py).
     beat_leader_ttl_s: float = Field(default=5.0, ge=2, le=300)
-    # After a transactional job, a worker thread sends up to this many more itself (taken
+    # After a transactional job, the send loop sends up to this many more (taken
     # and claimed atomically), from the same queue and then from the other transactional
     # queues its process serves, for at most WORKER_DRAIN_S seconds, sparing Celery's
     # per-message delivery. 0 turns it off.
     worker_drain_jobs: int = Field(default=100, ge=0, le=10_000)
-    # Drains run on one event loop per worker process (dispatcher/engine/loop.py), with
-    # at most this many sends in flight at once.
-    worker_in_flight: int = Field(default=64, ge=1, le=4096)
     worker_drain_s: float = Field(default=2.0, gt=0, le=60)
+    # Every send of a worker process is made on its event loop (dispatcher/engine/loop.py),
+    # at most this many at once.
+    worker_in_flight: int = Field(default=64, ge=1, le=4096)
     broker_visibility_timeout_s: int = Field(default=900, ge=10)
 
     # Global rate limits (held in Redis across every worker).

@@ -45,9 +45,9 @@ LAG_PROBE_S = 0.01
 class SendLoop:
     """A worker process's event loop and the lanes that drain its queues on it."""
 
-    def __init__(self, worker: Worker, in_flight: int | None = None) -> None:
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.in_flight = in_flight or worker.settings.worker_in_flight
+        self.in_flight = worker.settings.worker_in_flight
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, daemon=True, name="waapi-sends")
         self._started = threading.Event()
@@ -117,10 +117,6 @@ class SendLoop:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
-
-    @property
-    def lanes(self) -> int:
-        return len(self._lanes)
 
     # --- on the loop ---------------------------------------------------------------------
 

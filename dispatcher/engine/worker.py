@@ -293,9 +293,8 @@ class Worker:
             answer: Any = _NOT_TAKEN
             if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
                 envelope = JobEnvelope.model_validate_json(claim.envelope_json)
-                answer = (yield from self._attempt_then(envelope, claim, source if more else None))[
-                    1
-                ]
+                then = source if more else None
+                _, answer = yield from self._attempt_then(envelope, claim, then)
             if not more:
                 break
             claim = answer if answer is not _NOT_TAKEN else self._take(source)

@@ -7,9 +7,9 @@ into the project's error tree; none escapes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
+import ssl
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -267,8 +267,6 @@ def new_async_session(
     that uses it."""
     ssl_context: Any = None
     if base_url.startswith("https:"):
-        import ssl
-
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         ssl_context = ssl.create_default_context(
             cafile=bundle or requests.utils.DEFAULT_CA_BUNDLE_PATH
@@ -329,12 +327,12 @@ def _answer(status: int, reason: str | None, retry_after: str | None, text: str)
     return body
 
 
-def _aiohttp_error(exc: aiohttp.ClientError | asyncio.TimeoutError) -> GatewayError:
+def _aiohttp_error(exc: aiohttp.ClientError | TimeoutError) -> GatewayError:
     """Map an aiohttp exception as ``_urllib3_error`` maps urllib3's (never sent:
     ConnectFailed; may have been sent: ConnectionReset, ReadTimedOut)."""
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return ConnectFailed(f"could not connect: {exc}")
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return ReadTimedOut("no answer within the read timeout")
     if isinstance(
         exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError | aiohttp.ClientPayloadError
