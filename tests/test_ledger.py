@@ -12,6 +12,7 @@ import redis
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim, Ledger
+from dispatcher.ledger.scripts import now
 from dispatcher.producer.api import Dispatcher
 from tests.support.stack import make_settings
 from tests.support.waiting import FakeClock
@@ -341,22 +342,28 @@ def test_an_outcome_and_the_next_take_go_in_one_round_trip(
     assert isinstance(taken, Claim) and taken.job_id == first
     if scripts_lost:  # Redis restarted without its scripts: NOSCRIPT, then loaded and run
         redis_client.script_flush()
-    next_claim = ledger.finish_then(
-        first, taken.attempt, "sent", ("take", queue), "host/1/w", "2", wamid="wamid.first"
+    next_claim = now(
+        ledger.finish_then(
+            first, taken.attempt, "sent", ("take", queue), "host/1/w", "2", wamid="wamid.first"
+        )
     )
     assert ledger.get(first).state == "sent" and ledger.get(first).wamid == "wamid.first"  # type: ignore[union-attr]
     assert isinstance(next_claim, Claim) and next_claim.job_id == second
     assert next_claim.token == "2" and ledger.get(second).state == "sending"  # type: ignore[union-attr]
-    assert ledger.finish_then(second, 1, "sent", ("take", queue), "host/1/w", "3") is None
+    assert now(ledger.finish_then(second, 1, "sent", ("take", queue), "host/1/w", "3")) is None
     assert ledger.get(second).state == "sent"  # type: ignore[union-attr]
     # A batch's next job is claimed by id the same way.
     third, fourth = hello(dispatcher, lane="bulk"), hello(dispatcher, lane="bulk")
     claim = ledger.claim(third, "host/1/w", "4")
     assert isinstance(claim, Claim)
-    claimed = ledger.finish_then(third, claim.attempt, "sent", ("claim", fourth), "host/1/w", "5")
+    claimed = now(
+        ledger.finish_then(third, claim.attempt, "sent", ("claim", fourth), "host/1/w", "5")
+    )
     assert isinstance(claimed, Claim) and claimed.job_id == fourth and claimed.token == "5"
     assert ledger.get(third).state == "sent" and ledger.get(fourth).state == "sending"  # type: ignore[union-attr]
-    again = ledger.finish_then(fourth, claimed.attempt, "sent", ("claim", third), "host/1/w", "6")
+    again = now(
+        ledger.finish_then(fourth, claimed.attempt, "sent", ("claim", third), "host/1/w", "6")
+    )
     assert again == "sent"  # the reason not to send, as claim gives it
 
 
@@ -379,8 +386,10 @@ def test_a_draining_worker_goes_on_with_any_ready_queue_its_group_serves(
     both = ledger.serve([QUEUE_TX, other_tx])
     assert both != only_other and ledger.serve([other_tx, QUEUE_TX]) == both
     assert redis_client.ttl(schema.served(both)) > 0  # a group gone for good is forgotten
-    claimed = ledger.finish_then(
-        second, taken.attempt, "sent", ("take_any", both), "host/1/w", "3", wamid="wamid.2"
+    claimed = now(
+        ledger.finish_then(
+            second, taken.attempt, "sent", ("take_any", both), "host/1/w", "3", wamid="wamid.2"
+        )
     )
     assert ledger.get(second).state == "sent"  # type: ignore[union-attr]
     assert isinstance(claimed, Claim) and claimed.job_id == first and claimed.token == "3"

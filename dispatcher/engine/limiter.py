@@ -29,7 +29,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.reach import MESSAGING_WINDOW_S, lane_budget
-from dispatcher.ledger.scripts import admit_source
+from dispatcher.ledger.scripts import ScriptCall, StoreRound, StoreSteps, admit_source, now
 
 Status = Literal["ok", "wait", "paused"]
 # What a wait is for: the throttle holding back, a limit's slot too far off, Meta's
@@ -206,6 +206,19 @@ class Limiter:
         """Reserve a slot under every limit, or say how long to wait (nothing charged).
         ``attempt``: the claim's attempt; when admitted, the job is marked as going to
         the gateway under it (``go``), which recovery reads."""
+        return now(
+            self.admit_steps(envelope, max_wait_s=max_wait_s, now_ms=now_ms, attempt=attempt)
+        )
+
+    def admit_steps(
+        self,
+        envelope: JobEnvelope,
+        *,
+        max_wait_s: float | None = None,
+        now_ms: float | None = None,
+        attempt: int | None = None,
+    ) -> StoreSteps[Admission]:
+        """:meth:`admit` as a step (:class:`StoreRound`), for the send loop."""
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
         # A paused number stops its messages; contact writes are not messages.
@@ -238,20 +251,18 @@ class Limiter:
             reach_keys = [reach.key, schema.window(envelope.from_phone_no, envelope.to)]
             args.extend((1, reach.budget, envelope.to, MESSAGING_WINDOW_S * 1000))
             args.append(random.random())  # noqa: S311
-        with store_errors():
-            status, delay, probe, reason = self._admit(
-                keys=[
-                    *(schema.rate(limit.name) for limit in limits),
-                    *(schema.cooldown(c) for c in cooldowns),
-                    paused,
-                    schema.metric("waits"),
-                    schema.metric("waited"),
-                    *reach_keys,
-                    *throttle_keys,
-                    *job_key,
-                ],
-                args=args,
-            )
+        keys = (
+            *(schema.rate(limit.name) for limit in limits),
+            *(schema.cooldown(c) for c in cooldowns),
+            paused,
+            schema.metric("waits"),
+            schema.metric("waited"),
+            *reach_keys,
+            *throttle_keys,
+            *job_key,
+        )
+        [answer] = yield StoreRound(self.client, (ScriptCall(self._admit, keys, tuple(args)),))
+        status, delay, probe, reason = answer
         why = cast(WaitReason, reason.decode())
         return Admission(
             cast(Status, status.decode()),

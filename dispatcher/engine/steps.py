@@ -3,11 +3,14 @@ and on an event loop.
 
 The worker's logic (:mod:`dispatcher.engine.worker`) is written as generators that
 yield what they wait for: a :class:`Pause` (a slot under the rate limits, a short retry,
-Redis coming back) or a :class:`GatewayCall`. A driver performs each: :func:`run` on the
-calling thread (``time.sleep``, the client's pooled ``urllib3`` call), :func:`run_async`
-on an event loop (``asyncio.sleep``, ``aiohttp``), where hundreds of attempts wait at
-once without a thread each. Redis calls are not steps: they are short round trips on
-loopback, made where the logic stands, on either driver.
+Redis coming back), a :class:`GatewayCall`, or a
+:class:`~dispatcher.ledger.scripts.StoreRound` (the claim, the admission, the outcome:
+the scripts of one round trip to Redis). A driver performs each: :func:`run` on the
+calling thread (``time.sleep``, the client's pooled ``urllib3`` call, the round trip
+made at once), :func:`run_async` on an event loop (``asyncio.sleep``, ``aiohttp``, the
+rounds of every send ready at the same moment in one pipeline), where hundreds of
+attempts wait at once without a thread each. Redis calls off the hot path (a cooldown,
+a release, a window) are not steps: they are made where the logic stands.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, TypeVar
 
 from dispatcher.gateway.client import WaapiClient
 from dispatcher.gateway.kinds import ContactRequest, SendRequest
+from dispatcher.ledger.scripts import StoreRound
 
 T = TypeVar("T")
 
@@ -39,7 +43,7 @@ class GatewayCall:
     request: SendRequest | ContactRequest
 
 
-Step = Pause | GatewayCall
+Step = Pause | GatewayCall | StoreRound
 Steps = Generator[Step, Any, T]
 
 
@@ -63,6 +67,8 @@ def _now(step: Step, sleep: Callable[[float], None]) -> Any:
     if isinstance(step, Pause):
         sleep(step.seconds)
         return None
+    if isinstance(step, StoreRound):
+        return step.now()
     return step.client.call(step.request)
 
 

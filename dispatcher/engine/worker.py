@@ -49,7 +49,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.queues import is_transactional
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
-from dispatcher.ledger.jobs import Claim, Ledger, NextClaim, Outcome
+from dispatcher.ledger.jobs import Claim, ClaimAnswer, Ledger, NextClaim, Outcome
 from dispatcher.ledger.templates import StoppedTemplates, Templates
 from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.logs import job_fields
@@ -58,7 +58,6 @@ from dispatcher.telemetry.sentry import alert
 
 log = logging.getLogger("dispatcher.worker")
 
-ClaimAnswer = Claim | str | None  # what Ledger.claim / Ledger.take answer
 INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to the tick
 INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
 _T = TypeVar("_T")
@@ -189,16 +188,17 @@ class Worker:
         return run(steps, self.sleep)
 
     def _handle_steps(self, envelope: JobEnvelope) -> Steps[str]:
-        claim = self._claim(self.ledger.claim, envelope.id)
+        claim = yield from self._claim(("claim", envelope.id))
         if claim == "missing":  # published by another app straight to the queue
             self.ledger.enqueue([envelope], mode="none")
-            claim = self._claim(self.ledger.claim, envelope.id)
+            claim = yield from self._claim(("claim", envelope.id))
         if not isinstance(claim, Claim):
             return claim or "missing"  # a duplicate delivery, or not due: nothing to do
         return (yield from self._attempt_then(envelope, claim, None))[0]
 
-    def _claim(self, how: Callable[[str, str, str], ClaimAnswer], subject: str) -> ClaimAnswer:
-        """Claim (``Ledger.claim`` a job, or ``Ledger.take`` from a queue) as this worker.
+    def _claim(self, then: NextClaim) -> Steps[ClaimAnswer]:
+        """Claim (a job, or the next message of a queue: ``Ledger.take_steps``) as this
+        worker.
         When Redis goes away mid-call the claim may or may not have been made: its token
         is kept, and the claim given back once Redis answers (:meth:`settle_uncertain`),
         instead of waiting out its lease as an ambiguous send it never was."""
@@ -208,7 +208,7 @@ class Worker:
             self._registered = True
         token = str(next(self._tokens))
         try:
-            return how(subject, self.identity, token)
+            return (yield from self.ledger.take_steps(then, self.identity, token))
         except StoreUnavailable:
             self._give_back_later(token)
             raise
@@ -278,13 +278,13 @@ class Worker:
         if budget <= 0 or time.monotonic() >= deadline:
             return taken
         source: NextClaim = ("take", queue)
-        claim = self._take(source)
+        claim = yield from self._claim(source)
         while True:
             if claim is None:  # empty: the other queues this process serves
                 if source[0] == "take_any" or self._served is None:
                     break
                 source = ("take_any", self._served)
-                claim = self._take(source)
+                claim = yield from self._claim(source)
                 if claim is None:
                     break
             taken += 1
@@ -297,13 +297,8 @@ class Worker:
                 _, answer = yield from self._attempt_then(envelope, claim, then)
             if not more:
                 break
-            claim = answer if answer is not _NOT_TAKEN else self._take(source)
+            claim = answer if answer is not _NOT_TAKEN else (yield from self._claim(source))
         return taken
-
-    def _take(self, source: NextClaim) -> ClaimAnswer:
-        """Take from a queue (``("take", queue)``) or from any this process serves."""
-        how = self.ledger.take if source[0] == "take" else self.ledger.take_any
-        return self._claim(how, source[1])
 
     def handle_batch(self, jobs: Any) -> list[str]:
         """Process a batch concurrently on the worker's batch threads (:meth:`batch`).
@@ -348,7 +343,7 @@ class Worker:
                     item, answer = following, _NOT_TAKEN
                     continue
                 if answer is _NOT_TAKEN:  # else claimed with the last outcome
-                    answer = self._claim(self.ledger.claim, envelope.id)
+                    answer = yield from self._claim(("claim", envelope.id))
                 claim = answer
                 if claim == "missing":
                     states[index] = yield from self._handle_steps(envelope)
@@ -401,7 +396,7 @@ class Worker:
             if state != "retry_wait" or retry_in_s is None:
                 break
             yield Pause(retry_in_s)
-            again = self._claim(self.ledger.claim, envelope.id)
+            again = yield from self._claim(("claim", envelope.id))
             if not isinstance(again, Claim):
                 break  # someone else has it, or it is not due yet: the ledger decides
             claim = again
@@ -429,7 +424,7 @@ class Worker:
         if self._template_stopped(envelope, claim, use_fallback):
             return "retry_wait"
         with self._before_the_call(claim):
-            admission = self.limiter.admit(envelope, attempt=claim.attempt)
+            admission = yield from self.limiter.admit_steps(envelope, attempt=claim.attempt)
             if admission.status == "paused":
                 number = envelope.from_phone_no or ""
                 self.ledger.release(claim, self.settings.pause_recheck_s, "paused", park_for=number)
@@ -702,7 +697,7 @@ class Worker:
         pause_s = 0.1
         while True:
             try:
-                self._record(claim, state, fields)
+                yield from self._record(claim, state, fields)
                 code = (fields.get("error") or {}).get("code")
                 log.info(
                     "job %s attempt %d: %s -> %s",
@@ -726,7 +721,7 @@ class Worker:
                 yield Pause(pause_s)
                 pause_s = min(pause_s * 2, 2.0)
 
-    def _record(self, claim: Claim, state: str, fields: Outcome) -> None:
+    def _record(self, claim: Claim, state: str, fields: Outcome) -> Steps[None]:
         """finish.lua; for a job sent with the thread's next claim named
         (:meth:`_attempt_then`), with that claim in the same round trip. When Redis goes
         away meanwhile, whether that claim was made is unknown: it is given back once
@@ -734,12 +729,12 @@ class Worker:
         turn = _turn.get()
         then = turn.then
         if state != "sent" or then is None:
-            self.ledger.finish(claim.job_id, claim.attempt, state, **fields)
+            yield from self.ledger.finish_steps(claim.job_id, claim.attempt, state, **fields)
             return
         turn.then = None
         token = str(next(self._tokens))
         try:
-            turn.taken = self.ledger.finish_then(
+            turn.taken = yield from self.ledger.finish_then(
                 claim.job_id, claim.attempt, state, then, self.identity, token, **fields
             )
         except StoreUnavailable:

@@ -24,7 +24,7 @@ from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.records import JobRecord
 from dispatcher.ledger.replicas import ReplicaConfirm
-from dispatcher.ledger.scripts import Scripts
+from dispatcher.ledger.scripts import Scripts, StoreSteps, now
 
 Clock = Callable[[], float]
 PublishMode = Literal["each", "batch", "none"]
@@ -66,6 +66,9 @@ class Claim:
     window: str = "unknown"  # the recipient's window as the webhooks told: open|closed|unknown
     suppressed: str = ""  # why the recipient is on the suppression list, or ""
     token: str = ""  # the holder's token for this claim (Ledger.unclaim gives it back)
+
+
+ClaimAnswer = Claim | str | None  # a claim made, why not, or None: an empty queue
 
 
 @dataclass(frozen=True)
@@ -199,23 +202,30 @@ class Ledger:
         """Claim the job for one attempt, or return why not (its state, 'missing', ...).
         ``holder`` is the claiming worker's identity (its heartbeat name): when it dies,
         recovery finds the claim; ``token`` names this claim for :meth:`unclaim`."""
-        result = self.scripts.call("claim", _ms(self.clock), job_id, *self._terms(holder, token))
-        return _claim_of(result, job_id, token)
+        return now(self.claim_steps(job_id, holder, token))
+
+    def claim_steps(self, job_id: str, holder: str, token: str) -> StoreSteps[Claim | str]:
+        """:meth:`claim` as a step (:class:`StoreRound`), for the send loop."""
+        answer = yield from self.take_steps(("claim", job_id), holder, token)
+        assert answer is not None  # only a queue can be empty
+        return answer
 
     def take(self, queue: str, holder: str = "", token: str = "") -> Claim | str | None:
         """Take the next message of ``queue`` and claim its job in one step (take.lua):
         a Claim to send, the reason not to (as :meth:`claim`), or None when the queue is
         empty or its next message is for Celery's consumer to handle."""
-        return self._take(("take", queue), holder, token)
+        return now(self.take_steps(("take", queue), holder, token))
 
     def take_any(self, served: str, holder: str = "", token: str = "") -> Claim | str | None:
         """:meth:`take` from any transactional queue that may hold messages and that the
         caller's worker group serves (``served``: the digest :meth:`serve` returned)."""
-        return self._take(("take_any", served), holder, token)
+        return now(self.take_steps(("take_any", served), holder, token))
 
-    def _take(self, then: NextClaim, holder: str, token: str) -> Claim | str | None:
-        name, args = self._call_for(then, holder, token)
-        return _taken(self.scripts.call(name, _ms(self.clock), *args), token)
+    def take_steps(self, then: NextClaim, holder: str, token: str) -> StoreSteps[ClaimAnswer]:
+        """A claim as a step: :meth:`claim` (``("claim", job_id)``), :meth:`take`
+        (``("take", queue)``) or :meth:`take_any` (``("take_any", served)``)."""
+        [answer] = yield self.scripts.round(_ms(self.clock), self._call_for(then, holder, token))
+        return _answer_of(then, answer, token)
 
     def serve(self, queues: Sequence[str]) -> str:
         """Say which transactional queues a worker group serves (its draining threads may
@@ -236,9 +246,14 @@ class Ledger:
     def finish(self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]) -> bool:
         """Record an attempt's outcome (:meth:`outcome_args`); False when the job had
         already moved on."""
-        result = self.scripts.call(
-            "finish", _ms(self.clock), *self.outcome_args(job_id, attempt, state, **outcome)
-        )
+        return now(self.finish_steps(job_id, attempt, state, **outcome))
+
+    def finish_steps(
+        self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]
+    ) -> StoreSteps[bool]:
+        """:meth:`finish` as a step."""
+        args = self.outcome_args(job_id, attempt, state, **outcome)
+        [result] = yield self.scripts.round(_ms(self.clock), ("finish", args))
         return int(result[0]) == 1
 
     def finish_then(
@@ -250,19 +265,19 @@ class Ledger:
         holder: str,
         token: str,
         **outcome: Unpack[Outcome],
-    ) -> Claim | str | None:
+    ) -> StoreSteps[ClaimAnswer]:
         """:meth:`finish`, then the next claim in the same round trip: ``("take",
         queue)`` (:meth:`take`) or ``("take_any", served)`` (:meth:`take_any`) for a
         draining worker, ``("claim", job_id)`` (:meth:`claim`) for one working through a
         batch. Each script is as atomic as when called alone. Returns what that next call
-        returns."""
-        _, answer = self.scripts.call_in_turn(
+        returns. Only a worker's steps call it: a step (:class:`StoreRound`), run on a
+        thread with ``scripts.now``."""
+        _, answer = yield self.scripts.round(
             _ms(self.clock),
             ("finish", self.outcome_args(job_id, attempt, state, **outcome)),
             self._call_for(then, holder, token),
         )
-        name, subject = then
-        return _claim_of(answer, subject, token) if name == "claim" else _taken(answer, token)
+        return _answer_of(then, answer, token)
 
     def outcome_args(
         self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]
@@ -547,6 +562,11 @@ class Ledger:
         consumer are alive (metrics and status show how long ago)."""
         with store_errors():
             self.client.set(schema.BEAT_SEEN, self.clock())
+
+
+def _answer_of(then: NextClaim, result: list[Any], token: str) -> ClaimAnswer:
+    """What a claim of ``then``'s kind answered (claim.lua, take.lua)."""
+    return _claim_of(result, then[1], token) if then[0] == "claim" else _taken(result, token)
 
 
 def _taken(result: list[Any], token: str) -> Claim | str | None:

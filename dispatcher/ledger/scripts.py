@@ -18,14 +18,17 @@ counts a call it holds back, ``finish.lua`` a call made.
 
 from __future__ import annotations
 
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
+from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.replicas import ReplicaConfirm
@@ -65,6 +68,97 @@ def admit_source() -> str:
 CONFIRMED = frozenset({"enqueue", "claim", "take"})
 
 
+@dataclass(frozen=True, slots=True)
+class ScriptCall:
+    """One EVALSHA: the script (its digest, and its source for a Redis that lost it),
+    its keys and its arguments."""
+
+    script: Script
+    keys: tuple[Any, ...]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRound:
+    """Scripts to run one after the other in one round trip; the answer is their results,
+    in order. A value, so that the worker's logic can yield it as a step: run at once on
+    a thread (:meth:`now`), or with the rounds of other sends ready at the same moment
+    in one pipeline (the send loop, :func:`run_rounds`)."""
+
+    client: redis.Redis
+    calls: tuple[ScriptCall, ...]
+    confirm: ReplicaConfirm | None = None  # a WAIT for the replicas after the writes
+
+    def now(self) -> list[Any]:
+        [answers] = run_rounds(self.client, self.confirm, [self.calls])
+        if isinstance(answers, Exception):
+            raise answers
+        return answers
+
+
+T = TypeVar("T")
+StoreSteps = Generator[StoreRound, list[Any], T]
+
+
+def now(steps: StoreSteps[T]) -> T:
+    """Drive ``steps`` on this thread: each round trip made as it is asked for."""
+    ask = next(steps)
+    while True:
+        try:
+            ask = steps.send(ask.now())
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
+def run_rounds(
+    client: redis.Redis,
+    confirm: ReplicaConfirm | None,
+    rounds: Sequence[Sequence[ScriptCall]],
+) -> list[list[Any] | StoreUnavailable]:
+    """Run ``rounds`` in one pipeline, in order; each round's results, or the error it
+    met. EVALSHA straight on the pipeline: a redis-py Script on a pipeline asks SCRIPT
+    EXISTS first, a round trip of its own. A script Redis no longer knows (restarted,
+    flushed, a new master) is loaded and run again: NOSCRIPT means it did not run.
+    ``confirm``: every round is a write the replicas must have (a WAIT closes the
+    pipeline)."""
+    pipe = client.pipeline(transaction=False)
+    for calls in rounds:
+        for call in calls:
+            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+    needed = 0
+    if confirm is not None:
+        needed = confirm.needed()
+        pipe.wait(needed, confirm.timeout_ms)
+    try:
+        with store_errors():
+            results = pipe.execute(raise_on_error=False)
+        if confirm is not None:
+            confirm.check(results[-1], needed)
+    except StoreUnavailable as exc:
+        return [StoreUnavailable(*exc.args) for _ in rounds]
+    answers: list[list[Any] | StoreUnavailable] = []
+    at = 0
+    for calls in rounds:
+        got: list[Any] | StoreUnavailable = []
+        for call, result in zip(calls, results[at : at + len(calls)], strict=True):
+            if isinstance(result, NoScriptError):
+                try:
+                    with store_errors():
+                        client.script_load(call.script.script)
+                    result = StoreRound(client, (call,), confirm).now()[0]
+                except StoreUnavailable as exc:
+                    result = exc
+            elif isinstance(result, Exception):
+                result = StoreUnavailable(f"redis: {type(result).__name__}: {result}")
+            if isinstance(result, StoreUnavailable):
+                got = result
+            elif isinstance(got, list):
+                got.append(result)
+        at += len(calls)
+        answers.append(got)
+    return answers
+
+
 class Scripts:
     """Registered scripts for one Redis client (EVALSHA, reloaded on NOSCRIPT)."""
 
@@ -83,44 +177,29 @@ class Scripts:
 
     def call(self, name: str, now_ms: int, *args: Any) -> Any:
         """Run ``name`` with the common arguments first."""
-        if self._confirm is not None and name in CONFIRMED:
-            [answer] = self.call_in_turn(now_ms, (name, args))
-            return answer
-        with store_errors():
-            return self._scripts[name](args=[*self._common(now_ms), *args], client=self._client)
+        [answer] = self.call_in_turn(now_ms, (name, args))
+        return answer
 
     def call_in_turn(self, now_ms: int, *calls: tuple[str, tuple[Any, ...]]) -> list[Any]:
-        """Run several scripts one after the other in one round trip, each as atomic as
-        when called alone (a pipeline, not a transaction). EVALSHA straight on the
-        pipeline: a redis-py Script on a pipeline asks SCRIPT EXISTS first, a round trip
-        of its own. A script Redis no longer knows (restarted, flushed, a new master) is
-        loaded and run again: NOSCRIPT means it did not run. When one of
-        them is CONFIRMED, a WAIT for the replicas closes the pipeline: on the same
-        connection as the writes, which is the only one WAIT speaks for."""
-        pipe = self._client.pipeline(transaction=False)
-        for name, args in calls:
-            pipe.evalsha(self._scripts[name].sha, 0, *self._common(now_ms), *args)
-        confirm, needed = self._confirm, 0
-        if confirm is not None and not CONFIRMED.isdisjoint(name for name, _ in calls):
-            needed = confirm.needed()
-            pipe.wait(needed, confirm.timeout_ms)
-        else:
+        """Run several scripts one after the other in one round trip (:meth:`round`)."""
+        return self.round(now_ms, *calls).now()
+
+    def round(self, now_ms: int, *calls: tuple[str, tuple[Any, ...]]) -> StoreRound:
+        """Scripts to run one after the other in one round trip, each as atomic as when
+        called alone (a pipeline, not a transaction). When one of them is CONFIRMED, a
+        WAIT for the replicas closes the pipeline: on the same connection as the writes,
+        which is the only one WAIT speaks for."""
+        confirm = self._confirm
+        if confirm is not None and CONFIRMED.isdisjoint(name for name, _ in calls):
             confirm = None
-        with store_errors():
-            results = pipe.execute(raise_on_error=False)
-        answers = []
-        for (name, args), result in zip(calls, results[: len(calls)], strict=True):
-            if isinstance(result, NoScriptError):
-                with store_errors():
-                    self._client.script_load(_source(name))
-                result = self.call(name, now_ms, *args)
-            elif isinstance(result, Exception):
-                with store_errors():
-                    raise result
-            answers.append(result)
-        if confirm is not None:
-            confirm.check(results[-1], needed)
-        return answers
+        return StoreRound(
+            self._client,
+            tuple(
+                ScriptCall(self._scripts[name], (), (*self._common(now_ms), *args))
+                for name, args in calls
+            ),
+            confirm,
+        )
 
     def _common(self, now_ms: int) -> tuple[Any, ...]:
         """The arguments every ledger script takes first (prelude.lua)."""
