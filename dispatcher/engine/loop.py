@@ -25,12 +25,13 @@ from typing import Any
 
 import aiohttp
 
+from dispatcher.engine.rounds import RoundTrips
 from dispatcher.engine.steps import Pause, Step, Steps, run_async
 from dispatcher.engine.worker import Worker
 from dispatcher.errors import StoreUnavailable
 from dispatcher.gateway.client import new_async_session
 from dispatcher.job.queues import is_transactional
-from dispatcher.ledger.scripts import StoreRound, run_rounds
+from dispatcher.ledger.scripts import StoreRound
 
 log = logging.getLogger("dispatcher.worker")
 
@@ -54,8 +55,7 @@ class SendLoop:
         self._started = threading.Event()
         self._http: aiohttp.ClientSession | None = None
         self._lanes: set[asyncio.Task[None]] = set()
-        # Redis round trips the lanes asked for in this turn of the loop (_round_trip).
-        self._rounds: list[tuple[StoreRound, asyncio.Future[list[Any]]]] = []
+        self._round_trips = RoundTrips(self._loop)  # the lanes' Redis calls, together
         self._stopping = False
         self._places = asyncio.Semaphore(self.in_flight)  # a lane holds one while it works
         # Campaign batches may hold half the places at most: a transactional job never
@@ -165,38 +165,9 @@ class SendLoop:
             await asyncio.sleep(step.seconds)
             return None
         if isinstance(step, StoreRound):
-            return await self._round_trip(step)
+            return await self._round_trips.ask(step)
         assert self._http is not None
         return await step.client.call_async(self._http, step.request)
-
-    def _round_trip(self, step: StoreRound) -> asyncio.Future[list[Any]]:
-        """The round's answer, from one pipeline with the rounds of every other send
-        ready in this turn of the loop (:meth:`_run_rounds`, called soon after the
-        first): many sends, one round trip."""
-        answer: asyncio.Future[list[Any]] = self._loop.create_future()
-        if not self._rounds:
-            self._loop.call_soon(self._run_rounds)
-        self._rounds.append((step, answer))
-        return answer
-
-    def _run_rounds(self) -> None:
-        """The rounds asked for since the last call, in one pipeline per Redis client
-        and replica rule (in practice one). Made on the loop's thread: the pipeline
-        is one short round trip on loopback, for all of them."""
-        asked, self._rounds = self._rounds, []
-        together: dict[tuple[int, int], list[tuple[StoreRound, asyncio.Future[list[Any]]]]] = {}
-        for step, answer in asked:
-            together.setdefault((id(step.client), id(step.confirm)), []).append((step, answer))
-        for group in together.values():
-            first = group[0][0]
-            answers = run_rounds(first.client, first.confirm, [step.calls for step, _ in group])
-            for (_, future), got in zip(group, answers, strict=True):
-                if future.done():  # its lane was cancelled (the loop is stopping)
-                    continue
-                if isinstance(got, Exception):
-                    future.set_exception(got)
-                else:
-                    future.set_result(got)
 
     async def _batch(self, jobs: list[Any]) -> list[str]:
         states, lanes = self.worker.batch(jobs, self.worker.settings.worker_concurrency)
