@@ -12,8 +12,9 @@ process serves, in *lanes*; campaign batches run as lanes too
 admissions, leases, outcomes and every recovery rule are unchanged. A lane that takes a
 message starts another while fewer than ``WORKER_IN_FLIGHT`` run and the loop keeps
 time, so the lanes follow the work: one for a trickle, dozens for a backlog. Gateway
-calls go through one pooled ``aiohttp`` session; Redis calls are short round trips on
-loopback, made on the loop's thread.
+calls go through one pooled ``aiohttp`` session; the lanes' Redis round trips (claims,
+admissions, outcomes) ready in one turn of the loop go together in one pipeline
+(:mod:`dispatcher.engine.rounds`).
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ log = logging.getLogger("dispatcher.worker")
 
 HOLD_S = 60.0  # a Celery thread waits this long for its lane at most (then it goes on alone)
 RESERVED_THREADS = 4  # Celery threads of a process never held by a lane
-# A lane's Redis calls are made on the loop's thread: with many lanes ready at once, one
-# turn of the loop runs all their calls, and every send waits for it. No lane is added
-# while the loop runs this late (measured every LAG_PROBE_S).
+# Every lane's work, and the pipeline of their Redis rounds, runs on the loop's thread: a
+# loop that runs late delays every send it holds. No lane is added while it runs this
+# late (measured every LAG_PROBE_S).
 MAX_LAG_S = 0.01
 LAG_PROBE_S = 0.01
 
