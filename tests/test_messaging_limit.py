@@ -78,7 +78,9 @@ class Day:
                     continue
                 return
             envelopes = [json.loads(client.hget(f"waapi:job:{r.id}", "env")) for r in queued]
-            self.worker.handle_batch(envelopes)
+            _, lanes = self.worker.batch(envelopes, 1)  # one lane: in order, on this thread
+            for lane in lanes:
+                self.worker.run(lane)
 
     def pass_time(self, seconds: float) -> None:
         self.clock.advance(seconds)

@@ -98,7 +98,7 @@ class SendLoop:
                 self._holding -= hold
 
     def handle_batch(self, jobs: Any) -> list[str]:
-        """:meth:`Worker.handle_batch` on the loop: the batch's lanes (up to
+        """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes (up to
         ``WORKER_CONCURRENCY`` of them, each holding one of the loop's
         ``WORKER_IN_FLIGHT`` places while it works, batches half of them at most) run
         there, and the calling Celery thread waits for the batch's states. A lane that

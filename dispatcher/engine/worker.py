@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, Unpack
 
@@ -108,7 +107,6 @@ class Worker:
         *,
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        batch_threads: int | None = None,
         on_number_paused: Callable[[str, str], object] | None = None,
     ) -> None:
         self.settings = settings
@@ -129,14 +127,9 @@ class Worker:
         self._registered = False
         self._uncertain: list[str] = []  # tokens of claims whose answer was lost
         self._uncertain_lock = threading.Lock()
-        self._batch_threads = batch_threads or settings.worker_concurrency
         # The transactional queues this process consumes (serve), and their group's digest.
         self._serving: tuple[str, ...] = ()
         self._served: str | None = None
-        self._executor = ThreadPoolExecutor(
-            max_workers=self._batch_threads,
-            thread_name_prefix="waapi-batch",
-        )
 
     @classmethod
     def from_settings(
@@ -164,7 +157,6 @@ class Worker:
         return connect(settings, max_connections=2 * threads + 8)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
         self.clients.close()
 
     # --- the life of one job -------------------------------------------------------------
@@ -299,15 +291,6 @@ class Worker:
                 break
             claim = answer if answer is not _NOT_TAKEN else (yield from self._claim(source))
         return taken
-
-    def handle_batch(self, jobs: Any) -> list[str]:
-        """Process a batch concurrently on the worker's batch threads (:meth:`batch`).
-        The send loop runs the same lanes on its event loop instead."""
-        if not isinstance(jobs, list):
-            return [self.refuse_batch()]
-        states, lanes = self.batch(jobs, self._batch_threads)
-        list(self._executor.map(self.run, lanes))
-        return states
 
     def refuse_batch(self) -> str:
         return self.refuse(None, "jobs: must be a list of job envelopes")
