@@ -15,10 +15,13 @@ the GIL on every pipeline).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger.scripts import StoreRound, run_rounds
+
+log = logging.getLogger("dispatcher.worker")
 
 Asked = tuple[StoreRound, "asyncio.Future[list[Any]]"]
 
@@ -42,7 +45,12 @@ class RoundTrips:
 
     def _send(self) -> None:
         asked, self._asked = self._asked, []
-        answers = _run_together([step for step, _ in asked])
+        answers: list[list[Any] | Exception]
+        try:
+            answers = list(_run_together([step for step, _ in asked]))
+        except Exception as exc:  # a bug, not Redis (run_rounds answers those per round):
+            log.exception("a pipeline of Redis rounds failed")  # no lane waits forever
+            answers = [StoreUnavailable(f"redis rounds: {type(exc).__name__}") for _ in asked]
         for (_, future), got in zip(asked, answers, strict=True):
             if future.done():  # its lane was cancelled (the loop is stopping)
                 continue

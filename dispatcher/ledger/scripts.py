@@ -126,10 +126,10 @@ def run_rounds(
         for call in calls:
             pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
     needed = 0
-    if confirm is not None:
-        needed = confirm.needed()
-        pipe.wait(needed, confirm.timeout_ms)
     try:
+        if confirm is not None:
+            needed = confirm.needed()
+            pipe.wait(needed, confirm.timeout_ms)
         with store_errors():
             results = pipe.execute(raise_on_error=False)
         if confirm is not None:
