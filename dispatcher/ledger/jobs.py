@@ -202,11 +202,7 @@ class Ledger:
         """Claim the job for one attempt, or return why not (its state, 'missing', ...).
         ``holder`` is the claiming worker's identity (its heartbeat name): when it dies,
         recovery finds the claim; ``token`` names this claim for :meth:`unclaim`."""
-        return now(self.claim_steps(job_id, holder, token))
-
-    def claim_steps(self, job_id: str, holder: str, token: str) -> StoreSteps[Claim | str]:
-        """:meth:`claim` as a step (:class:`StoreRound`), for the send loop."""
-        answer = yield from self.take_steps(("claim", job_id), holder, token)
+        answer = now(self.take_steps(("claim", job_id), holder, token))
         assert answer is not None  # only a queue can be empty
         return answer
 

@@ -176,13 +176,9 @@ class Scripts:
         self._scripts: dict[str, Script] = {n: client.register_script(_source(n)) for n in NAMES}
 
     def call(self, name: str, now_ms: int, *args: Any) -> Any:
-        """Run ``name`` with the common arguments first."""
-        [answer] = self.call_in_turn(now_ms, (name, args))
+        """Run ``name`` with the common arguments first, now, on this thread."""
+        [answer] = self.round(now_ms, (name, args)).now()
         return answer
-
-    def call_in_turn(self, now_ms: int, *calls: tuple[str, tuple[Any, ...]]) -> list[Any]:
-        """Run several scripts one after the other in one round trip (:meth:`round`)."""
-        return self.round(now_ms, *calls).now()
 
     def round(self, now_ms: int, *calls: tuple[str, tuple[Any, ...]]) -> StoreRound:
         """Scripts to run one after the other in one round trip, each as atomic as when
