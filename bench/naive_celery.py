@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,18 @@ def start_worker(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@contextmanager
+def running_workers(
+    env: dict[str, str], count: int, threads: int
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` workers (:func:`start_worker`, named ``naive<n>``), stopped on the way out."""
+    procs = [start_worker(env, threads, name=f"naive{n}@%h") for n in range(count)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.support.data import hello_line
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
 
@@ -74,16 +75,7 @@ def main() -> None:
             for i in range(n):
                 dispatcher.send_template(f"+1550{i:07d}", "+15550000001", "hello_world", "en")
             single_rate = n / (time.perf_counter() - started)
-            lines = [
-                {
-                    "type": "template",
-                    "to": f"+1551{i:07d}",
-                    "fromPhoneNo": "+15550000002",
-                    "name": "hello_world",
-                    "language": "en",
-                }
-                for i in range(4 * n)
-            ]
+            lines = [hello_line(i, "+15550000002") for i in range(4 * n)]
             started = time.perf_counter()
             dispatcher.send_many(lines)
             many_rate = len(lines) / (time.perf_counter() - started)
@@ -108,16 +100,7 @@ def main() -> None:
             results["e2e_transactional_msgs_per_s"] = round(n / (time.monotonic() - started))
 
             # 3. Bulk path: send_many (batch messages), workers running.
-            lines = [
-                {
-                    "type": "template",
-                    "to": f"+1553{i:07d}",
-                    "fromPhoneNo": "+15550000002",
-                    "name": "hello_world",
-                    "language": "en",
-                }
-                for i in range(2 * n)
-            ]
+            lines = [hello_line(i, "+15550000002") for i in range(2 * n)]
             started = time.monotonic()
             bulk_ids = [r.job_id for r in dispatcher.send_many(lines)]  # type: ignore[union-attr]
             wait_all(dispatcher, bulk_ids)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.naive_celery import start_worker as naive_worker
+from bench.naive_celery import running_workers
 from tests.support.data import hello_body, hello_line
 from tests.support.processes import RedisProcess, SandboxProcess
 from tests.support.stack import Stack
@@ -108,7 +108,6 @@ def run_naive(args: argparse.Namespace, work: Path) -> dict[str, object]:
         "NAIVE_GATEWAY": sandbox.base_url,
         "NAIVE_RATE_LIMIT": f"{args.quota}/m",
     }
-    procs = []
     try:
         from bench.naive_celery import app
 
@@ -120,15 +119,10 @@ def run_naive(args: argparse.Namespace, work: Path) -> dict[str, object]:
                     kwargs={"body": hello_body(n)},
                     producer=producer,
                 )
-        for i in range(args.workers):
-            procs.append(naive_worker(env, 16, f"naive{i}@%h"))
-        samples = watch(sandbox, 60 * args.minutes + 15)
+        with running_workers(env, args.workers, 16):
+            samples = watch(sandbox, 60 * args.minutes + 15)
         return windows(sandbox, samples, args.quota, args.minutes)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
         sandbox.stop()
         redis_server.stop()
 

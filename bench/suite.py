@@ -52,7 +52,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.naive_celery import start_worker as naive_worker
+from bench.naive_celery import running_workers
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import CLOUD_SENDS
@@ -165,16 +165,10 @@ def naive_celery(work: Path, args: argparse.Namespace) -> float:
             "NAIVE_BROKER": stack.redis.url,
             "NAIVE_GATEWAY": stack.sandbox.base_url,
         }
-        procs = [
-            naive_worker(env, args.worker_threads, name=f"naive{n}@%h") for n in range(args.workers)
-        ]
         try:
-            return gateway_rate(stack.sandbox, args.messages)
+            with running_workers(env, args.workers, args.worker_threads):
+                return gateway_rate(stack.sandbox, args.messages)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(30)
             producer.close()
 
 

@@ -29,7 +29,13 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.reach import MESSAGING_WINDOW_S, lane_budget
-from dispatcher.ledger.scripts import ScriptCall, StoreRound, StoreSteps, admit_source, now
+from dispatcher.ledger.scripts import (
+    ScriptCall,
+    StoreRound,
+    StoreSteps,
+    admit_source,
+    at_once,
+)
 
 Status = Literal["ok", "wait", "paused"]
 # What a wait is for: the throttle holding back, a limit's slot too far off, Meta's
@@ -195,21 +201,6 @@ class Limiter:
 
     # --- admission -----------------------------------------------------------------------
 
-    def admit(
-        self,
-        envelope: JobEnvelope,
-        *,
-        max_wait_s: float | None = None,
-        now_ms: float | None = None,
-        attempt: int | None = None,
-    ) -> Admission:
-        """Reserve a slot under every limit, or say how long to wait (nothing charged).
-        ``attempt``: the claim's attempt; when admitted, the job is marked as going to
-        the gateway under it (``go``), which recovery reads."""
-        return now(
-            self.admit_steps(envelope, max_wait_s=max_wait_s, now_ms=now_ms, attempt=attempt)
-        )
-
     def admit_steps(
         self,
         envelope: JobEnvelope,
@@ -218,7 +209,10 @@ class Limiter:
         now_ms: float | None = None,
         attempt: int | None = None,
     ) -> StoreSteps[Admission]:
-        """:meth:`admit` as a step (:class:`StoreRound`), for the send loop."""
+        """Reserve a slot under every limit, or say how long to wait (nothing charged).
+        ``attempt``: the claim's attempt; when admitted, the job is marked as going to
+        the gateway under it (``go``), which recovery reads. One round trip (a step:
+        :class:`StoreRound`); :meth:`admit` makes it at once."""
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
         # A paused number stops its messages; contact writes are not messages.
@@ -271,6 +265,8 @@ class Limiter:
             why,
             reach if why == "reach" else None,
         )
+
+    admit = at_once(admit_steps)
 
     # --- cooldowns and pauses -----------------------------------------------------------
 

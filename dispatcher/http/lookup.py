@@ -17,6 +17,7 @@ from dispatcher.http.auth import Authenticator, check_number
 from dispatcher.http.responses import ApiError, ok
 from dispatcher.ledger import schema
 from dispatcher.ledger.events import EventLog
+from dispatcher.ledger.jobs import JobFilter
 from dispatcher.ledger.states import STATES
 from dispatcher.ledger.templates import Templates
 from dispatcher.producer.api import Dispatcher
@@ -80,13 +81,9 @@ def router(dispatcher: Dispatcher, auth: Authenticator) -> APIRouter:
             before = int(cursor)
         page = await run_in_threadpool(
             dispatcher.ledger.search,
-            state=state,
-            number=number,
-            campaign=campaign,
-            to=to,
+            JobFilter(state, number, campaign, to, token.numbers),
             limit=limit,
             before_ms=before,
-            numbers=token.numbers,
             scan_max=RECIPIENT_SCAN_MAX if to is not None else None,
         )
         data = [r.to_dict() for r in page.records]

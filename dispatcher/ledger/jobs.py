@@ -24,7 +24,7 @@ from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.records import JobRecord
 from dispatcher.ledger.replicas import ReplicaConfirm
-from dispatcher.ledger.scripts import Scripts, StoreSteps, now
+from dispatcher.ledger.scripts import Scripts, StoreSteps, at_once, now
 
 Clock = Callable[[], float]
 PublishMode = Literal["each", "batch", "none"]
@@ -125,6 +125,19 @@ def job_fields(envelope: JobEnvelope, run: int | None = None) -> tuple[str | int
         int(envelope.expires_at.timestamp() * 1000) if envelope.expires_at else 0,
         "" if run is None else str(run),
     )
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a search keeps: of one state, sent from one number, of one campaign, to
+    one recipient (each None: any), and only from ``numbers`` when given (a producer
+    token's numbers)."""
+
+    state: str | None = None
+    number: str | None = None
+    campaign: str | None = None
+    to: str | None = None
+    numbers: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -239,18 +252,16 @@ class Ledger:
                 pipe.execute()
         return digest
 
-    def finish(self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]) -> bool:
-        """Record an attempt's outcome (:meth:`outcome_args`); False when the job had
-        already moved on."""
-        return now(self.finish_steps(job_id, attempt, state, **outcome))
-
     def finish_steps(
         self, job_id: str, attempt: int, state: str, **outcome: Unpack[Outcome]
     ) -> StoreSteps[bool]:
-        """:meth:`finish` as a step."""
+        """Record an attempt's outcome (:meth:`outcome_args`); False when the job had
+        already moved on. A step; :meth:`finish` makes it at once."""
         args = self.outcome_args(job_id, attempt, state, **outcome)
         [result] = yield self.scripts.round(_ms(self.clock), ("finish", args))
         return int(result[0]) == 1
+
+    finish = at_once(finish_steps)
 
     def finish_then(
         self,
@@ -477,32 +488,29 @@ class Ledger:
     ) -> list[JobRecord]:
         """The newest records that :meth:`search` finds with these filters, without the
         page (the producer's and the tests' plain listing)."""
-        return self.search(state=state, number=number, campaign=campaign, limit=limit).records
+        where = JobFilter(state=state, number=number, campaign=campaign)
+        return self.search(where, limit=limit).records
 
     def search(
         self,
+        where: JobFilter,
         *,
-        state: str | None = None,
-        number: str | None = None,
-        campaign: str | None = None,
-        to: str | None = None,
         limit: int = 50,
         before_ms: int | None = None,
-        numbers: tuple[str, ...] | None = None,
         scan_max: int | None = None,
     ) -> JobPage:
-        """Jobs newest first, filtered; ``before_ms`` continues a listing (a page's
-        ``next_before_ms``); ``numbers`` keeps only jobs sent from those numbers. The
-        recent index is per number, not per recipient: a search by recipient (``to``)
-        reads the newest jobs until ``limit`` match or ``scan_max`` were read, and the
-        page says where it stopped so that a caller may read on."""
+        """Jobs newest first, those ``where`` keeps; ``before_ms`` continues a listing (a
+        page's ``next_before_ms``). The recent index is per number, not per recipient: a
+        search by recipient (``where.to``) reads the newest jobs until ``limit`` match or
+        ``scan_max`` were read, and the page says where it stopped so that a caller may
+        read on."""
         wanted = {
-            b"state": state.encode() if state else None,
-            b"camp": campaign.encode() if campaign else None,
-            b"to": to.encode() if to else None,
+            b"state": where.state.encode() if where.state else None,
+            b"camp": where.campaign.encode() if where.campaign else None,
+            b"to": where.to.encode() if where.to else None,
         }
-        allowed = None if numbers is None else {n.encode() for n in numbers}
-        index = schema.recent_for_number(number) if number else schema.RECENT
+        allowed = None if where.numbers is None else {n.encode() for n in where.numbers}
+        index = schema.recent_for_number(where.number) if where.number else schema.RECENT
         found = JobPage([])
         upper: str | int = "+inf" if before_ms is None else f"({before_ms}"
         while len(found.records) < limit and (scan_max is None or found.scanned < scan_max):

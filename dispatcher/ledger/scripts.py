@@ -18,11 +18,11 @@ counts a call it holds back, ``finish.lua`` a call made.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 from redis.commands.core import Script
@@ -97,6 +97,7 @@ class StoreRound:
 
 
 T = TypeVar("T")
+P = ParamSpec("P")
 StoreSteps = Generator[StoreRound, list[Any], T]
 
 
@@ -108,6 +109,18 @@ def now(steps: StoreSteps[T]) -> T:
             ask = steps.send(ask.now())
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+
+def at_once(steps: Callable[P, StoreSteps[T]]) -> Callable[P, T]:
+    """The plain form of a steps method (same arguments, same docstring): its rounds made
+    on the caller's thread (:func:`now`), for every caller but the send loop. One
+    definition serves both, so the arguments are declared once."""
+
+    @wraps(steps)
+    def at_once(*args: P.args, **kwargs: P.kwargs) -> T:
+        return now(steps(*args, **kwargs))
+
+    return at_once
 
 
 def run_rounds(
