@@ -1,8 +1,9 @@
 """Send tasks: stable names other apps may publish to; bodies a few lines long.
 
-``waapi.send(job=<envelope>)`` sends one job; ``waapi.send_batch(jobs=[...])`` sends
-jobs of one number concurrently. Both claim each job in the ledger first, so a message
-delivered twice sends once.
+``waapi.send(job=<envelope>)`` sends one job (the dispatcher's own messages name it
+by id instead: ``waapi.send(job_id=<id>)``, its envelope in the ledger);
+``waapi.send_batch(jobs=[...])`` sends jobs of one number concurrently. Each claims
+its job in the ledger first, so a message delivered twice sends once.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ def _unexpected(task: str, given: dict[str, Any]) -> str:
 
 
 @app.task(name="waapi.send", bind=True)
-def send(self: Task, job: Any = None, **unexpected: Any) -> str:
+def send(self: Task, job: Any = None, job_id: Any = None, **unexpected: Any) -> str:
     worker = worker_for(app)
     try:
         if unexpected:  # refused and recorded, not a TypeError the broker would drop
             return worker.refuse(job, _unexpected("waapi.send", unexpected))
         queue = (self.request.delivery_info or {}).get("routing_key") or ""
-        return sends_for(app).handle(job, queue)  # and what else waits there
+        return sends_for(app).handle(job, queue, job_id)  # and what else waits there
     except StoreUnavailable as exc:  # keep the message: it is delivered again
         raise Reject(str(exc), requeue=True) from exc
 

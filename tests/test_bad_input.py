@@ -330,3 +330,32 @@ def test_any_message_body_by_task_name_is_sent_once_or_refused_and_recorded(
         assert record is not None and record.state == state
         if state in ("failed", "dead"):
             assert sent == 0 and record.error  # refused by its message: says why
+
+
+def test_a_message_naming_its_job_by_id_sends_it_once_or_is_refused_and_recorded(
+    in_process_worker: tuple[Any, SandboxProcess],
+) -> None:
+    """``waapi.send(job_id=...)`` (the dispatcher's own messages): a job the ledger holds
+    is sent once however often its message comes; an id it does not hold, a malformed
+    id, or an id beside an envelope is refused with the field and the rule, recorded,
+    and nothing is sent."""
+    worker, sandbox = in_process_worker
+    client = worker.ledger.client
+    with Dispatcher(worker.settings) as dispatcher:
+        job_id = dispatcher.send_template("+15557770001", FROM, "hello_world", "en")
+    sent_before = sandbox.stats()["sent"]
+    assert worker.handle(None, job_id) == "sent"
+    assert worker.handle(None, job_id) == "sent"  # delivered twice: not sent again
+    assert sandbox.stats()["sent"] - sent_before == 1
+    for job, named, rule in (
+        (None, "0" * 32, "job_id: no job with this id in the ledger"),
+        (None, "not an id!", "job_id: must be a job id"),
+        (None, 42, "job_id: must be a job id"),
+        ({"id": "x"}, job_id, "job, job_id: give one of them, not both"),
+    ):
+        rejected_before = int(client.hget("waapi:stats", "rejected") or 0)
+        assert worker.handle(job, named) == "rejected"
+        assert int(client.hget("waapi:stats", "rejected") or 0) == rejected_before + 1
+        event = client.xrevrange("waapi:events", count=1)[0][1]
+        assert event[b"state"] == b"rejected" and event[b"error"].decode().startswith(rule)
+    assert sandbox.stats()["sent"] - sent_before == 1

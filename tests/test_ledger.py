@@ -68,7 +68,10 @@ def test_enqueue_records_the_job_and_publishes_one_celery_message(
     [msg] = messages(redis_client, QUEUE_TX)
     assert msg["task"] == "waapi.send"
     assert msg["message"]["properties"]["delivery_info"]["routing_key"] == QUEUE_TX
-    envelope = JobEnvelope.model_validate(msg["kwargs"]["job"])
+    assert msg["kwargs"] == {"job_id": job_id}  # the envelope is kept once, in the record
+    envelope = JobEnvelope.model_validate_json(
+        redis_client.hget(schema.job(job_id), "env") or b"{}"
+    )
     assert envelope.id == job_id
     assert envelope.request().to_gateway() == {
         "to": TO,
@@ -128,7 +131,7 @@ def test_retry_wait_is_published_again_by_the_tick_when_due(
     assert ledger.tick().published == 1
     record = ledger.get(job_id)
     assert record is not None and record.state == "queued"
-    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_TX)] == [job_id]
+    assert [m["kwargs"]["job_id"] for m in messages(redis_client, QUEUE_TX)] == [job_id]
     second = ledger.claim(job_id)
     assert isinstance(second, Claim) and second.attempt == 2
 
@@ -197,7 +200,7 @@ def test_not_before_schedules_and_expiry_expires(
     later = hello(dispatcher, not_before=now + timedelta(seconds=60))
     otp = hello(dispatcher, expires_at=now + timedelta(seconds=10))
     assert ledger.get(later).state == "scheduled"  # type: ignore[union-attr]
-    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_TX)] == [otp]
+    assert [m["kwargs"]["job_id"] for m in messages(redis_client, QUEUE_TX)] == [otp]
     clock.advance(11)
     assert ledger.claim(otp) == "expired"
     clock.advance(50)
@@ -295,7 +298,7 @@ def test_no_webhook_means_not_sent_and_it_goes_again(
     clock.advance(2)  # UNKNOWN_RECHECK_S (300 s) after it was held
     assert ledger.tick().resent == 1
     assert ledger.get(held).state == "queued"  # type: ignore[union-attr]
-    assert [m["kwargs"]["job"]["id"] for m in messages(redis_client, QUEUE_BULK)] == [held]
+    assert [m["kwargs"]["job_id"] for m in messages(redis_client, QUEUE_BULK)] == [held]
 
 
 def test_a_wamid_another_job_owns_does_not_resolve_the_unknown_one(
@@ -413,15 +416,20 @@ def test_take_leaves_messages_it_cannot_judge_for_celery(
     assert ledger.take(queue) is None
     assert redis_client.lrange(queue, -1, -1) == [b"not json at all"]  # back where it was
     redis_client.rpop(queue)
-    # A message by task name for a job with no record yet: Celery's path adopts those.
+    # A message by task name for a job with no record yet: Celery's path adopts those
+    # (another app's envelope) or refuses them (an id the ledger does not know).
     foreign = json.loads(redis_client.lindex(queue, 0))
-    body = json.loads(foreign["body"])
-    body[1]["job"]["id"] = "from-another-app"
-    foreign["body"] = json.dumps(body)
-    redis_client.rpush(queue, json.dumps(foreign))
-    assert ledger.take(queue) is None
-    assert redis_client.llen(queue) == 2
+    envelope = json.loads(redis_client.hget(schema.job(job), "env") or b"{}")
+    for kwargs in ({"job": {**envelope, "id": "from-another-app"}}, {"job_id": "unknown"}):
+        body = json.loads(foreign["body"])
+        body[1] = kwargs
+        redis_client.rpush(queue, json.dumps({**foreign, "body": json.dumps(body)}))
+        assert ledger.take(queue) is None
+        assert redis_client.llen(queue) == 2
+        assert json.loads(json.loads(redis_client.lindex(queue, -1))["body"])[1] == kwargs
+        redis_client.rpop(queue)
     assert ledger.get(job).state == "queued"
+    assert ledger.take(queue) is not None  # ours, by id
 
 
 def test_a_templates_status_and_quality_arriving_at_once_both_stay(redis_url: str) -> None:

@@ -107,7 +107,7 @@ def test_the_message_lua_writes_is_the_one_send_task_writes(
         assert envelope["payload"] == {"body": body["body"]}
     ours = redis_client.rpop(queue)
     app = create_app(settings)
-    app.send_task("waapi.send", kwargs={"job": envelope}, task_id=job_id, queue=queue)
+    app.send_task("waapi.send", kwargs={"job_id": job_id}, task_id=job_id, queue=queue)
     celerys = redis_client.rpop(queue)
     assert ours is not None and celerys is not None
     with Connection(redis_url) as conn:
@@ -117,6 +117,6 @@ def test_the_message_lua_writes_is_the_one_send_task_writes(
     assert our_call == their_call  # (args, kwargs, embed): the same task call
     for name in ("task", "id", "lang", "retries"):
         assert our_headers[name] == their_headers[name], name
-    assert our_headers["waapi_format"] == 1  # the version of the scripts' message format
+    assert our_headers["waapi_format"] == 2  # the version of the scripts' message format
     assert our_route["routing_key"] == their_route["routing_key"] == queue
     assert json.loads(ours)["content-type"] == json.loads(celerys)["content-type"]

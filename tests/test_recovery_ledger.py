@@ -166,8 +166,7 @@ def test_a_message_lost_between_brpop_and_unacked_is_published_again_once(
     assert recover(ledger, clock, redis_client, int(DEAD_S) - 1).republished == 0
     assert recover(ledger, clock, redis_client).republished == 1
     ids = [
-        json.loads(json.loads(m)["body"])[1]["job"]["id"]
-        for m in redis_client.lrange(QUEUE_TX, 0, -1)
+        json.loads(json.loads(m)["body"])[1]["job_id"] for m in redis_client.lrange(QUEUE_TX, 0, -1)
     ]
     assert sorted(ids) == sorted([lost, waiting])  # one message each
     assert recover(ledger, clock, redis_client, 3 * int(DEAD_S)).republished == 0

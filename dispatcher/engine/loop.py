@@ -76,7 +76,7 @@ class SendLoop:
         self._started.wait()
         return self
 
-    def handle(self, job: Any, queue: str) -> str:
+    def handle(self, job: Any, queue: str, job_id: Any = None) -> str:
         """A job Celery delivered from ``queue``: sent on the loop, and for a
         transactional queue what else waits there drained after it. The calling Celery
         thread waits for the job's state, and while the drain has work (at most
@@ -91,7 +91,7 @@ class SendLoop:
             hold = is_transactional(queue) and self._holding < self._may_hold
             self._holding += hold
         try:
-            work = self._handle(job, queue, HOLD_S if hold else 0.0)
+            work = self._handle(self.worker.handle_steps(job, job_id), queue, hold)
             return asyncio.run_coroutine_threadsafe(work, self._loop).result()
         finally:
             with self._holding_lock:
@@ -198,17 +198,17 @@ class SendLoop:
         self._lanes.add(lane)
         lane.add_done_callback(self._lanes.discard)
 
-    async def _handle(self, job: Any, queue: str, hold_s: float) -> str:
+    async def _handle(self, steps: Steps[str], queue: str, hold: bool) -> str:
         """The job, then drains of a transactional queue (each within its budget,
         ``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) for ``hold_s`` at most; what is left
         then goes on in a lane of its own."""
         lane = asyncio.current_task()
         assert lane is not None
         self._lanes.add(lane)
-        until = self._loop.time() + hold_s
+        until = self._loop.time() + (HOLD_S if hold else 0.0)
         try:
             async with self._places:
-                state = await run_async(self.worker.handle_steps(job), self.perform)
+                state = await run_async(steps, self.perform)
                 if self._stopping or not is_transactional(queue):
                     return state
                 while await self._drain_once(queue):

@@ -11,6 +11,7 @@ import contextvars
 import itertools
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -44,7 +45,7 @@ from dispatcher.gateway import SendRequest
 from dispatcher.gateway.cloud import CLOUD_SENDS, CloudSend
 from dispatcher.gateway.kinds import ContactRequest
 from dispatcher.gateway.validation import problems_of
-from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.envelope import JOB_ID_PATTERN, JobEnvelope
 from dispatcher.job.queues import is_transactional
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
@@ -161,12 +162,16 @@ class Worker:
 
     # --- the life of one job -------------------------------------------------------------
 
-    def handle(self, job: Any) -> str:
-        """Process one envelope; returns the state it left the job in (or why not)."""
-        return self.run(self.handle_steps(job))
+    def handle(self, job: Any, job_id: Any = None) -> str:
+        """Process one message: an envelope (``job``, as other apps publish it) or the id
+        of a job the ledger holds (``job_id``, the dispatcher's own messages); returns
+        the state it left the job in (or why not)."""
+        return self.run(self.handle_steps(job, job_id))
 
-    def handle_steps(self, job: Any) -> Steps[str]:
+    def handle_steps(self, job: Any, job_id: Any = None) -> Steps[str]:
         """:meth:`handle` as steps, for the send loop."""
+        if job_id is not None:
+            return (yield from self._handle_id_steps(job, job_id))
         try:
             envelope = JobEnvelope.model_validate(job)
         except ValidationError as exc:
@@ -174,6 +179,23 @@ class Worker:
         else:
             return (yield from self._handle_steps(envelope))
         return self.refuse(job, problems)  # outside except: no pydantic context (inputs)
+
+    def _handle_id_steps(self, job: Any, job_id: Any) -> Steps[str]:
+        """A message naming its job by id: the envelope is the ledger's, read by the
+        claim. An id the ledger does not know is refused and recorded (its record is
+        gone: a Redis restarted empty keeps no message either, so this is a bug or a
+        message published by hand)."""
+        if job is not None:
+            return self.refuse(None, "job, job_id: give one of them, not both")
+        if not isinstance(job_id, str) or re.fullmatch(JOB_ID_PATTERN, job_id) is None:
+            return self.refuse(None, "job_id: must be a job id (1-64 of A-Z a-z 0-9 _ . : -)")
+        claim = yield from self._claim(("claim", job_id))
+        if claim == "missing":
+            return self.refuse({"id": job_id}, "job_id: no job with this id in the ledger")
+        if not isinstance(claim, Claim):
+            return claim or "missing"  # a duplicate delivery, or not due: nothing to do
+        envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+        return (yield from self._attempt_then(envelope, claim, None))[0]
 
     def run(self, steps: Steps[_T]) -> _T:
         """Drive the worker's steps on this thread (:mod:`dispatcher.engine.steps`)."""

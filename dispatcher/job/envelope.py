@@ -6,7 +6,9 @@ gateway body of the message type without ``to``, ``fromPhoneNo``, ``sessionId`` 
 ``contact``, so the worker rebuilds exactly the request the producer validated.
 
 This is also the contract for other Celery apps, which may publish
-``waapi.send(job=<envelope>)`` to a number's queue themselves.
+``waapi.send(job=<envelope>)`` to a number's queue themselves. The dispatcher's own
+single-job messages carry only the id (``waapi.send(job_id=<id>)``): the envelope is
+in the job's record, read when the job is claimed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ ENVELOPE_VERSION = 1
 _ENVELOPE_FIELDS = ("to", "fromPhoneNo", "sessionId", "contact")
 
 JobId = str
+JOB_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 # cloud and qr jobs send messages; contacts jobs write the gateway's contacts
 # (PATCH/POST /contacts) through the queue of their key's first number.
 Channel = Literal["cloud", "qr", "contacts"]
@@ -42,7 +45,7 @@ class JobEnvelope(JobOptions):
     )
 
     v: Literal[1] = 1
-    id: str = Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
+    id: str = Field(pattern=JOB_ID_PATTERN)
     channel: Channel
     type: str = Field(min_length=1, max_length=32)
     to: E164

@@ -43,7 +43,7 @@ for i = 0, #jobs - 1 do
       'number', from, 'at', NOW, 'lane', lane, 'camp', camp)
     if state == 'queued' then
       if MODE == 'each' then
-        publish_one(id, queue, env)
+        publish_one(id, queue)
       elseif MODE == 'batch' then
         local g = groups[queue]
         if not g then

@@ -66,14 +66,17 @@ local function stat(name, n) redis.call('HINCRBY', K.STATS, name, n or 1) end
 -- holds that message (kombu's 'unacked' hash) and the job is still queued, the message
 -- was lost and recover.lua publishes it again. A backlog of any age is never published
 -- twice.
--- The one place a Celery message is written (message format 1): Celery's task protocol 2
--- (body [args, kwargs, embed]; headers lang, task, id, retries) in kombu's Redis
--- transport format (a JSON object LPUSHed on the queue's list), the body as UTF-8 JSON
--- text, not base64 (the app's broker option body_encoding='utf-8'). Its delivery tag is
--- '<task id>.<n>' (see above). tests/test_ledger_schema.py checks that kombu decodes it
--- into the same task call as Celery's send_task publishes; a change of format is a new
--- MESSAGE_FORMAT, read by workers of both versions while both run.
-local MESSAGE_FORMAT = 1
+-- The one place a Celery message is written: Celery's task protocol 2 (body [args,
+-- kwargs, embed]; headers lang, task, id, retries) in kombu's Redis transport format (a
+-- JSON object LPUSHed on the queue's list), the body as UTF-8 JSON text, not base64 (the
+-- app's broker option body_encoding='utf-8'). Its delivery tag is '<task id>.<n>' (see
+-- above). tests/test_ledger_schema.py checks that kombu decodes it into the same task
+-- call as Celery's send_task publishes. Message format 2: a single job's message
+-- carries only its id (waapi.send(job_id=...)); the worker's claim reads the envelope
+-- from the job's record, so it is kept once (format 1 carried it in the message too).
+-- Workers read both formats; a change of format is a new MESSAGE_FORMAT, and workers
+-- that read it are deployed before producers that write it.
+local MESSAGE_FORMAT = 2
 local function message(task, task_id, queue, kwargs_json, front)
   local n = redis.call('HINCRBY', K.STATS, 'published', 1)
   if front then n = -redis.call('HINCRBY', K.STATS, 'published_front', 1) end
@@ -82,8 +85,9 @@ local function message(task, task_id, queue, kwargs_json, front)
     body = '[[],' .. kwargs_json .. ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]',
     ['content-encoding'] = 'utf-8',
     ['content-type'] = 'application/json',
+    -- (no argsrepr/kwargsrepr: Celery reads them as '', so events show no arguments)
     headers = {lang = 'py', task = task, id = task_id, retries = 0,
-               argsrepr = '', kwargsrepr = '', waapi_format = MESSAGE_FORMAT},
+               waapi_format = MESSAGE_FORMAT},
     properties = {delivery_tag = tag, priority = 0, body_encoding = 'utf-8',
                   delivery_info = {exchange = '', routing_key = queue}},
   }), n, tag
@@ -101,8 +105,8 @@ local function mark_ready(queue)
 end
 
 -- ``front``: the job has waited already (a retry, a resend): next in line.
-local function publish_one(id, queue, env, front)
-  local msg, n, tag = message('waapi.send', id, queue, '{"job":' .. env .. '}', front)
+local function publish_one(id, queue, front)
+  local msg, n, tag = message('waapi.send', id, queue, cjson.encode({job_id = id}), front)
   redis.call(front and 'RPUSH' or 'LPUSH', queue, msg)
   track(id, queue, n, tag)
   redis.call('SADD', K.QUEUES, queue)
@@ -371,7 +375,7 @@ local function claim_lost(id, why, policy, recheck_ms)
     -- certainly not sent. Due again, no attempt spent, not ambiguous.
     set_state(id, 'queued', {att = tonumber(f[6] or 1) - 1,
                              err_msg = why .. ' before the call: not sent, queued again'})
-    publish_one(id, f[1], f[2], true)
+    publish_one(id, f[1], true)
     event(id, 'queued', f[3], {lane = f[4], camp = f[5]})
     stat('claims_returned')
     return 'returned'
@@ -380,7 +384,7 @@ local function claim_lost(id, why, policy, recheck_ms)
   redis.call('HINCRBY', k, 'ambiguous', 1)
   if policy[f[4]] == 'resend' then
     set_state(id, 'queued', {err_msg = why .. ': sent again (ambiguous)'})
-    publish_one(id, f[1], f[2], true)
+    publish_one(id, f[1], true)
     event(id, 'queued', f[3], {lane = f[4], camp = f[5], ambiguous = 1})
     return 'resent'
   end

@@ -114,7 +114,7 @@ if SWEEP then
           redis.call('HSET', k, 'lost_at', NOW)
         elseif NOW - tonumber(f[3]) >= DEAD_MS then
           redis.call('HDEL', k, 'lost_at')
-          publish_one(id, queue, f[4], true)
+          publish_one(id, queue, true)
           event(id, 'queued', f[5], {lane = f[6], camp = f[7], republished = 1})
           stat('republished')
           republished = republished + 1

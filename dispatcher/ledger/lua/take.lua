@@ -33,16 +33,17 @@ else
 end
 if not raw then return {} end
 local ok, msg = pcall(cjson.decode, raw)
-local job = nil
+local id = nil
 if ok and type(msg) == 'table' and type(msg.headers) == 'table' and
     msg.headers.task == 'waapi.send' and type(msg.body) == 'string' then
   local ok_body, body = pcall(cjson.decode, msg.body)
   if ok_body and type(body) == 'table' and type(body[2]) == 'table' then
-    job = body[2].job
+    local kwargs = body[2]
+    id = kwargs.job_id  -- message format 2; format 1 and other apps carry the envelope
+    if id == nil and type(kwargs.job) == 'table' then id = kwargs.job.id end
   end
 end
-if type(job) ~= 'table' or type(job.id) ~= 'string' or
-    redis.call('EXISTS', K.job(job.id)) == 0 then
+if type(id) ~= 'string' or redis.call('EXISTS', K.job(id)) == 0 then
   -- Not one we can claim here: back where it was, for Celery's consumer (which then
   -- drains the queue itself: no draining worker looks there until then).
   redis.call('RPUSH', queue, raw)
@@ -50,6 +51,6 @@ if type(job) ~= 'table' or type(job.id) ~= 'string' or
   return {2, ''}
 end
 if ARGV[5] == '' then stat('taken_elsewhere') end
-local result = claim_job(job.id, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
-table.insert(result, job.id)
+local result = claim_job(id, tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9])
+table.insert(result, id)
 return result

@@ -22,7 +22,7 @@ for _, id in ipairs(due) do
   if state == 'scheduled' or state == 'retry_wait' then
     set_state(id, 'queued')
     redis.call('ZREM', K.TIMERS, id)
-    publish_one(id, f[2], f[3], state == 'retry_wait')  -- a retry is next in line
+    publish_one(id, f[2], state == 'retry_wait')  -- a retry is next in line
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     published = published + 1
   elseif state == 'sending' then
@@ -32,7 +32,7 @@ for _, id in ipairs(due) do
     redis.call('DEL', K.unknown_pair((f[4] or '') .. ':' .. (f[7] or '')))
     set_state(id, 'queued', {err_msg = 'no webhook came for the ambiguous send: sent again'})
     redis.call('ZREM', K.TIMERS, id)
-    publish_one(id, f[2], f[3], true)
+    publish_one(id, f[2], true)
     event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
     stat('unconfirmed_resent')
     lost.resent = lost.resent + 1
