@@ -2,8 +2,9 @@
 
 ``waapi.send(job=<envelope>)`` sends one job (the dispatcher's own messages name it
 by id instead: ``waapi.send(job_id=<id>)``, its envelope in the ledger);
-``waapi.send_batch(jobs=[...])`` sends jobs of one number concurrently. Each claims
-its job in the ledger first, so a message delivered twice sends once.
+``waapi.send_batch(jobs=[...])`` sends jobs of one number concurrently (ids, or
+envelopes). Each claims its job in the ledger first, so a message delivered twice
+sends once.
 """
 
 from __future__ import annotations

@@ -359,3 +359,31 @@ def test_a_message_naming_its_job_by_id_sends_it_once_or_is_refused_and_recorded
         event = client.xrevrange("waapi:events", count=1)[0][1]
         assert event[b"state"] == b"rejected" and event[b"error"].decode().startswith(rule)
     assert sandbox.stats()["sent"] - sent_before == 1
+
+
+def test_a_batch_of_job_ids_sends_each_known_job_once_and_refuses_the_rest(
+    in_process_worker: tuple[Any, SandboxProcess],
+) -> None:
+    """``waapi.send_batch(jobs=[...])`` with ids (the dispatcher's own batches) beside
+    what is not one: each known job is sent once, even when the batch comes twice; an
+    unknown or malformed id is refused and recorded; nothing else is sent."""
+    worker, sandbox = in_process_worker
+    client = worker.ledger.client
+    with Dispatcher(worker.settings) as dispatcher:
+        known = [
+            dispatcher.send_template(f"+1555778000{n}", FROM, "hello_world", "en", lane="bulk")
+            for n in range(3)
+        ]
+    jobs = [known[0], "0" * 32, known[1], "not an id!", 7, known[2]]
+    sent_before = sandbox.stats()["sent"]
+    rejected_before = int(client.hget("waapi:stats", "rejected") or 0)
+    for _ in range(2):  # delivered twice
+        states, lanes = worker.batch(jobs, 2)
+        for lane in lanes:
+            worker.run(lane)
+        assert states == ["sent", "rejected", "sent", "rejected", "rejected", "sent"]
+    assert sandbox.stats()["sent"] - sent_before == 3
+    assert int(client.hget("waapi:stats", "rejected") or 0) - rejected_before == 6
+    errors = [fields[b"error"].decode() for _, fields in client.xrevrange("waapi:events", count=3)]
+    assert any(e.startswith("job_id: no job with this id") for e in errors)
+    assert any(e.startswith("job_id: must be a job id") for e in errors)

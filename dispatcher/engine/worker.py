@@ -62,6 +62,7 @@ INLINE_RETRIES = 8  # short retries a thread makes itself before leaving them to
 INLINE_TIMER_GRACE_S = 5.0  # the tick takes over such a retry this late (the thread died)
 _T = TypeVar("_T")
 _NOT_TAKEN = object()  # the thread's next claim was not made with the last outcome
+_NO_SUCH_JOB = "job_id: no job with this id in the ledger"
 
 
 @dataclass(slots=True)
@@ -191,7 +192,7 @@ class Worker:
             return self.refuse(None, "job_id: must be a job id (1-64 of A-Z a-z 0-9 _ . : -)")
         claim = yield from self._claim(("claim", job_id))
         if claim == "missing":
-            return self.refuse({"id": job_id}, "job_id: no job with this id in the ledger")
+            return self.refuse({"id": job_id}, _NO_SUCH_JOB)
         if not isinstance(claim, Claim):
             return claim or "missing"  # a duplicate delivery, or not due: nothing to do
         envelope = JobEnvelope.model_validate_json(claim.envelope_json)
@@ -315,49 +316,63 @@ class Worker:
         return taken
 
     def refuse_batch(self) -> str:
-        return self.refuse(None, "jobs: must be a list of job envelopes")
+        return self.refuse(None, "jobs: must be a list of job ids or envelopes")
 
     def batch(self, jobs: list[Any], lanes: int) -> tuple[list[str], list[Steps[None]]]:
         """A batch's states (filled in as its jobs are done) and up to ``lanes`` lanes
-        that do them, to run at once. Each lane takes the batch's next job as it is
-        free; a job it has sent records its outcome and claims the lane's next job in
-        one round trip."""
+        that do them, to run at once. Each entry is a job's id (the dispatcher's own
+        batches: its envelope is read by the claim) or its envelope (as other apps may
+        publish). Each lane takes the batch's next job as it is free; a job it has
+        sent records its outcome and claims the lane's next job in one round trip."""
         states = [""] * len(jobs)
         pending = iter(enumerate(jobs))
         lock = threading.Lock()
 
-        def next_job() -> tuple[int, JobEnvelope | None] | None:
+        def next_job() -> tuple[int, str | None, JobEnvelope | None] | None:
+            """The next entry: its index, its job id and its envelope (when it carries
+            one); no id when it is neither (refused by :meth:`handle_steps`)."""
             with lock:
                 item = next(pending, None)
             if item is None:
                 return None
             index, job = item
+            if isinstance(job, str):
+                return index, job if re.fullmatch(JOB_ID_PATTERN, job) else None, None
             try:
-                return index, JobEnvelope.model_validate(job)
+                envelope = JobEnvelope.model_validate(job)
             except ValidationError:
-                return index, None  # refused by handle, which says why
+                return index, None, None
+            return index, envelope.id, envelope
 
         def work() -> Steps[None]:
             item = next_job()
             answer: Any = _NOT_TAKEN
             while item is not None:
-                index, envelope = item
+                index, job_id, envelope = item
                 following = next_job()
-                if envelope is None:
-                    states[index] = yield from self.handle_steps(jobs[index])
+                if job_id is None:
+                    job, named = jobs[index], None
+                    if isinstance(job, str):
+                        job, named = None, job
+                    states[index] = yield from self.handle_steps(job, named)
                     item, answer = following, _NOT_TAKEN
                     continue
                 if answer is _NOT_TAKEN:  # else claimed with the last outcome
-                    answer = yield from self._claim(("claim", envelope.id))
+                    answer = yield from self._claim(("claim", job_id))
                 claim = answer
                 if claim == "missing":
-                    states[index] = yield from self._handle_steps(envelope)
+                    if envelope is not None:  # another app's job: recorded, then sent
+                        states[index] = yield from self._handle_steps(envelope)
+                    else:
+                        states[index] = self.refuse({"id": job_id}, _NO_SUCH_JOB)
                     item, answer = following, _NOT_TAKEN
                     continue
                 then: NextClaim | None = None  # the following job, claimed with this outcome
                 if following is not None and following[1] is not None:
-                    then = ("claim", following[1].id)
+                    then = ("claim", following[1])
                 if isinstance(claim, Claim):
+                    if envelope is None:
+                        envelope = JobEnvelope.model_validate_json(claim.envelope_json)
                     states[index], answer = yield from self._attempt_then(envelope, claim, then)
                 else:
                     states[index], answer = claim or "missing", _NOT_TAKEN

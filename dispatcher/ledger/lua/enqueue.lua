@@ -47,15 +47,14 @@ for i = 0, #jobs - 1 do
       elseif MODE == 'batch' then
         local g = groups[queue]
         if not g then
-          g = {ids = {}, envs = {}}
+          g = {ids = {}}
           groups[queue] = g
           table.insert(order, queue)
         end
         table.insert(g.ids, id)
-        table.insert(g.envs, env)
         if #g.ids >= BATCH then
-          publish_batch(g.ids, queue, g.envs)
-          g.ids, g.envs = {}, {}
+          publish_batch(g.ids, queue)
+          g.ids = {}
         end
       end
     end
@@ -63,7 +62,7 @@ for i = 0, #jobs - 1 do
   end
 end
 for _, queue in ipairs(order) do
-  if #groups[queue].ids > 0 then publish_batch(groups[queue].ids, queue, groups[queue].envs) end
+  if #groups[queue].ids > 0 then publish_batch(groups[queue].ids, queue) end
 end
 for label, n in pairs(counted) do
   redis.call('HINCRBY', K.metric('jobs'), label, n)

@@ -71,9 +71,10 @@ local function stat(name, n) redis.call('HINCRBY', K.STATS, name, n or 1) end
 -- JSON object LPUSHed on the queue's list), the body as UTF-8 JSON text, not base64 (the
 -- app's broker option body_encoding='utf-8'). Its delivery tag is '<task id>.<n>' (see
 -- above). tests/test_ledger_schema.py checks that kombu decodes it into the same task
--- call as Celery's send_task publishes. Message format 2: a single job's message
--- carries only its id (waapi.send(job_id=...)); the worker's claim reads the envelope
--- from the job's record, so it is kept once (format 1 carried it in the message too).
+-- call as Celery's send_task publishes. Message format 2: a message carries only its
+-- jobs' ids (waapi.send(job_id=...), waapi.send_batch(jobs=[id, ...])); the worker's
+-- claim reads each envelope from the job's record, so it is kept once (format 1
+-- carried it in the message too).
 -- Workers read both formats; a change of format is a new MESSAGE_FORMAT, and workers
 -- that read it are deployed before producers that write it.
 local MESSAGE_FORMAT = 2
@@ -113,8 +114,8 @@ local function publish_one(id, queue, front)
   mark_ready(queue)
 end
 
-local function publish_batch(ids, queue, envs)
-  local body = '{"jobs":[' .. table.concat(envs, ',') .. ']}'
+local function publish_batch(ids, queue)
+  local body = cjson.encode({jobs = ids})
   local msg, n, tag = message('waapi.send_batch', ids[1] .. '+' .. #ids, queue, body)
   redis.call('LPUSH', queue, msg)
   for _, id in ipairs(ids) do track(id, queue, n, tag) end
