@@ -14,11 +14,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import hiredis
 import redis
+from redis._parsers.encoders import Encoder
+from redis.connection import HiredisRespSerializer, PythonRespSerializer
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from config import Settings
 from dispatcher.errors import StoreUnavailable
+
+
+class _CommandPacker:
+    """Commands packed by hiredis in one C call. redis-py's own packer first runs every
+    argument through Python (a generator and an encoder call each): 18 us for a script
+    call of 33 arguments against 4 us, and the send loop packs two or three such calls
+    a message. hiredis writes str (UTF-8), int, float and bytes exactly as redis-py
+    does (``repr`` for numbers); what it refuses (a bool, None, a bytearray) and
+    commands spelled with a space ("SCRIPT LOAD") go to redis-py's packer, which
+    splits them or raises its own error."""
+
+    def __init__(self) -> None:
+        encoder = Encoder("utf-8", "strict", False)  # type: ignore[no-untyped-call]
+        python = PythonRespSerializer(6000, encoder.encode)
+        self._redis_py = HiredisRespSerializer(python.pack, encoder.encode)  # type: ignore[no-untyped-call]
+
+    def pack(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if (b" " if isinstance(first, bytes) else " ") not in first:
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
+        return self._redis_py.pack(*args)  # type: ignore[no-any-return]
+
+
+_PACKER = _CommandPacker()
 
 
 class _SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool):
@@ -37,6 +67,7 @@ def connect(
         "socket_timeout": timeout_s,
         "socket_connect_timeout": min(timeout_s, 5.0),
         "health_check_interval": 30,
+        "command_packer": _PACKER,
     }
     group = settings.sentinel
     if group is None:
