@@ -367,7 +367,7 @@ def test_prices_estimate_what_a_campaign_costs(
     recipient's country calling code, once per message, on the job, in the funnel and
     in the metrics' hash."""
     from dispatcher.sandbox.webhooks import status_payload
-    from dispatcher.webhooks.envelope import parse_envelope
+    from dispatcher.webhooks.notification import parse_envelope
     from dispatcher.webhooks.receiver import WebhookReceiver
 
     prices = {"marketing": {"+1": 0.025, "*": 0.05}}

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatcher.errors import InvalidRequest
 from dispatcher.http.responses import ApiError
-from dispatcher.webhooks.envelope import parse_envelope
+from dispatcher.webhooks.notification import parse_envelope
 from dispatcher.webhooks.receiver import WebhookReceiver, parse_body
 
 

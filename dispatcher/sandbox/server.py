@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from dispatcher.sandbox import api, control
-from dispatcher.sandbox.api import authenticate, charge_quota
+from dispatcher.sandbox import control, endpoints
 from dispatcher.sandbox.config import SandboxConfig
+from dispatcher.sandbox.endpoints import authenticate, charge_quota
 from dispatcher.sandbox.faults import Fault, hang, latency_s, pick_fault, reset_connection
 from dispatcher.sandbox.instance import SANDBOX_KEY, Sandbox
 from dispatcher.sandbox.replies import Reply, fail
@@ -64,7 +64,7 @@ def create_app(config: SandboxConfig) -> web.Application:
     sandbox = Sandbox(config)
     api_app = web.Application(middlewares=[gateway_middleware])
     api_app[SANDBOX_KEY] = sandbox
-    api_app.add_routes(api.ROUTES)
+    api_app.add_routes(endpoints.ROUTES)
 
     async def not_found(request: web.Request) -> web.Response:
         return web.json_response({"success": False, "error": "Not found"}, status=404)

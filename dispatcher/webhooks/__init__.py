@@ -1,2 +1,3 @@
-"""The gateway's signed webhooks: Meta's envelope checked (``envelope``) and applied to
-the ledger (``receiver``)."""
+"""The gateway's signed webhooks: Meta's notification checked and typed
+(``notification``; Meta calls its outer object an envelope, not to be confused with a
+job's envelope) and applied to the ledger (``receiver``)."""

@@ -24,7 +24,7 @@ from dispatcher.ledger.jobs import Ledger
 from dispatcher.ledger.templates import QUALITY_RANK, SENDABLE, Templates
 from dispatcher.ledger.windows import Windows
 from dispatcher.telemetry.sentry import alert
-from dispatcher.webhooks.envelope import (
+from dispatcher.webhooks.notification import (
     STATUSES,
     TEMPLATE_QUALITY,
     TEMPLATE_STATUS,
