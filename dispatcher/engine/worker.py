@@ -11,7 +11,6 @@ import contextvars
 import itertools
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -45,7 +44,7 @@ from dispatcher.gateway import SendRequest
 from dispatcher.gateway.cloud import CLOUD_SENDS, CloudSend
 from dispatcher.gateway.kinds import ContactRequest
 from dispatcher.gateway.validation import problems_of
-from dispatcher.job.envelope import JOB_ID_PATTERN, JobEnvelope
+from dispatcher.job.envelope import JobEnvelope, is_job_id
 from dispatcher.job.queues import is_transactional
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import connect, store_errors
@@ -188,7 +187,7 @@ class Worker:
         message published by hand)."""
         if job is not None:
             return self.refuse(None, "job, job_id: give one of them, not both")
-        if not isinstance(job_id, str) or re.fullmatch(JOB_ID_PATTERN, job_id) is None:
+        if not is_job_id(job_id):
             return self.refuse(None, "job_id: must be a job id (1-64 of A-Z a-z 0-9 _ . : -)")
         claim = yield from self._claim(("claim", job_id))
         if claim == "missing":
@@ -337,7 +336,7 @@ class Worker:
                 return None
             index, job = item
             if isinstance(job, str):
-                return index, job if re.fullmatch(JOB_ID_PATTERN, job) else None, None
+                return index, job if is_job_id(job) else None, None
             try:
                 envelope = JobEnvelope.model_validate(job)
             except ValidationError:

@@ -14,6 +14,7 @@ in the job's record, read when the job is claimed.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -30,6 +31,15 @@ _ENVELOPE_FIELDS = ("to", "fromPhoneNo", "sessionId", "contact")
 
 JobId = str
 JOB_ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+
+def is_job_id(value: object) -> bool:
+    """Whether ``value`` is a job id as an envelope's ``id`` must be (a message may name
+    its job by id alone)."""
+    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+
+
 # cloud and qr jobs send messages; contacts jobs write the gateway's contacts
 # (PATCH/POST /contacts) through the queue of their key's first number.
 Channel = Literal["cloud", "qr", "contacts"]

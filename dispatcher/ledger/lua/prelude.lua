@@ -369,28 +369,29 @@ end
 -- was never admitted (so certainly not sent: queued again, not ambiguous).
 local function claim_lost(id, why, policy, recheck_ms)
   local k = K.job(id)
-  local f = redis.call('HMGET', k, 'queue', 'env', 'from', 'lane', 'camp', 'att', 'go')
+  local queue, from, lane, camp, att, go =
+    unpack(redis.call('HMGET', k, 'queue', 'from', 'lane', 'camp', 'att', 'go'))
   redis.call('ZREM', K.TIMERS, id)
-  if f[7] ~= f[6] then
+  if go ~= att then
     -- Never admitted under this claim (admit.lua marks 'go' just before the call):
     -- certainly not sent. Due again, no attempt spent, not ambiguous.
-    set_state(id, 'queued', {att = tonumber(f[6] or 1) - 1,
+    set_state(id, 'queued', {att = tonumber(att or 1) - 1,
                              err_msg = why .. ' before the call: not sent, queued again'})
-    publish_one(id, f[1], true)
-    event(id, 'queued', f[3], {lane = f[4], camp = f[5]})
+    publish_one(id, queue, true)
+    event(id, 'queued', from, {lane = lane, camp = camp})
     stat('claims_returned')
     return 'returned'
   end
   stat('ambiguous')
   redis.call('HINCRBY', k, 'ambiguous', 1)
-  if policy[f[4]] == 'resend' then
+  if policy[lane] == 'resend' then
     set_state(id, 'queued', {err_msg = why .. ': sent again (ambiguous)'})
-    publish_one(id, f[1], true)
-    event(id, 'queued', f[3], {lane = f[4], camp = f[5], ambiguous = 1})
+    publish_one(id, queue, true)
+    event(id, 'queued', from, {lane = lane, camp = camp, ambiguous = 1})
     return 'resent'
   end
   set_state(id, 'unknown', {err_msg = why .. ': may or may not have been sent'})
-  event(id, 'unknown', f[3], {lane = f[4], camp = f[5], ambiguous = 1})
+  event(id, 'unknown', from, {lane = lane, camp = camp, ambiguous = 1})
   hold_unknown(id, recheck_ms)
   return 'held'
 end

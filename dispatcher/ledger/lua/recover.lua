@@ -105,17 +105,18 @@ if SWEEP then
       local index = K.publications(queue)
       for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', below, 'LIMIT', 0, LIMIT)) do
         local k = K.job(id)
-        local f = redis.call('HMGET', k, 'state', 'ptag', 'lost_at', 'env', 'from', 'lane', 'camp')
-        if f[1] ~= 'queued' then
+        local state, ptag, lost_at, from, lane, camp =
+          unpack(redis.call('HMGET', k, 'state', 'ptag', 'lost_at', 'from', 'lane', 'camp'))
+        if state ~= 'queued' then
           redis.call('ZREM', index, id)
-        elseif f[2] and redis.call('HEXISTS', UNACKED, f[2]) == 1 then
-          if f[3] then redis.call('HDEL', k, 'lost_at') end  -- a worker has it
-        elseif not f[3] then
+        elseif ptag and redis.call('HEXISTS', UNACKED, ptag) == 1 then
+          if lost_at then redis.call('HDEL', k, 'lost_at') end  -- a worker has it
+        elseif not lost_at then
           redis.call('HSET', k, 'lost_at', NOW)
-        elseif NOW - tonumber(f[3]) >= DEAD_MS then
+        elseif NOW - tonumber(lost_at) >= DEAD_MS then
           redis.call('HDEL', k, 'lost_at')
           publish_one(id, queue, true)
-          event(id, 'queued', f[5], {lane = f[6], camp = f[7], republished = 1})
+          event(id, 'queued', from, {lane = lane, camp = camp, republished = 1})
           stat('republished')
           republished = republished + 1
         end

@@ -17,23 +17,23 @@ local published, dropped = 0, 0
 local lost = {resent = 0, held = 0, returned = 0}  -- claims lost: claim_lost's outcomes
 for _, id in ipairs(due) do
   local k = K.job(id)
-  local f = redis.call('HMGET', k, 'state', 'queue', 'env', 'from', 'lane', 'camp', 'to')
-  local state = f[1]
+  local state, queue, from, lane, camp, to =
+    unpack(redis.call('HMGET', k, 'state', 'queue', 'from', 'lane', 'camp', 'to'))
   if state == 'scheduled' or state == 'retry_wait' then
     set_state(id, 'queued')
     redis.call('ZREM', K.TIMERS, id)
-    publish_one(id, f[2], state == 'retry_wait')  -- a retry is next in line
-    event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
+    publish_one(id, queue, state == 'retry_wait')  -- a retry is next in line
+    event(id, 'queued', from, {lane = lane, camp = camp})
     published = published + 1
   elseif state == 'sending' then
     local outcome = claim_lost(id, 'lease expired mid-send', POLICY, RECHECK)
     lost[outcome] = lost[outcome] + 1
   elseif state == 'unknown' and RECHECK > 0 then
-    redis.call('DEL', K.unknown_pair((f[4] or '') .. ':' .. (f[7] or '')))
+    redis.call('DEL', K.unknown_pair((from or '') .. ':' .. (to or '')))
     set_state(id, 'queued', {err_msg = 'no webhook came for the ambiguous send: sent again'})
     redis.call('ZREM', K.TIMERS, id)
-    publish_one(id, f[2], true)
-    event(id, 'queued', f[4], {lane = f[5], camp = f[6]})
+    publish_one(id, queue, true)
+    event(id, 'queued', from, {lane = lane, camp = camp})
     stat('unconfirmed_resent')
     lost.resent = lost.resent + 1
   else
