@@ -19,6 +19,7 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger.jobs import Claim
 from dispatcher.producer.api import Dispatcher
 from tests.support.data import campaign_spec
+from tests.support.envelopes import stored
 from tests.support.stack import make_settings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -176,8 +177,9 @@ def test_a_campaign_launches_at_its_time_once_and_fans_out_with_back_pressure(
     record = dispatcher.job(next(campaigns.report(created.campaign_id))["jobId"])
     assert record is not None and record.campaign_id == created.campaign_id
     assert record.lane == "bulk"
-    body = json.loads(dispatcher.ledger.client.hget(f"waapi:job:{record.id}", "env"))
-    assert body["payload"]["components"][0]["parameters"][0]["text"] == "N0"
+    envelope = dispatcher.ledger.envelope(record.id)
+    assert envelope is not None
+    assert envelope.payload["components"][0]["parameters"][0]["text"] == "N0"
 
 
 def test_fanning_out_the_same_chunk_twice_queues_nobody_twice(
@@ -272,12 +274,11 @@ def test_a_campaign_throttle_is_a_limit_on_its_jobs(
     campaigns: Campaigns, dispatcher: Dispatcher
 ) -> None:
     from dispatcher.engine.limiter import Limiter
-    from dispatcher.job.envelope import JobEnvelope
 
     created = launched(campaigns, 3, throttlePerSecond=5)
     [record] = dispatcher.ledger.list(campaign=created.campaign_id, limit=1)
-    raw = dispatcher.ledger.client.hget(f"waapi:job:{record.id}", "env")
-    envelope = JobEnvelope.model_validate_json(raw)
+    envelope = dispatcher.ledger.envelope(record.id)
+    assert envelope is not None
     limits = {
         lim.name: lim
         for lim in Limiter(dispatcher.ledger.client, dispatcher.settings).limits_for(envelope)
@@ -309,7 +310,7 @@ def test_a_job_sleeping_for_its_slot_is_held_when_the_campaign_pauses(
     )
     client = dispatcher.ledger.client
     first, second = (
-        json.loads(client.hget(f"waapi:job:{r.id}", "env"))
+        stored(dispatcher.ledger, r.id)
         for r in sorted(dispatcher.ledger.list(campaign=created.campaign_id), key=lambda r: r.id)
     )
     client.hset(f"waapi:camp:{created.campaign_id}", "state", "running")

@@ -4,6 +4,7 @@ and the sweeper, idempotency, events, listing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim, Ledger
 from dispatcher.ledger.scripts import now
 from dispatcher.producer.api import Dispatcher
+from tests.support.envelopes import stored
 from tests.support.stack import make_settings
 from tests.support.waiting import FakeClock
 
@@ -69,10 +71,8 @@ def test_enqueue_records_the_job_and_publishes_one_celery_message(
     assert msg["task"] == "waapi.send"
     assert msg["message"]["properties"]["delivery_info"]["routing_key"] == QUEUE_TX
     assert msg["kwargs"] == {"job_id": job_id}  # the envelope is kept once, in the record
-    envelope = JobEnvelope.model_validate_json(
-        redis_client.hget(schema.job(job_id), "env") or b"{}"
-    )
-    assert envelope.id == job_id
+    envelope = dispatcher.ledger.envelope(job_id)
+    assert envelope is not None and envelope.id == job_id
     assert envelope.request().to_gateway() == {
         "to": TO,
         "fromPhoneNo": FROM,
@@ -80,6 +80,69 @@ def test_enqueue_records_the_job_and_publishes_one_celery_message(
         "language": "en",
     }
     assert "secr_" not in json.dumps(msg)
+
+
+def _every_option(job_id: str, now_s: float, *, scheduled: bool) -> JobEnvelope:
+    """An envelope with every field set (a time at a microsecond the ledger keeps to the
+    millisecond)."""
+    soon = datetime.fromtimestamp(int(now_s) + 3600, UTC) + timedelta(microseconds=123456)
+    return JobEnvelope(
+        id=job_id,
+        channel="qr",
+        type="text",
+        to=TO,
+        from_phone_no=FROM,
+        session_id="sess-1",
+        payload={"body": "hi \u00e9", "previewUrl": True},
+        contact={"name": "Ann"},
+        lane="bulk",
+        idempotency_key=f"order-{job_id[-1]}",
+        not_before=soon if scheduled else None,
+        expires_at=soon + timedelta(days=1),
+        campaign_id="camp-1",
+        fallback_template={"name": "hello_world", "language": "en"},
+        campaign_rate=2.5,
+    )
+
+
+def _to_the_ms(envelope: JobEnvelope) -> JobEnvelope:
+    def ms(at: datetime | None) -> datetime | None:
+        return None if at is None else at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+    return envelope.model_copy(
+        update={"not_before": ms(envelope.not_before), "expires_at": ms(envelope.expires_at)}
+    )
+
+
+def test_a_record_keeps_each_value_once_and_gives_back_the_whole_envelope(
+    ledger: Ledger, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    scheduled = _every_option("job-a", clock(), scheduled=True)
+    queued = _every_option("job-b", clock(), scheduled=False)
+    assert ledger.enqueue([scheduled, queued]) == ["job-a", "job-b"]
+    assert ledger.envelope("job-a") == _to_the_ms(scheduled)
+    claim = ledger.claim("job-b")
+    assert isinstance(claim, Claim) and claim.envelope() == _to_the_ms(queued)
+    # The record's own columns are not repeated in its 'env', nor its id anywhere.
+    kept = redis_client.hgetall(schema.job("job-b"))
+    assert json.loads(kept[b"env"]).keys() == {
+        "payload", "contact", "fallbackTemplate", "campaignRate"
+    }  # fmt: skip
+    assert b"job-b" not in b"".join(kept.values())
+    assert ledger.envelope("no-such-job") is None
+
+
+def test_a_record_kept_whole_before_reads_the_same(
+    ledger: Ledger, redis_client: redis.Redis, clock: FakeClock
+) -> None:
+    """Records written before the record kept its columns once hold the whole envelope in
+    'env' (and their id): they are claimed and read as they were written."""
+    envelope = _every_option("job-old", clock(), scheduled=False)
+    ledger.enqueue([envelope])
+    redis_client.hset(schema.job("job-old"), mapping={"env": envelope.to_json(), "id": "job-old"})
+    assert ledger.envelope("job-old") == envelope  # to the microsecond, as it was kept
+    claim = ledger.claim("job-old")
+    assert isinstance(claim, Claim) and claim.envelope() == envelope
 
 
 def test_an_idempotency_key_queues_once(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
@@ -324,7 +387,7 @@ def test_take_pops_the_oldest_message_and_claims_its_job_in_one_step(
     first, second = hello(dispatcher), hello(dispatcher)
     taken = ledger.take(queue)
     assert isinstance(taken, Claim) and taken.job_id == first and taken.attempt == 1
-    assert JobEnvelope.model_validate_json(taken.envelope_json).id == first
+    assert taken.envelope().id == first
     assert ledger.get(first).state == "sending"  # claimed, with its lease
     assert redis_client.llen(queue) == 1
     # A message whose job has already moved on is taken and dropped, as a duplicate.
@@ -419,7 +482,7 @@ def test_take_leaves_messages_it_cannot_judge_for_celery(
     # A message by task name for a job with no record yet: Celery's path adopts those
     # (another app's envelope) or refuses them (an id the ledger does not know).
     foreign = json.loads(redis_client.lindex(queue, 0))
-    envelope = json.loads(redis_client.hget(schema.job(job), "env") or b"{}")
+    envelope = stored(ledger, job)
     for kwargs in ({"job": {**envelope, "id": "from-another-app"}}, {"job_id": "unknown"}):
         body = json.loads(foreign["body"])
         body[1] = kwargs

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery.app.task import Context
 from kombu import Connection
 
 from dispatcher.job.queues import queue_name
@@ -103,8 +104,8 @@ def test_the_message_lua_writes_is_the_one_send_task_writes(
         # One job: both lanes publish a single job as waapi.send (bulk batches come
         # from send_many).
         job_id = dispatcher.send_text(TO, FROM, "hi", lane=lane)
-        envelope = json.loads(dispatcher.ledger.client.hget(schema.job(job_id), "env") or "{}")
-        assert envelope["payload"] == {"body": body["body"]}
+        envelope = dispatcher.ledger.envelope(job_id)
+        assert envelope is not None and envelope.payload == {"body": body["body"]}
     ours = redis_client.rpop(queue)
     app = create_app(settings)
     app.send_task("waapi.send", kwargs={"job_id": job_id}, task_id=job_id, queue=queue)
@@ -114,7 +115,15 @@ def test_the_message_lua_writes_is_the_one_send_task_writes(
         channel = conn.default_channel
         our_headers, our_call, our_route = _decoded(channel, ours)
         their_headers, their_call, their_route = _decoded(channel, celerys)
-    assert our_call == their_call  # (args, kwargs, embed): the same task call
+        priorities = [channel._get_message_priority(json.loads(raw)) for raw in (ours, celerys)]
+    assert priorities[0] == priorities[1]  # restored at the same priority
+    # (args, kwargs, embed): the same task call, as Celery's worker reads the embed (a
+    # field the scripts leave out is Celery's default, None, in the task's request).
+    assert our_call[:2] == their_call[:2]
+    ours_read, theirs_read = Context(our_call[2]), Context(their_call[2])
+    for name in ("callbacks", "errbacks", "chain", "chord", "group", "parent_id"):
+        assert getattr(ours_read, name) == getattr(theirs_read, name), name
+    assert set(our_call[2]) <= set(their_call[2])  # no field Celery does not write
     for name in ("task", "id", "lang", "retries"):
         assert our_headers[name] == their_headers[name], name
     assert our_headers["waapi_format"] == 2  # the version of the scripts' message format

@@ -25,6 +25,7 @@ from dispatcher.producer.api import Dispatcher
 from dispatcher.telemetry.metrics import LedgerCollector
 from tests.support.cli import run_cli
 from tests.support.data import campaign_spec
+from tests.support.envelopes import stored
 from tests.support.processes import SandboxProcess
 from tests.support.stack import make_settings
 from tests.support.waiting import FakeClock
@@ -77,7 +78,7 @@ class Day:
                     self.clock.advance(max(0.0, due[0][1] / 1000 - self.clock()) + 0.001)
                     continue
                 return
-            envelopes = [json.loads(client.hget(f"waapi:job:{r.id}", "env")) for r in queued]
+            envelopes = [stored(self.dispatcher.ledger, r.id) for r in queued]
             _, lanes = self.worker.batch(envelopes, 1)  # one lane: in order, on this thread
             for lane in lanes:
                 self.worker.run(lane)

@@ -26,9 +26,9 @@ def nothing_queued(client: redis.Redis) -> bool:
 
 
 def envelope(dispatcher: Dispatcher, job_id: str) -> JobEnvelope:
-    raw = dispatcher.ledger.client.hget(f"waapi:job:{job_id}", "env")
-    assert raw is not None
-    return JobEnvelope.model_validate_json(raw)
+    found = dispatcher.ledger.envelope(job_id)
+    assert found is not None
+    return found
 
 
 CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [

@@ -12,7 +12,6 @@ import pytest
 import redis
 
 from dispatcher.engine.limiter import Limiter
-from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim, Ledger, Recovered
 from dispatcher.producer.api import Dispatcher
@@ -103,7 +102,7 @@ def test_a_dead_workers_claims_follow_the_lane_policy_at_once(
     for job_id in (otp, promo):
         claim = ledger.claim(job_id, "host/1/dead", "7")
         assert isinstance(claim, Claim)
-        envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+        envelope = claim.envelope()
         assert limiter.admit(envelope, attempt=claim.attempt).status == "ok"  # the call went
         assert redis_client.hget(schema.job(job_id), "go") == b"1"
     unsent = hello(dispatcher, to="+15551230004", lane="bulk")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from typing import Any
@@ -24,6 +23,7 @@ from dispatcher.errors import (
     Unauthorized,
     http_error,
 )
+from tests.support.envelopes import stored
 from tests.support.processes import SandboxProcess
 from tests.support.stack import make_settings
 
@@ -135,7 +135,6 @@ def test_a_recipient_capped_again_waits_longer_through_the_worker(
     from datetime import datetime
 
     from dispatcher.engine.worker import Worker
-    from dispatcher.ledger import schema
     from dispatcher.producer.api import Dispatcher
 
     to, other = "+15551239001", "+15551239002"
@@ -147,8 +146,7 @@ def test_a_recipient_capped_again_waits_longer_through_the_worker(
             waits_h = []
             for recipient in (to, to, other):
                 job_id = dispatcher.send_template(recipient, FROM, "hello_world", "en", lane="bulk")
-                raw = dispatcher.ledger.client.hget(schema.job(job_id), "env")
-                assert worker.handle(json.loads(raw or "{}")) == "retry_wait"
+                assert worker.handle(stored(dispatcher.ledger, job_id)) == "retry_wait"
                 job = dispatcher.job(job_id)
                 assert job is not None and job.state == "retry_wait" and job.attempts == 1
                 assert job.error is not None and job.error["code"] == 131049

@@ -194,7 +194,7 @@ class Worker:
             return self.refuse({"id": job_id}, _NO_SUCH_JOB)
         if not isinstance(claim, Claim):
             return claim or "missing"  # a duplicate delivery, or not due: nothing to do
-        envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+        envelope = claim.envelope()
         return (yield from self._attempt_then(envelope, claim, None))[0]
 
     def run(self, steps: Steps[_T]) -> _T:
@@ -306,7 +306,7 @@ class Worker:
             more = more and (go_on is None or go_on())
             answer: Any = _NOT_TAKEN
             if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
-                envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+                envelope = claim.envelope()
                 then = source if more else None
                 _, answer = yield from self._attempt_then(envelope, claim, then)
             if not more:
@@ -371,7 +371,7 @@ class Worker:
                     then = ("claim", following[1])
                 if isinstance(claim, Claim):
                     if envelope is None:
-                        envelope = JobEnvelope.model_validate_json(claim.envelope_json)
+                        envelope = claim.envelope()
                     states[index], answer = yield from self._attempt_then(envelope, claim, then)
                 else:
                     states[index], answer = claim or "missing", _NOT_TAKEN

@@ -22,7 +22,12 @@ from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
-from dispatcher.ledger.records import JobRecord
+from dispatcher.ledger.records import (
+    ENVELOPE_COLUMNS,
+    JobRecord,
+    envelope_of,
+    stored_envelope,
+)
 from dispatcher.ledger.replicas import ReplicaConfirm
 from dispatcher.ledger.scripts import Scripts, StoreSteps, at_once, now
 
@@ -62,10 +67,15 @@ class Claim:
 
     job_id: str
     attempt: int
-    envelope_json: str
+    stored_envelope: str  # the record's 'env': the envelope without the record's columns
+    columns: tuple[str | None, ...]  # the record's ENVELOPE_COLUMNS (records.py), in order
     window: str = "unknown"  # the recipient's window as the webhooks told: open|closed|unknown
     suppressed: str = ""  # why the recipient is on the suppression list, or ""
     token: str = ""  # the holder's token for this claim (Ledger.unclaim gives it back)
+
+    def envelope(self) -> JobEnvelope:
+        """The claimed job's envelope, rebuilt from its record."""
+        return envelope_of(self.job_id, self.stored_envelope, self.columns)
 
 
 ClaimAnswer = Claim | str | None  # a claim made, why not, or None: an empty queue
@@ -111,7 +121,7 @@ def job_fields(envelope: JobEnvelope, run: int | None = None) -> tuple[str | int
     """The 14 values the enqueue script stores for one job, in its order."""
     return (
         envelope.id,
-        envelope.to_json(),
+        stored_envelope(envelope),
         queue_name(envelope.channel, envelope.from_phone_no, envelope.lane),
         envelope.channel,
         envelope.type,
@@ -471,7 +481,16 @@ class Ledger:
     def get(self, job_id: str) -> JobRecord | None:
         with store_errors():
             raw = cast(dict[bytes, bytes], self.client.hgetall(schema.job(job_id)))
-        return JobRecord.from_hash(raw) if raw else None
+        return JobRecord.from_hash(job_id, raw) if raw else None
+
+    def envelope(self, job_id: str) -> JobEnvelope | None:
+        """The envelope the job was queued with (None for no such job, or one refused
+        before it was queued)."""
+        fields = ("env", *(column for column, _ in ENVELOPE_COLUMNS))
+        with store_errors():
+            raw = cast(list[bytes | None], self.client.hmget(schema.job(job_id), *fields))
+        env, *columns = raw
+        return envelope_of(job_id, env, columns) if env else None
 
     def by_wamid(self, wamid: str) -> JobRecord | None:
         with store_errors():
@@ -528,14 +547,14 @@ class Ledger:
                 for job_id, _ in page:
                     pipe.hgetall(schema.job(job_id.decode()))
                 hashes = pipe.execute()
-            for raw, (_, created_ms) in zip(hashes, page, strict=True):
+            for raw, (job_id, created_ms) in zip(hashes, page, strict=True):
                 found.scanned += 1
                 found.next_before_ms = int(created_ms)
                 if not raw or any(v is not None and raw.get(k) != v for k, v in wanted.items()):
                     continue
                 if allowed is not None and raw.get(b"from") not in allowed:
                     continue
-                found.records.append(JobRecord.from_hash(raw))
+                found.records.append(JobRecord.from_hash(job_id.decode(), raw))
                 if len(found.records) == limit:
                     break
             upper = f"({found.next_before_ms}"
@@ -578,15 +597,21 @@ def _taken(result: list[Any], token: str) -> Claim | str | None:
     consumer, else as claim.lua's (the job id last)."""
     if not result or int(result[0]) == 2:
         return None
-    return _claim_of(result, result[5].decode() if int(result[0]) == 1 else "", token)
+    return _claim_of(result, result[-1].decode() if int(result[0]) == 1 else "", token)
 
 
 def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
-    """A claim script's answer: {1, attempt, envelope, window, suppressed, ...} is a
+    """A claim script's answer: {1, attempt, env, window, suppressed, columns, ...} is a
     Claim; {0, reason} is the reason not to send."""
     if int(result[0]) != 1:
         return str(result[1].decode())
-    attempt, envelope, window, suppressed = result[1:5]
+    attempt, env, window, suppressed, columns = result[1:6]
     return Claim(
-        job_id, int(attempt), envelope.decode(), window.decode(), suppressed.decode(), token
+        job_id,
+        int(attempt),
+        env.decode(),
+        tuple(None if value is None else value.decode() for value in columns),
+        window.decode(),
+        suppressed.decode(),
+        token,
     )

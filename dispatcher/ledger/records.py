@@ -3,12 +3,63 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger.states import SENT_STATES, TERMINAL_STATES
+
+# A job's record keeps these envelope fields as columns of its own (enqueue.lua writes
+# them, the search and the console read them), so its 'env' keeps only the rest of the
+# envelope and a queued job's Redis holds each value once. (record column, envelope
+# field), in the order claim_job (prelude.lua) returns the columns with a claim. A record
+# written before this kept the whole envelope in 'env', which wins where both say.
+ENVELOPE_COLUMNS = (
+    ("ch", "channel"),
+    ("type", "type"),
+    ("to", "to"),
+    ("from", "fromPhoneNo"),
+    ("sess", "sessionId"),
+    ("lane", "lane"),
+    ("idem", "idempotencyKey"),
+    ("camp", "campaignId"),
+    ("nb", "notBefore"),  # ms, 0 = none
+    ("exp", "expiresAt"),  # ms, 0 = none
+)
+_MS_COLUMNS = frozenset({"notBefore", "expiresAt"})
+_IN_COLUMNS = {"id", "v"} | {  # by Python name, as model_dump's exclude takes them
+    name
+    for name, field in JobEnvelope.model_fields.items()
+    if (field.alias or name) in {wire for _, wire in ENVELOPE_COLUMNS}
+}
+
+
+def stored_envelope(envelope: JobEnvelope) -> str:
+    """What a job's record keeps as 'env': its envelope without the record's columns
+    (and without ``id`` and ``v``, which the key and the code say)."""
+    return envelope.model_dump_json(by_alias=True, exclude_none=True, exclude=_IN_COLUMNS)
+
+
+def envelope_of(
+    job_id: str, env: str | bytes, columns: Sequence[str | bytes | None]
+) -> JobEnvelope:
+    """A job's envelope from its record: 'env' with ``columns`` (the values of
+    ``ENVELOPE_COLUMNS``, in order) laid back in. Raises pydantic's ValidationError for a
+    record that is not a job's."""
+    fields: dict[str, Any] = {"id": job_id}
+    for (_, wire), raw in zip(ENVELOPE_COLUMNS, columns, strict=True):
+        value = raw.decode() if isinstance(raw, bytes) else raw
+        if not value or (wire in _MS_COLUMNS and value == "0"):
+            continue  # none
+        fields[wire] = _ms_to_datetime(int(value)) if wire in _MS_COLUMNS else value
+    return JobEnvelope.model_validate({**fields, **json.loads(env)})
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    """Exact to the millisecond (a float of seconds is not)."""
+    return datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
 
 
 def _ms_to_iso(value: str | None) -> str | None:
@@ -68,7 +119,9 @@ class JobRecord:
     waiting_for: str | None = None
 
     @classmethod
-    def from_hash(cls, raw: Mapping[bytes, bytes]) -> JobRecord:
+    def from_hash(cls, job_id: str, raw: Mapping[bytes, bytes]) -> JobRecord:
+        """The record of ``job_id`` from its hash (the key names the job: the hash does
+        not repeat its id)."""
         h = {k.decode(): v.decode() for k, v in raw.items()}
         error = None
         not_sent = h["state"] not in SENT_STATES  # once sent, the error is history
@@ -87,7 +140,7 @@ class JobRecord:
             if (iso := _ms_to_iso(value)) is not None
         }
         return cls(
-            id=h["id"],
+            id=job_id,
             state=h["state"],
             channel=h.get("ch", ""),
             type=h.get("type", ""),

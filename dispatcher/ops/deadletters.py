@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import cast
 
-from dispatcher.job.envelope import JobEnvelope
 from dispatcher.job.ids import new_job_id
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
@@ -45,11 +44,11 @@ class DeadLetters:
         with store_errors():
             raw = cast(
                 list[bytes | None],
-                self.client.hmget(schema.job(job_id), "state", "env", "replayed_as"),
+                self.client.hmget(schema.job(job_id), "state", "replayed_as"),
             )
-        if raw[0] != b"dead" or raw[1] is None or raw[2] is not None:
+        original = self.ledger.envelope(job_id)
+        if raw[0] != b"dead" or raw[1] is not None or original is None:
             raise KeyError(job_id)  # not dead, or replayed already
-        original = JobEnvelope.model_validate_json(raw[1])
         replay = original.model_copy(
             update={
                 "id": new_job_id(int(self.ledger.clock() * 1000)),

@@ -29,7 +29,7 @@ for i = 0, #jobs - 1 do
     out[i + 1] = 'dup:' .. dup
   else
     local state = (nb > NOW) and 'scheduled' or 'queued'
-    redis.call('HSET', K.job(id), 'id', id, 'state', state, 't_' .. state, NOW,
+    redis.call('HSET', K.job(id), 'state', state, 't_' .. state, NOW,
       'created', NOW, 'ch', ch, 'type', typ, 'to', to, 'from', from, 'sess', sess,
       'lane', lane, 'idem', idem, 'camp', camp, 'nb', nb, 'exp', exp, 'att', 0,
       'queue', queue, 'env', env, 'crun', crun)

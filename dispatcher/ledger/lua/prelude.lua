@@ -56,7 +56,8 @@ end
 local function stat(name, n) redis.call('HINCRBY', K.STATS, name, n or 1) end
 
 -- Publication is tracked: each message gets a number (its delivery tag is
--- '<task id>.<n>'), and each job it carries records n and the tag ('pub', 'ptag') and
+-- '<task id>.<n>'), and each job it carries records n ('pub'; and the tag, 'ptag', when
+-- the message is a batch's: a single job's tag is '<job id>.<n>', not kept twice) and
 -- sits in the queue's publication index (zset 'pub:<queue>', score n) until it leaves
 -- 'queued'. New work goes to the back of its queue (LPUSH) numbered from a rising
 -- sequence; work that has waited already (a retry, a resend, a lost message) goes to
@@ -70,8 +71,11 @@ local function stat(name, n) redis.call('HINCRBY', K.STATS, name, n or 1) end
 -- kwargs, embed]; headers lang, task, id, retries) in kombu's Redis transport format (a
 -- JSON object LPUSHed on the queue's list), the body as UTF-8 JSON text, not base64 (the
 -- app's broker option body_encoding='utf-8'). Its delivery tag is '<task id>.<n>' (see
--- above). tests/test_ledger_schema.py checks that kombu decodes it into the same task
--- call as Celery's send_task publishes. Message format 2: a message carries only its
+-- above). What kombu and Celery read as their defaults is left out, as every byte of a
+-- message is kept for each queued job: the embed's callbacks, errbacks, chain and chord
+-- (None), the priority (0) and the body encoding (none: the text as it is).
+-- tests/test_ledger_schema.py checks that kombu decodes it into the same task call as
+-- Celery's send_task publishes. Message format 2: a message carries only its
 -- jobs' ids (waapi.send(job_id=...), waapi.send_batch(jobs=[id, ...])); the worker's
 -- claim reads each envelope from the job's record, so it is kept once (format 1
 -- carried it in the message too).
@@ -83,20 +87,32 @@ local function message(task, task_id, queue, kwargs_json, front)
   if front then n = -redis.call('HINCRBY', K.STATS, 'published_front', 1) end
   local tag = task_id .. '.' .. n
   return cjson.encode({
-    body = '[[],' .. kwargs_json .. ',{"callbacks":null,"errbacks":null,"chain":null,"chord":null}]',
+    body = '[[],' .. kwargs_json .. ',{}]',
     ['content-encoding'] = 'utf-8',
     ['content-type'] = 'application/json',
     -- (no argsrepr/kwargsrepr: Celery reads them as '', so events show no arguments)
     headers = {lang = 'py', task = task, id = task_id, retries = 0,
                waapi_format = MESSAGE_FORMAT},
-    properties = {delivery_tag = tag, priority = 0, body_encoding = 'utf-8',
-                  delivery_info = {exchange = '', routing_key = queue}},
+    properties = {delivery_tag = tag, delivery_info = {exchange = '', routing_key = queue}},
   }), n, tag
 end
 
-local function track(id, queue, n, tag)
-  redis.call('HSET', K.job(id), 'pub', n, 'ptag', tag)
+-- ``tag``: a batch message's delivery tag, or nil for a single job's message;
+-- ``again``: the job may have been published before (so perhaps in a batch).
+local function track(id, queue, n, tag, again)
+  if tag then
+    redis.call('HSET', K.job(id), 'pub', n, 'ptag', tag)
+  else
+    redis.call('HSET', K.job(id), 'pub', n)
+    if again then redis.call('HDEL', K.job(id), 'ptag') end
+  end
   redis.call('ZADD', K.publications(queue), n, id)
+end
+
+-- The delivery tag of the message a job was last published in (see track), or nil.
+local function publication_tag(id, pub, ptag)
+  if ptag then return ptag end
+  return pub and (id .. '.' .. pub) or nil
 end
 
 -- A transactional queue that now holds a message: a draining worker whose own queue is
@@ -107,9 +123,9 @@ end
 
 -- ``front``: the job has waited already (a retry, a resend): next in line.
 local function publish_one(id, queue, front)
-  local msg, n, tag = message('waapi.send', id, queue, cjson.encode({job_id = id}), front)
+  local msg, n = message('waapi.send', id, queue, cjson.encode({job_id = id}), front)
   redis.call(front and 'RPUSH' or 'LPUSH', queue, msg)
-  track(id, queue, n, tag)
+  track(id, queue, n, nil, front)
   redis.call('SADD', K.QUEUES, queue)
   mark_ready(queue)
 end
@@ -404,7 +420,7 @@ end
 local function claim_job(id, LEASE, MAX_ATT, holder, token)
   local k = K.job(id)
   local f = redis.call('HMGET', k, 'state', 'att', 'exp', 'nb', 'next_at', 'env', 'from', 'lane',
-    'to', 'camp')
+    'to', 'camp', 'ch', 'type', 'sess', 'idem')
   local state = f[1]
   if not state then return {0, 'missing'} end
   if state ~= 'queued' and state ~= 'retry_wait' then return {0, state} end
@@ -452,5 +468,8 @@ local function claim_job(id, LEASE, MAX_ATT, holder, token)
     window = 'closed'
   end
   local suppressed = redis.call('HGET', K.SUPPRESSED, f[9]) or ''
-  return {1, att, f[6], window, suppressed}
+  -- The envelope is 'env' and the columns it was stored without (ENVELOPE_COLUMNS in
+  -- ledger/records.py, in that order): ch, type, to, from, sess, lane, idem, camp, nb, exp.
+  local columns = {f[11], f[12], f[9], f[7], f[13], f[8], f[14], f[10], f[4], f[3]}
+  return {1, att, f[6], window, suppressed, columns}
 end

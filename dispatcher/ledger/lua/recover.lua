@@ -105,11 +105,12 @@ if SWEEP then
       local index = K.publications(queue)
       for _, id in ipairs(redis.call('ZRANGEBYSCORE', index, '-inf', below, 'LIMIT', 0, LIMIT)) do
         local k = K.job(id)
-        local state, ptag, lost_at, from, lane, camp =
-          unpack(redis.call('HMGET', k, 'state', 'ptag', 'lost_at', 'from', 'lane', 'camp'))
+        local state, pub, ptag, lost_at, from, lane, camp = unpack(redis.call('HMGET', k,
+          'state', 'pub', 'ptag', 'lost_at', 'from', 'lane', 'camp'))
+        local tag = publication_tag(id, pub, ptag)
         if state ~= 'queued' then
           redis.call('ZREM', index, id)
-        elseif ptag and redis.call('HEXISTS', UNACKED, ptag) == 1 then
+        elseif tag and redis.call('HEXISTS', UNACKED, tag) == 1 then
           if lost_at then redis.call('HDEL', k, 'lost_at') end  -- a worker has it
         elseif not lost_at then
           redis.call('HSET', k, 'lost_at', NOW)

@@ -10,7 +10,7 @@
 local id, to, from, lane, camp, crun = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local k = K.job(id)
 if redis.call('EXISTS', k) == 1 then return 0 end
-redis.call('HSET', k, 'id', id, 'created', NOW, 'ch', ARGV[11], 'type', ARGV[12], 'to', to,
+redis.call('HSET', k, 'created', NOW, 'ch', ARGV[11], 'type', ARGV[12], 'to', to,
   'from', from, 'sess', '', 'lane', lane, 'idem', '', 'camp', camp, 'crun', crun, 'att', 0,
   'nb', 0, 'exp', 0, 'queue', '', 'env', '')
 set_state(id, 'failed', {err_code = ARGV[14], err_msg = ARGV[13]})

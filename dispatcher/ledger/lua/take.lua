@@ -10,9 +10,9 @@
 -- over every queue) per message. ARGV[6] = lease (ms), ARGV[7] = max attempts,
 -- ARGV[8] = the holder, ARGV[9] = the holder's token for this claim.
 -- Returns {} when the queue is empty (or none is ready); {1, attempt, env, window,
--- suppressed, id} when this caller may send; {0, reason, id} when the job is not to be
--- sent now (as claim.lua); {2, job JSON} for a message this script will not judge (not
--- ours, or no record yet: the caller handles it as Celery would have).
+-- suppressed, columns, id} when this caller may send; {0, reason, id} when the job is
+-- not to be sent now (as claim.lua); {2, ''} for a message this script will not judge
+-- (not ours, or no record yet: it is put back for Celery's consumer).
 local queue = ARGV[5]
 local raw = nil
 if queue ~= '' then
