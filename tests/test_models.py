@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from dispatcher.errors import InvalidRequest
 from dispatcher.gateway import CLOUD_KINDS, QR_KINDS, parse_send, request_model
 from dispatcher.gateway.contacts import UpdateContact
 from dispatcher.gateway.validation import parse
+from dispatcher.job.envelope import JobEnvelope
 
 ENV = {"to": "917890000198", "fromPhoneNo": "+917890000199"}
 E164 = st.from_regex(r"\+?(1[2-9][0-9]{9}|44[1-9][0-9]{9}|91[6-9][0-9]{9})", fullmatch=True)
@@ -289,3 +291,23 @@ def test_arbitrary_json_is_either_a_valid_request_or_refused_cleanly(
         assert exc.problems and all(str(p) for p in exc.problems)
     else:
         assert parse_send("cloud", kind, request.to_gateway()) == request
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"body": "\ud800"},
+        {"components": [{"parameters": [{"text": "ok"}, {"text": "x\udfff"}]}]},
+        {"\ud83d": "a lone surrogate as a key"},
+        {"rows": ("fine", ("\udc00",))},  # a tuple, as a Python producer may pass
+    ],
+)
+def test_an_envelope_refuses_a_body_that_cannot_be_utf8_wherever_it_hides(
+    payload: dict[str, Any],
+) -> None:
+    job = {"id": "j1", "channel": "cloud", "type": "text", "to": "+15551230001"}
+    with pytest.raises(ValidationError) as refused:
+        JobEnvelope.model_validate({**job, "payload": payload})
+    assert "payload" in str(refused.value) and "no lone surrogates" in str(refused.value)
+    fine = {"body": "caf\u00e9 \U0001f600", "rows": [{"title": "\u4e2d\u6587"}]}
+    assert JobEnvelope.model_validate({**job, "payload": fine}).payload == fine

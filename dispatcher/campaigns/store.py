@@ -460,6 +460,7 @@ class Campaigns:
                 self._finish_run(campaign_id, spec, run, cursor, total, now)
             return 0
         queued = 0
+        options = JobOptions.of(lane="bulk", campaign_id=campaign_id, expires_at=spec.expires_at)
         while room > 0 and cursor < total:  # chunk by chunk: memory follows the chunk
             take = min(room, FAN_OUT_CHUNK)
             with store_errors():
@@ -472,7 +473,7 @@ class Campaigns:
             envelopes = []
             for offset, raw_row in enumerate(rows):
                 envelope = self._envelope(
-                    campaign_id, spec, run, cursor + offset, json.loads(raw_row)
+                    campaign_id, spec, run, options, cursor + offset, json.loads(raw_row)
                 )
                 if envelope is not None:
                     envelopes.append(envelope)
@@ -485,11 +486,18 @@ class Campaigns:
         return queued
 
     def _envelope(
-        self, campaign_id: str, spec: CampaignSpec, run: int, index: int, row: dict[str, Any]
+        self,
+        campaign_id: str,
+        spec: CampaignSpec,
+        run: int,
+        options: JobOptions,
+        index: int,
+        row: dict[str, Any],
     ) -> JobEnvelope | None:
-        """The row's job, or None when it cannot be sent: then it is recorded ``failed``
-        with the reason (rows are checked at upload, so this means the configuration or
-        the time changed since: an unbound number, an ``expiresAt`` passed)."""
+        """The row's job (``options``: the campaign's, the same for every row), or None
+        when it cannot be sent: then it is recorded ``failed`` with the reason (rows are
+        checked at upload, so this means the configuration or the time changed since: an
+        unbound number, an ``expiresAt`` passed)."""
         number = spec.numbers[index % len(spec.numbers)]
         job_id = derived_job_id(campaign_id, str(run), row["to"])
         try:
@@ -497,7 +505,7 @@ class Campaigns:
                 spec.message.channel,
                 spec.message.type,
                 spec.send_for(row, number),
-                JobOptions.of(lane="bulk", campaign_id=campaign_id, expires_at=spec.expires_at),
+                options,
                 job_id=job_id,
             )
         except InvalidRequest as exc:

@@ -114,6 +114,9 @@ class Limiter:
         self._key_of = {route: key.name for route, key in settings.senders().items()}
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
+        # number -> the portfolio whose messaging limit it shares (Settings.portfolio_of,
+        # looked up once here: every admission asks)
+        self._portfolio_of = {n: p for p in settings.messaging_portfolios for n in p.numbers}
         self.throttle = Throttle.from_settings(settings)
 
     # --- which limits apply ----------------------------------------------------------------
@@ -162,7 +165,7 @@ class Limiter:
         """The messaging limit a Cloud send meets (None: no portfolio with a tier)."""
         if envelope.channel != "cloud" or envelope.from_phone_no is None:
             return None
-        portfolio = self.settings.portfolio_of(envelope.from_phone_no)
+        portfolio = self._portfolio_of.get(envelope.from_phone_no)
         if portfolio is None or portfolio.tier == "unlimited":
             return None
         budget = lane_budget(portfolio.tier, envelope.lane, self.settings.transactional_reserve)
