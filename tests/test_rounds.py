@@ -5,6 +5,9 @@ own error) in the order asked, and a script Redis has lost is loaded and run aga
 from __future__ import annotations
 
 import asyncio
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +15,10 @@ import redis
 
 from dispatcher.engine.rounds import RoundTrips
 from dispatcher.errors import StoreUnavailable
+from dispatcher.ledger.connection import SOCKET_TIMEOUT_S, connect
 from dispatcher.ledger.scripts import ScriptCall, StoreRound
+from tests.support.processes import RedisProcess
+from tests.support.stack import make_settings
 
 COUNT = "return {ARGV[1], redis.call('INCR', KEYS[1])}"
 WRONG_TYPE = "return redis.call('HGET', KEYS[1], 'field')"  # KEYS[1] holds a string
@@ -80,3 +86,52 @@ def test_a_redis_that_is_gone_fails_every_round_of_the_pipeline() -> None:
     )
     assert all(isinstance(answer, StoreUnavailable) for answer in answers)
     assert answers[0] is not answers[1]  # each lane gets an error of its own
+
+
+def test_rounds_on_a_redis_that_stops_answering_fail_in_the_socket_timeout_and_the_loop_runs_on(
+    tmp_path: Path,
+) -> None:
+    """The rounds' pipeline is read when Redis answers, not waited for: a Redis that stops
+    answering (SIGSTOP) fails the rounds on the wire after the client's socket timeout
+    (the shipped one), the event loop keeps running meanwhile, and the next round
+    connects again."""
+    server = RedisProcess.start(tmp_path / "redis")
+    client = connect(make_settings(server.url))
+    count = client.register_script(COUNT)
+
+    def one(n: int) -> StoreRound:
+        return StoreRound(client, (ScriptCall(count, ("n",), (str(n),)),))
+
+    async def main() -> tuple[list[Any], float, int, list[Any]]:
+        trips = RoundTrips(asyncio.get_running_loop())
+        assert await trips.ask(one(0)) == [[b"0", 1]]
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.1)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        server.proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        stuck = await asyncio.gather(trips.ask(one(1)), trips.ask(one(2)), return_exceptions=True)
+        waited = time.monotonic() - started
+        ticker.cancel()
+        server.proc.send_signal(signal.SIGCONT)
+        again = await trips.ask(one(3))
+        trips.close()
+        return stuck, waited, ticks, again
+
+    try:
+        stuck, waited, ticks, again = asyncio.run(main())
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+        server.proc.kill()
+        server.proc.wait()
+    assert all(isinstance(answer, StoreUnavailable) for answer in stuck), stuck
+    assert "Timeout" in str(stuck[0])
+    assert SOCKET_TIMEOUT_S - 0.5 <= waited <= SOCKET_TIMEOUT_S + 5
+    assert ticks >= waited * 10 * 0.5  # the loop was never held by the wait
+    assert again[0][0] == b"3"  # a new connection

@@ -159,6 +159,7 @@ class SendLoop:
                 )
         if self._http is not None:
             await self._http.close()
+        self._round_trips.close()
 
     async def perform(self, step: Step) -> Any:
         """A step of the worker's logic, on the loop (:func:`run_async`)."""

@@ -57,8 +57,11 @@ class _SentinelBlockingPool(SentinelConnectionPool, redis.BlockingConnectionPool
     worker's threads share a known number of connections with either kind of Redis."""
 
 
+SOCKET_TIMEOUT_S = 10.0  # a Redis that answers nothing for this long is taken as gone
+
+
 def connect(
-    settings: Settings, *, max_connections: int = 64, timeout_s: float = 10.0
+    settings: Settings, *, max_connections: int = 64, timeout_s: float = SOCKET_TIMEOUT_S
 ) -> redis.Redis:
     """A client with a blocking pool (threads wait for a connection, never fail)."""
     options: dict[str, Any] = {

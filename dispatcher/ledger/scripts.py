@@ -135,9 +135,8 @@ def run_rounds(
     ``confirm``: every round is a write the replicas must have (a WAIT closes the
     pipeline)."""
     pipe = client.pipeline(transaction=False)
-    for calls in rounds:
-        for call in calls:
-            pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+    for _evalsha, *arguments in round_commands(rounds):
+        pipe.evalsha(*arguments)
     needed = 0
     try:
         if confirm is not None:
@@ -149,6 +148,27 @@ def run_rounds(
             confirm.check(results[-1], needed)
     except StoreUnavailable as exc:
         return [StoreUnavailable(*exc.args) for _ in rounds]
+    return round_answers(client, confirm, rounds, results)
+
+
+def round_commands(rounds: Sequence[Sequence[ScriptCall]]) -> list[tuple[Any, ...]]:
+    """The EVALSHA of every call of ``rounds``, in order."""
+    return [
+        ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        for calls in rounds
+        for call in calls
+    ]
+
+
+def round_answers(
+    client: redis.Redis,
+    confirm: ReplicaConfirm | None,
+    rounds: Sequence[Sequence[ScriptCall]],
+    results: Sequence[Any],
+) -> list[list[Any] | StoreUnavailable]:
+    """Each round's results from the replies to :func:`round_commands` (an error reply
+    is an exception), or the error it met: a script Redis no longer knows is loaded and
+    run again, here."""
     answers: list[list[Any] | StoreUnavailable] = []
     at = 0
     for calls in rounds:
