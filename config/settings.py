@@ -374,7 +374,14 @@ class Settings(BaseSettings):
 
     def portfolio_of(self, number: str) -> Portfolio | None:
         """The portfolio whose messaging limit ``number`` shares, if one is configured."""
-        return next((p for p in self._portfolios if number in p.numbers), None)
+        return self.portfolio_by_number().get(number)
+
+    def portfolio_by_number(self) -> dict[str, Portfolio]:
+        """number -> the portfolio whose messaging limit it shares (a number is in one
+        at most). A hot path keeps the table: each read of the settings' portfolios
+        goes through pydantic's private attributes, which raise and catch an
+        AttributeError (about 2 us)."""
+        return {number: p for p in self._portfolios for number in p.numbers}
 
     def _build_portfolios(self) -> tuple[Portfolio, ...]:
         if self.portfolios and self.messaging_tier is not None:

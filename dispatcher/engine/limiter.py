@@ -114,9 +114,7 @@ class Limiter:
         self._key_of = {route: key.name for route, key in settings.senders().items()}
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
-        # number -> the portfolio whose messaging limit it shares (Settings.portfolio_of,
-        # looked up once here: every admission asks)
-        self._portfolio_of = {n: p for p in settings.messaging_portfolios for n in p.numbers}
+        self._portfolio_of = settings.portfolio_by_number()  # every admission asks
         self.throttle = Throttle.from_settings(settings)
 
     # --- which limits apply ----------------------------------------------------------------

@@ -36,6 +36,8 @@ from redis.exceptions import (
 )
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from dispatcher.ledger.connection import SOCKET_TIMEOUT_S
+
 READ_SIZE = 65536
 
 
@@ -75,7 +77,7 @@ class Wire:
         self._buffer = bytearray(READ_SIZE)
         self._waiting: collections.deque[_Pipeline] = collections.deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._timeout_s = 10.0
+        self._timeout_s = SOCKET_TIMEOUT_S
         self._demoted = False  # a READONLY reply came: connect again once answered
 
     @staticmethod
@@ -91,8 +93,9 @@ class Wire:
             connection = self._connected()
             connection.send_packed_command(connection.pack_commands(commands), check_health=False)
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            self._broken(_as_redis_error(exc))
-            answer.set_exception(_as_redis_error(exc))
+            error = _as_redis_error(exc)
+            self._broken(error)
+            answer.set_exception(error)
             return answer
         deadline = self._loop.time() + self._timeout_s
         self._waiting.append(_Pipeline(len(commands), answer, deadline))
@@ -112,7 +115,7 @@ class Wire:
             self._pool.release(connection)
             raise RedisConnectionError("redis: the connection has no socket")
         self._connection, self._socket = connection, sock
-        self._timeout_s = connection.socket_timeout or 10.0
+        self._timeout_s = connection.socket_timeout or SOCKET_TIMEOUT_S
         self._reader = hiredis.Reader(protocolError=InvalidResponse, replyError=reply_error)
         self._loop.add_reader(sock.fileno(), self._readable)
         return connection

@@ -23,7 +23,7 @@ from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.records import (
-    ENVELOPE_COLUMNS,
+    ENVELOPE_FIELDS,
     JobRecord,
     envelope_of,
     stored_envelope,
@@ -486,9 +486,8 @@ class Ledger:
     def envelope(self, job_id: str) -> JobEnvelope | None:
         """The envelope the job was queued with (None for no such job, or one refused
         before it was queued)."""
-        fields = ("env", *(column for column, _ in ENVELOPE_COLUMNS))
         with store_errors():
-            raw = cast(list[bytes | None], self.client.hmget(schema.job(job_id), *fields))
+            raw = cast(list[bytes | None], self.client.hmget(schema.job(job_id), *ENVELOPE_FIELDS))
         env, *columns = raw
         return envelope_of(job_id, env, columns) if env else None
 

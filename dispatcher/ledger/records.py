@@ -28,6 +28,8 @@ ENVELOPE_COLUMNS = (
     ("nb", "notBefore"),  # ms, 0 = none
     ("exp", "expiresAt"),  # ms, 0 = none
 )
+# What Ledger.envelope reads of a record, in envelope_of's order.
+ENVELOPE_FIELDS = ("env", *(column for column, _ in ENVELOPE_COLUMNS))
 _MS_COLUMNS = frozenset({"notBefore", "expiresAt"})
 _IN_COLUMNS = {"id", "v"} | {  # by Python name, as model_dump's exclude takes them
     name
@@ -65,7 +67,7 @@ def _ms_to_datetime(ms: int) -> datetime:
 def _ms_to_iso(value: str | None) -> str | None:
     if not value or value == "0":
         return None
-    return datetime.fromtimestamp(int(value) / 1000, UTC).isoformat(timespec="milliseconds")
+    return _ms_to_datetime(int(value)).isoformat(timespec="milliseconds")
 
 
 def _history(raw: str | None) -> list[dict[str, Any]]:
