@@ -12,10 +12,10 @@ from celery.signals import worker_ready, worker_shutdown
 from celery.worker import state as worker_state
 
 from dispatcher.campaigns import Campaigns
-from dispatcher.engine import collector
 from dispatcher.engine.heartbeat import heartbeat
 from dispatcher.engine.loop import SendLoop
 from dispatcher.engine.worker import Worker
+from dispatcher.heap import settle_heap
 from dispatcher.ledger.connection import connect
 from dispatcher.producer.api import Dispatcher
 
@@ -76,7 +76,7 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     app = sender.app
     worker = worker_for(app)
     worker.serve(app.amqp.queues.consume_from)  # the queues -Q named
-    collector.settle()  # start-up is done: its heap is frozen (dispatcher.engine.collector)
+    settle_heap()  # start-up is done: its heap is frozen (dispatcher.heap)
     settings = worker.settings
     client = connect(settings, max_connections=2)
     threading.Thread(

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from config import Settings, load_settings
 from dispatcher.campaigns import Campaigns
 from dispatcher.errors import StoreUnavailable, coded
+from dispatcher.heap import settle_heap
 from dispatcher.http import (
     campaign_routes,
     console_routes,
@@ -92,4 +93,6 @@ def app_from_env() -> FastAPI:
     """uvicorn's factory: the entry point that reads the environment."""
     settings = load_settings()
     start_telemetry(settings, "web")
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap()  # the service is built: its heap is frozen (dispatcher.heap)
+    return app
