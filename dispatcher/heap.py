@@ -5,10 +5,10 @@ from start-up.
 With CPython's defaults (a young-generation collection every 700 net allocations, an
 old-generation one every 10 of those), a worker at 2,400 msg/s spent a quarter of its
 CPU collecting: 0.42 ms of worker CPU per message against 0.29-0.35 ms with the
-settings below, measured on (c) of ``make bench`` (three workers,
-15,000 messages, runs in the same hour). And each full collection walked the whole start-up heap (Celery,
-kombu, pydantic's schemas, aiohttp): 130-270 ms with every send of the process held,
-three times in a 15 s run, the tail of the added latency at half load.
+settings below, on (c) of ``make bench`` (three workers, 15,000 messages, runs in the
+same hour). And each full collection walked the whole start-up heap (Celery, kombu,
+pydantic's schemas, aiohttp): 130-270 ms with every send of the process held, three
+times in a 15 s run, the tail of the added latency at half load.
 
 The HTTP service gains as much on large requests: 15,000-19,000 jobs/s through
 ``/v1/messages/bulk`` against 13,100-13,200 with the defaults (``enqueue_rates`` of
