@@ -1,6 +1,6 @@
-"""Python's garbage collector, set for a dispatcher process (a worker, the HTTP service):
-one that allocates a few hundred container objects per message and keeps a large heap
-from start-up.
+"""Python's garbage collector, set for a long-running process of the project (a worker,
+the HTTP service, the sandbox gateway): one that allocates a few hundred container
+objects per message and keeps a large heap from start-up.
 
 With CPython's defaults (a young-generation collection every 700 net allocations, an
 old-generation one every 10 of those), a worker at 2,400 msg/s spent a quarter of its
