@@ -19,13 +19,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 import redis
 
 from config import ApiKeyConfig, Settings
 from dispatcher.engine.throttle import BUCKET_MS, Throttle
-from dispatcher.job.envelope import JobEnvelope
+from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.reach import MESSAGING_WINDOW_S, lane_budget
@@ -43,13 +43,56 @@ Status = Literal["ok", "wait", "paused"]
 WaitReason = Literal["", "throttle", "limits", "reach", "paused"]
 
 
-def _number_used(envelope: JobEnvelope) -> str | None:
+class Routed(Protocol):
+    """What admission reads of a job: a JobEnvelope, or the plan of a queue's jobs
+    (:meth:`Limiter.take_plan`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def to(self) -> str: ...
+    @property
+    def from_phone_no(self) -> str | None: ...
+    @property
+    def lane(self) -> str: ...
+    @property
+    def campaign_id(self) -> str | None: ...
+    @property
+    def campaign_rate(self) -> float | None: ...
+
+
+# What take.lua puts in a planned admission's values: the job's recipient, its attempt and
+# its id (admit_taken).
+RECIPIENT, ATTEMPT, JOB = "\x01", "\x02", "\x03"
+PLACEHOLDERS = (RECIPIENT, ATTEMPT, JOB)
+
+
+class _Draw(float):
+    """A uniform draw's place in a plan (take_plan draws it anew for each take)."""
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """Any job of one transactional Cloud queue, as its admission is planned."""
+
+    from_phone_no: str
+    id: str = JOB
+    channel: str = "cloud"
+    to: str = RECIPIENT
+    lane: str = "transactional"
+    campaign_id: str | None = None
+    campaign_rate: float | None = None
+
+
+def _number_used(envelope: Routed) -> str | None:
     """The sending number whose limits a job spends: a message's own; None for a contact
     write (it rides its key's queue but sends from no number) and a session-only QR job."""
     return None if envelope.channel == "contacts" else envelope.from_phone_no
 
 
-def _pause_scope(envelope: JobEnvelope) -> str:
+def _pause_scope(envelope: Routed) -> str:
     """What pausing stops this job: its number, ``contacts`` or QR ``sessions``."""
     return "contacts" if envelope.channel == "contacts" else envelope.from_phone_no or "sessions"
 
@@ -115,16 +158,23 @@ class Limiter:
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._portfolio_of = settings.portfolio_by_number()  # every admission asks
+        # Transactional Cloud queues -> their number: the queues take_plan plans for.
+        self._planned_numbers = {
+            queue_name("cloud", number, "transactional"): number
+            for number, channel in self._key_of
+            if channel == "cloud"
+        }
+        self._plans: dict[str, tuple[tuple[Any, ...], tuple[int, ...]]] = {}  # by queue
         self.throttle = Throttle.from_settings(settings)
 
     # --- which limits apply ----------------------------------------------------------------
 
-    def key_name(self, envelope: JobEnvelope) -> str | None:
+    def key_name(self, envelope: Routed) -> str | None:
         if envelope.from_phone_no is not None:
             return self._key_of.get((envelope.from_phone_no, envelope.channel))
         return self._qr_key
 
-    def limits_for(self, envelope: JobEnvelope) -> list[Limit]:
+    def limits_for(self, envelope: Routed) -> list[Limit]:
         """Every limit the job must pass, with names that are their Redis schema."""
         s = self.settings
         limits: list[Limit] = []
@@ -159,7 +209,7 @@ class Limiter:
                 )
         return limits
 
-    def messaging_limit_for(self, envelope: JobEnvelope) -> MessagingLimit | None:
+    def messaging_limit_for(self, envelope: Routed) -> MessagingLimit | None:
         """The messaging limit a Cloud send meets (None: no portfolio with a tier)."""
         if envelope.channel != "cloud" or envelope.from_phone_no is None:
             return None
@@ -169,7 +219,7 @@ class Limiter:
         budget = lane_budget(portfolio.tier, envelope.lane, self.settings.transactional_reserve)
         return MessagingLimit(portfolio.name, portfolio.tier, budget)
 
-    def cooldowns_for(self, envelope: JobEnvelope) -> list[str]:
+    def cooldowns_for(self, envelope: Routed) -> list[str]:
         names = []
         key_name = self.key_name(envelope)
         if key_name is not None:
@@ -180,7 +230,7 @@ class Limiter:
             names.append(f"pair:{number}:{envelope.to}")
         return names
 
-    def refunds(self, envelope: JobEnvelope) -> list[tuple[str, float]]:
+    def refunds(self, envelope: Routed) -> list[tuple[str, float]]:
         """(Redis key, interval in ms) of the limits a call the gateway did not take
         gives back: Meta's, the number's throughput and the recipient pair's (Meta counts
         messages that reach it; one the gateway answered 5xx or 429 never did, and its
@@ -192,11 +242,11 @@ class Limiter:
             if limit.name.startswith(("pair:", "num:"))
         ]
 
-    def throttle_scopes(self, envelope: JobEnvelope) -> list[str]:
+    def throttle_scopes(self, envelope: Routed) -> list[str]:
         """The adaptive throttle's scopes of this job's calls (key, number)."""
         return self.throttle.scopes(self.key_name(envelope), _number_used(envelope))
 
-    def _key_config(self, envelope: JobEnvelope) -> ApiKeyConfig | None:
+    def _key_config(self, envelope: Routed) -> ApiKeyConfig | None:
         name = self.key_name(envelope)
         return None if name is None else self._key_by_name.get(name)
 
@@ -204,7 +254,7 @@ class Limiter:
 
     def admit_steps(
         self,
-        envelope: JobEnvelope,
+        envelope: Routed,
         *,
         max_wait_s: float | None = None,
         now_ms: float | None = None,
@@ -214,6 +264,66 @@ class Limiter:
         ``attempt``: the claim's attempt; when admitted, the job is marked as going to
         the gateway under it (``go``), which recovery reads. One round trip (a step:
         :class:`StoreRound`); :meth:`admit` makes it at once."""
+        keys, args = self._admission(envelope, max_wait_s, now_ms, attempt)
+        [answer] = yield StoreRound(self.client, (ScriptCall(self._admit, keys, args),))
+        return self.admission_of(envelope, answer)
+
+    admit = at_once(admit_steps)
+
+    def take_plan(self, queue: str) -> tuple[Any, ...]:
+        """The admission ``take.lua`` makes with the claim of ``queue``'s next job, so
+        that a message costs one round trip, not two: admit.lua's keys and arguments for
+        any job of the queue, the job's recipient, attempt and id left for the script to
+        fill (``RECIPIENT``, ``ATTEMPT``, ``JOB``). Only a transactional Cloud queue's
+        jobs are planned for (their limits differ only by recipient); () for any other
+        queue: its jobs are admitted as they are sent (:meth:`admit_steps`)."""
+        cached = self._plans.get(queue)
+        if cached is None:
+            number = self._planned_numbers.get(queue)
+            if number is None:
+                return ()
+            keys, args = self._admission(_Planned(number), None, None, ATTEMPT, _Draw)
+            values = (*keys, *args)
+            marked = ",".join(
+                str(at)
+                for at, value in enumerate(values, 1)
+                if isinstance(value, str) and any(mark in value for mark in PLACEHOLDERS)
+            )
+            plan = (number, "cloud", "transactional", len(keys), marked, *values)
+            draws = tuple(at for at, value in enumerate(plan) if isinstance(value, _Draw))
+            if self.clock is None:  # (a simulated clock is read at each plan)
+                self._plans[queue] = plan, draws
+        else:
+            plan, draws = cached
+        if not draws:
+            return plan
+        fresh = list(plan)
+        for at in draws:  # the throttle's and the messaging limit's draws, new each time
+            fresh[at] = random.random()  # noqa: S311
+        return tuple(fresh)
+
+    def admission_of(self, envelope: Routed, answer: list[Any]) -> Admission:
+        """admit.lua's answer, for ``envelope``'s job."""
+        status, delay, probe, reason = answer
+        why = cast(WaitReason, reason.decode())
+        return Admission(
+            cast(Status, status.decode()),
+            float(delay) / 1000.0,
+            probe == 1,
+            why,
+            self.messaging_limit_for(envelope) if why == "reach" else None,
+        )
+
+    def _admission(
+        self,
+        envelope: Routed,
+        max_wait_s: float | None,
+        now_ms: float | None,
+        attempt: int | str | None,
+        draw: Callable[[], float] = random.random,
+    ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """admit.lua's KEYS and ARGV for ``envelope``'s job (``draw``: its uniform draws
+        in [0, 1))."""
         limits = self.limits_for(envelope)
         cooldowns = self.cooldowns_for(envelope)
         # A paused number stops its messages; contact writes are not messages.
@@ -234,7 +344,7 @@ class Limiter:
         throttle_keys = [*scopes, scopes[0] + ":probe"] if scopes else []
         t = self.throttle
         args.extend((len(scopes), t.factor, t.min_calls, BUCKET_MS, t.buckets))
-        args.extend((random.random(), random.random(), t.probe_interval_ms))  # noqa: S311
+        args.extend((draw(), draw(), t.probe_interval_ms))
         # Admitted under a claim: the job is marked as going to the gateway now, so a
         # claim lost before this point is known not to have been sent (not ambiguous).
         args.append("" if attempt is None else attempt)
@@ -245,7 +355,7 @@ class Limiter:
             assert envelope.from_phone_no is not None
             reach_keys = [reach.key, schema.window(envelope.from_phone_no, envelope.to)]
             args.extend((1, reach.budget, envelope.to, MESSAGING_WINDOW_S * 1000))
-            args.append(random.random())  # noqa: S311
+            args.append(draw())
         keys = (
             *(schema.rate(limit.name) for limit in limits),
             *(schema.cooldown(c) for c in cooldowns),
@@ -256,18 +366,7 @@ class Limiter:
             *throttle_keys,
             *job_key,
         )
-        [answer] = yield StoreRound(self.client, (ScriptCall(self._admit, keys, tuple(args)),))
-        status, delay, probe, reason = answer
-        why = cast(WaitReason, reason.decode())
-        return Admission(
-            cast(Status, status.decode()),
-            float(delay) / 1000.0,
-            probe == 1,
-            why,
-            reach if why == "reach" else None,
-        )
-
-    admit = at_once(admit_steps)
+        return keys, tuple(args)
 
     # --- cooldowns and pauses -----------------------------------------------------------
 

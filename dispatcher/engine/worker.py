@@ -221,11 +221,23 @@ class Worker:
                 beat_once(self.ledger.client, self.identity, (), ttl_s=0)
             self._registered = True
         token = str(next(self._tokens))
+        admit = self._take_plan(then)
         try:
-            return (yield from self.ledger.take_steps(then, self.identity, token))
+            return (yield from self.ledger.take_steps(then, self.identity, token, admit))
         except StoreUnavailable:
             self._give_back_later(token)
             raise
+
+    def _take_plan(self, then: NextClaim) -> tuple[Any, ...]:
+        """The admission a take makes with its claim (``Limiter.take_plan``), but none
+        while Meta has stopped a template: a job of a stopped template is held, not
+        sent, and a slot reserved for it would be spent for nothing."""
+        if then[0] != "take":
+            return ()
+        with self._best_effort("template status"):
+            if not self.stopped_templates.any_stopped():
+                return self.limiter.take_plan(then[1])
+        return ()
 
     def _give_back_later(self, token: str) -> None:
         with self._uncertain_lock:
@@ -443,7 +455,10 @@ class Worker:
         if self._template_stopped(envelope, claim, use_fallback):
             return "retry_wait"
         with self._before_the_call(claim):
-            admission = yield from self.limiter.admit_steps(envelope, attempt=claim.attempt)
+            if claim.admission is not None:  # made with the claim (take.lua)
+                admission = self.limiter.admission_of(envelope, claim.admission)
+            else:
+                admission = yield from self.limiter.admit_steps(envelope, attempt=claim.attempt)
             if admission.status == "paused":
                 number = envelope.from_phone_no or ""
                 self.ledger.release(claim, self.settings.pause_recheck_s, "paused", park_for=number)
@@ -754,7 +769,14 @@ class Worker:
         token = str(next(self._tokens))
         try:
             turn.taken = yield from self.ledger.finish_then(
-                claim.job_id, claim.attempt, state, then, self.identity, token, **fields
+                claim.job_id,
+                claim.attempt,
+                state,
+                then,
+                self.identity,
+                token,
+                self._take_plan(then),
+                **fields,
             )
         except StoreUnavailable:
             self._give_back_later(token)

@@ -72,6 +72,8 @@ class Claim:
     window: str = "unknown"  # the recipient's window as the webhooks told: open|closed|unknown
     suppressed: str = ""  # why the recipient is on the suppression list, or ""
     token: str = ""  # the holder's token for this claim (Ledger.unclaim gives it back)
+    # admit.lua's answer when the take admitted the job with its claim (take.lua), else None
+    admission: list[Any] | None = None
 
     def envelope(self) -> JobEnvelope:
         """The claimed job's envelope, rebuilt from its record."""
@@ -211,14 +213,15 @@ class Ledger:
         return lease_ms, self.settings.retry_max_attempts, holder, token
 
     def _call_for(
-        self, then: NextClaim, holder: str, token: str
-    ) -> tuple[str, tuple[str | int, ...]]:
-        """The script and arguments of a claim (claim.lua, take.lua)."""
+        self, then: NextClaim, holder: str, token: str, admit: Sequence[Any] = ()
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The script and arguments of a claim (claim.lua, take.lua); ``admit``: the
+        admission take.lua makes with the claim (``Limiter.take_plan``; none when empty)."""
         name, subject = then
         if name == "claim":
             return "claim", (subject, *self._terms(holder, token))
         if name == "take":
-            return "take", (subject, *self._terms(holder, token), "")
+            return "take", (subject, *self._terms(holder, token), "", *admit)
         return "take", ("", *self._terms(holder, token), subject)
 
     def claim(self, job_id: str, holder: str = "", token: str = "") -> Claim | str:
@@ -240,10 +243,14 @@ class Ledger:
         caller's worker group serves (``served``: the digest :meth:`serve` returned)."""
         return now(self.take_steps(("take_any", served), holder, token))
 
-    def take_steps(self, then: NextClaim, holder: str, token: str) -> StoreSteps[ClaimAnswer]:
+    def take_steps(
+        self, then: NextClaim, holder: str, token: str, admit: Sequence[Any] = ()
+    ) -> StoreSteps[ClaimAnswer]:
         """A claim as a step: :meth:`claim` (``("claim", job_id)``), :meth:`take`
-        (``("take", queue)``) or :meth:`take_any` (``("take_any", served)``)."""
-        [answer] = yield self.scripts.round(_ms(self.clock), self._call_for(then, holder, token))
+        (``("take", queue)``, admitting the job with its claim when ``admit`` plans it)
+        or :meth:`take_any` (``("take_any", served)``)."""
+        call = self._call_for(then, holder, token, admit)
+        [answer] = yield self.scripts.round(_ms(self.clock), call)
         return _answer_of(then, answer, token)
 
     def serve(self, queues: Sequence[str]) -> str:
@@ -281,6 +288,7 @@ class Ledger:
         then: NextClaim,
         holder: str,
         token: str,
+        admit: Sequence[Any] = (),
         **outcome: Unpack[Outcome],
     ) -> StoreSteps[ClaimAnswer]:
         """:meth:`finish`, then the next claim in the same round trip: ``("take",
@@ -292,7 +300,7 @@ class Ledger:
         _, answer = yield self.scripts.round(
             _ms(self.clock),
             ("finish", self.outcome_args(job_id, attempt, state, **outcome)),
-            self._call_for(then, holder, token),
+            self._call_for(then, holder, token, admit),
         )
         return _answer_of(then, answer, token)
 
@@ -593,13 +601,18 @@ def _answer_of(then: NextClaim, result: list[Any], token: str) -> ClaimAnswer:
 
 def _taken(result: list[Any], token: str) -> Claim | str | None:
     """take.lua's answer: None for an empty queue or a message left to Celery's
-    consumer, else as claim.lua's (the job id last)."""
+    consumer, else as claim.lua's (then the admission made with it, and the job id)."""
     if not result or int(result[0]) == 2:
         return None
-    return _claim_of(result, result[-1].decode() if int(result[0]) == 1 else "", token)
+    if int(result[0]) != 1:
+        return _claim_of(result, "", token)
+    admission = result[6] if isinstance(result[6], list) else None
+    return _claim_of(result, result[-1].decode(), token, admission)
 
 
-def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
+def _claim_of(
+    result: list[Any], job_id: str, token: str, admission: list[Any] | None = None
+) -> Claim | str:
     """A claim script's answer: {1, attempt, env, window, suppressed, columns, ...} is a
     Claim; {0, reason} is the reason not to send."""
     if int(result[0]) != 1:
@@ -613,4 +626,5 @@ def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
         window.decode(),
         suppressed.decode(),
         token,
+        admission,
     )

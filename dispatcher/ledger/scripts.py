@@ -13,7 +13,10 @@ Two conventions, each stated at the top of every script:
   the caller computed, so it declares them all as KEYS and stands alone (no prelude).
 
 ``throttle.lua`` (the adaptive throttle's counting) precedes both kinds: admission
-counts a call it holds back, ``finish.lua`` a call made.
+counts a call it holds back, ``finish.lua`` a call made. ``admit.lua`` defines the
+admission as a function: the admission script calls it with its KEYS and ARGV, and
+``take.lua`` (in ``ADMITTING``) with the admission the caller planned for the job it
+claims.
 """
 
 from __future__ import annotations
@@ -52,15 +55,20 @@ def _lua(name: str) -> str:
     return (resources.files("dispatcher.ledger") / "lua" / f"{name}.lua").read_text()
 
 
+# Ledger scripts that admit what they claim (admit.lua's function, before their body).
+ADMITTING = frozenset({"take"})
+
+
 @cache
 def _source(name: str) -> str:
-    return "\n".join((_lua("prelude"), _lua("throttle"), _lua(name)))
+    admits = (_lua("admit"),) if name in ADMITTING else ()
+    return "\n".join((_lua("prelude"), _lua("throttle"), *admits, _lua(name)))
 
 
 @cache
 def admit_source() -> str:
     """The admission script (declared KEYS, no prelude; the throttle's counting)."""
-    return _lua("throttle") + "\n" + _lua("admit")
+    return "\n".join((_lua("throttle"), _lua("admit"), "return admit(KEYS, ARGV)"))
 
 
 # The writes the dispatcher stands on: an enqueue it acknowledges, a claim it sends under.

@@ -125,9 +125,16 @@ class StoppedTemplates:
 
     def stopping(self, sent: tuple[str, str]) -> TemplateState | None:
         """What Meta said that stops template ``sent`` (name, language), if anything."""
+        stopped = self._view()
+        return next((t for t in stopped if same_template((t.name, t.language), sent)), None)
+
+    def any_stopped(self) -> bool:
+        """Whether Meta has stopped any template."""
+        return bool(self._view())
+
+    def _view(self) -> list[TemplateState]:
         with self._lock:
             if self.clock() - self._read_at >= self.max_age_s:
                 self._stopped = [t for t in self.templates.all() if t.status in STOPPED]
                 self._read_at = self.clock()
-            stopped = self._stopped
-        return next((t for t in stopped if same_template((t.name, t.language), sent)), None)
+            return self._stopped

@@ -1,4 +1,6 @@
--- One atomic admission decision over every limit that applies to a job.
+-- One atomic admission decision over every limit that applies to a job: admit(KEYS,
+-- ARGV), called by the admission script (scripts.py: admit_source) and by take.lua, which
+-- admits the job it claims when the caller planned its admission (Limiter.take_plan).
 --
 -- Each limit is a GCRA with reservation: emission interval T (ms) and burst tolerance
 -- tau = T * (burst - 1) (ms); its state is the theoretical arrival time TAT (ms). A job
@@ -47,113 +49,115 @@
 -- moment one of the entries past the budget's edge, picked at random, is 24 hours old,
 -- so that the jobs waiting spread over the time the slots free up instead of all waking
 -- at the first.
-local n, c, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local now
-if ARGV[4] ~= '' then
-  now = tonumber(ARGV[4])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
-local label = ARGV[5 + 2 * n]
-local function waited(kind, ms)
-  redis.call('HINCRBY', KEYS[n + c + 2], label .. '|' .. kind, 1)
-  if ms > 0 then redis.call('HINCRBY', KEYS[n + c + 3], label, math.floor(ms + 0.5)) end
-end
-if redis.call('EXISTS', KEYS[n + c + 1]) == 1 then
-  waited('paused', 0)
-  return {'paused', '0', 0, 'paused'}
-end
-local start = now
-for i = 1, c do
-  local ttl = redis.call('PTTL', KEYS[n + i])
-  if ttl > 0 and now + ttl > start then start = now + ttl end
-end
-local tats = {}
-for i = 1, n do
-  local tau = tonumber(ARGV[4 + 2 * i])
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  tats[i] = tat
-  if tat - tau > start then start = tat - tau end
-end
--- Meta's messaging limit.
-local m = tonumber(ARGV[15 + 2 * n] or '0')
-local counted = false  -- the send counts against the portfolio's messaging limit
-if m > 0 then
-  local zset, span = KEYS[n + c + 4], tonumber(ARGV[18 + 2 * n])
-  local who = ARGV[17 + 2 * n]
-  if redis.call('EXISTS', KEYS[n + c + 5]) == 0 then
-    counted = true
-    redis.call('ZREMRANGEBYSCORE', zset, '-inf', now - span)
-    if not redis.call('ZSCORE', zset, who) then
-      local used, budget = redis.call('ZCARD', zset), tonumber(ARGV[16 + 2 * n])
-      if used >= budget then
-        local edge = used - budget  -- the oldest entry whose leaving frees a slot
-        local pick = edge + math.floor(tonumber(ARGV[19 + 2 * n]) * (used - edge))
-        local at = redis.call('ZRANGE', zset, pick, pick, 'WITHSCORES')
-        local hold = math.max(1000, tonumber(at[2]) + span - now)
-        waited('reach', hold)
-        return {'wait', string.format('%.3f', hold), 0, 'reach'}
+local function admit(KEYS, ARGV)
+  local n, c, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+  local now
+  if ARGV[4] ~= '' then
+    now = tonumber(ARGV[4])
+  else
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  end
+  local label = ARGV[5 + 2 * n]
+  local function waited(kind, ms)
+    redis.call('HINCRBY', KEYS[n + c + 2], label .. '|' .. kind, 1)
+    if ms > 0 then redis.call('HINCRBY', KEYS[n + c + 3], label, math.floor(ms + 0.5)) end
+  end
+  if redis.call('EXISTS', KEYS[n + c + 1]) == 1 then
+    waited('paused', 0)
+    return {'paused', '0', 0, 'paused'}
+  end
+  local start = now
+  for i = 1, c do
+    local ttl = redis.call('PTTL', KEYS[n + i])
+    if ttl > 0 and now + ttl > start then start = now + ttl end
+  end
+  local tats = {}
+  for i = 1, n do
+    local tau = tonumber(ARGV[4 + 2 * i])
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    tats[i] = tat
+    if tat - tau > start then start = tat - tau end
+  end
+  -- Meta's messaging limit.
+  local m = tonumber(ARGV[15 + 2 * n] or '0')
+  local counted = false  -- the send counts against the portfolio's messaging limit
+  if m > 0 then
+    local zset, span = KEYS[n + c + 4], tonumber(ARGV[18 + 2 * n])
+    local who = ARGV[17 + 2 * n]
+    if redis.call('EXISTS', KEYS[n + c + 5]) == 0 then
+      counted = true
+      redis.call('ZREMRANGEBYSCORE', zset, '-inf', now - span)
+      if not redis.call('ZSCORE', zset, who) then
+        local used, budget = redis.call('ZCARD', zset), tonumber(ARGV[16 + 2 * n])
+        if used >= budget then
+          local edge = used - budget  -- the oldest entry whose leaving frees a slot
+          local pick = edge + math.floor(tonumber(ARGV[19 + 2 * n]) * (used - edge))
+          local at = redis.call('ZRANGE', zset, pick, pick, 'WITHSCORES')
+          local hold = math.max(1000, tonumber(at[2]) + span - now)
+          waited('reach', hold)
+          return {'wait', string.format('%.3f', hold), 0, 'reach'}
+        end
       end
     end
   end
-end
--- The adaptive throttle.
-local g = tonumber(ARGV[6 + 2 * n] or '0')
-local b = n + c + 3 + 2 * m
-local probing = 0  -- 1: let through as the scope's probe while the throttle holds
-if g > 0 then
-  local scopes = {}
-  local K, MIN = tonumber(ARGV[7 + 2 * n]), tonumber(ARGV[8 + 2 * n])
-  local BUCKET, NB = tonumber(ARGV[9 + 2 * n]), tonumber(ARGV[10 + 2 * n])
-  local u, v, PROBE = tonumber(ARGV[11 + 2 * n]), tonumber(ARGV[12 + 2 * n]),
-    tonumber(ARGV[13 + 2 * n])
-  local bucket = math.floor(now / BUCKET)
-  local window = {}  -- the window's fields: r and a of each of its buckets
-  for i = 0, NB - 1 do
-    window[2 * i + 1] = 'r:' .. (bucket - i)
-    window[2 * i + 2] = 'a:' .. (bucket - i)
-  end
-  local p = 0
-  for j = 1, g do
-    scopes[j] = KEYS[b + j]
-    local counts = redis.call('HMGET', scopes[j], unpack(window))
-    local r, a = 0, 0
-    for i = 1, 2 * NB, 2 do
-      r = r + tonumber(counts[i] or '0'); a = a + tonumber(counts[i + 1] or '0')
+  -- The adaptive throttle.
+  local g = tonumber(ARGV[6 + 2 * n] or '0')
+  local b = n + c + 3 + 2 * m
+  local probing = 0  -- 1: let through as the scope's probe while the throttle holds
+  if g > 0 then
+    local scopes = {}
+    local K, MIN = tonumber(ARGV[7 + 2 * n]), tonumber(ARGV[8 + 2 * n])
+    local BUCKET, NB = tonumber(ARGV[9 + 2 * n]), tonumber(ARGV[10 + 2 * n])
+    local u, v, PROBE = tonumber(ARGV[11 + 2 * n]), tonumber(ARGV[12 + 2 * n]),
+      tonumber(ARGV[13 + 2 * n])
+    local bucket = math.floor(now / BUCKET)
+    local window = {}  -- the window's fields: r and a of each of its buckets
+    for i = 0, NB - 1 do
+      window[2 * i + 1] = 'r:' .. (bucket - i)
+      window[2 * i + 2] = 'a:' .. (bucket - i)
     end
-    if r >= MIN and (r - K * a) / (r + 1) > p then p = (r - K * a) / (r + 1) end
-  end
-  if u < p then
-    local probe = KEYS[b + g + 1]
-    if tonumber(redis.call('GET', probe) or '0') <= now then
-      redis.call('SET', probe, string.format('%.3f', now + PROBE), 'PX', math.ceil(PROBE) + 1000)
-      probing = 1
-    else
-      for j = 1, g do throttle_count(scopes[j], bucket, NB, BUCKET, false) end
-      local hold = math.max(250, BUCKET * NB * p * (0.5 + v))
-      waited('throttle', hold)
-      return {'wait', string.format('%.3f', hold), 0, 'throttle'}
+    local p = 0
+    for j = 1, g do
+      scopes[j] = KEYS[b + j]
+      local counts = redis.call('HMGET', scopes[j], unpack(window))
+      local r, a = 0, 0
+      for i = 1, 2 * NB, 2 do
+        r = r + tonumber(counts[i] or '0'); a = a + tonumber(counts[i + 1] or '0')
+      end
+      if r >= MIN and (r - K * a) / (r + 1) > p then p = (r - K * a) / (r + 1) end
+    end
+    if u < p then
+      local probe = KEYS[b + g + 1]
+      if tonumber(redis.call('GET', probe) or '0') <= now then
+        redis.call('SET', probe, string.format('%.3f', now + PROBE), 'PX', math.ceil(PROBE) + 1000)
+        probing = 1
+      else
+        for j = 1, g do throttle_count(scopes[j], bucket, NB, BUCKET, false) end
+        local hold = math.max(250, BUCKET * NB * p * (0.5 + v))
+        waited('throttle', hold)
+        return {'wait', string.format('%.3f', hold), 0, 'throttle'}
+      end
     end
   end
+  local delay = start - now
+  if delay > max_wait then
+    waited('park', delay)
+    return {'wait', string.format('%.3f', delay), 0, 'limits'}
+  end
+  if ARGV[14 + 2 * n] and ARGV[14 + 2 * n] ~= '' then
+    redis.call('HSET', KEYS[#KEYS], 'go', ARGV[14 + 2 * n])
+  end
+  if delay > 0 then waited('sleep', delay) end
+  for i = 1, n do
+    local T, tau = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
+    local tat = math.max(tats[i], start) + T
+    redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now + tau) + 1000)
+  end
+  if counted then  -- in the portfolio's window from when it goes (or again, if it was)
+    local zset, span = KEYS[n + c + 4], tonumber(ARGV[18 + 2 * n])
+    redis.call('ZADD', zset, string.format('%.3f', start), ARGV[17 + 2 * n])
+    redis.call('PEXPIRE', zset, math.ceil(start - now + span) + 60000)
+  end
+  return {'ok', string.format('%.3f', delay), probing, ''}
 end
-local delay = start - now
-if delay > max_wait then
-  waited('park', delay)
-  return {'wait', string.format('%.3f', delay), 0, 'limits'}
-end
-if ARGV[14 + 2 * n] and ARGV[14 + 2 * n] ~= '' then
-  redis.call('HSET', KEYS[#KEYS], 'go', ARGV[14 + 2 * n])
-end
-if delay > 0 then waited('sleep', delay) end
-for i = 1, n do
-  local T, tau = tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i])
-  local tat = math.max(tats[i], start) + T
-  redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now + tau) + 1000)
-end
-if counted then  -- in the portfolio's window from when it goes (or again, if it was)
-  local zset, span = KEYS[n + c + 4], tonumber(ARGV[18 + 2 * n])
-  redis.call('ZADD', zset, string.format('%.3f', start), ARGV[17 + 2 * n])
-  redis.call('PEXPIRE', zset, math.ceil(start - now + span) + 60000)
-end
-return {'ok', string.format('%.3f', delay), probing, ''}

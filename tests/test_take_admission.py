@@ -1,0 +1,114 @@
+"""A transactional Cloud job that a worker drains is admitted by the script that takes
+and claims it (take.lua, with the admission ``Limiter.take_plan`` plans for the queue):
+one round trip to Redis a message instead of two, and every limit held as when the
+worker admitted the job itself. Real Redis, the sandbox gateway, the worker's own logic
+on this thread."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from dispatcher.engine.limiter import Limiter
+from dispatcher.engine.worker import Worker
+from dispatcher.ledger import schema
+from dispatcher.ledger.jobs import Claim
+from dispatcher.ledger.scripts import now
+from dispatcher.producer.api import Dispatcher
+from tests.support.processes import SandboxProcess
+from tests.support.stack import make_settings
+
+FROM = "+15550000001"
+QUEUE = "waapi.cloud.15550000001.tx"
+
+
+def script_calls(client: redis.Redis) -> int:
+    stats = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{cmd}", {}).get("calls", 0)) for cmd in ("evalsha", "eval"))
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    made = redis.Redis.from_url(redis_url)
+    yield made
+    made.close()
+
+
+def test_a_drained_message_costs_its_take_and_its_outcome(
+    redis_url: str, sandbox: SandboxProcess, client: redis.Redis
+) -> None:
+    settings = make_settings(redis_url, sandbox.base_url)
+    count = 20
+    with Dispatcher(settings, client) as dispatcher:
+        worker = Worker.from_settings(settings, 4, client=client)
+        try:  # a first message: the worker registers and its scripts are loaded
+            dispatcher.send_template("+15550009999", FROM, "hello_world", "en")
+            assert worker.run(worker.drain(QUEUE)) == 1
+            jobs = [
+                dispatcher.send_template(f"+1555{n:07d}", FROM, "hello_world", "en")
+                for n in range(count)
+            ]
+            client.config_resetstat()
+            taken = worker.run(worker.drain(QUEUE))
+            calls = script_calls(client)
+        finally:
+            worker.close()
+        states = [dispatcher.ledger.get(job_id) for job_id in jobs]
+    assert taken == count
+    assert all(state is not None and state.state == "sent" for state in states)
+    # The first take; then each message's outcome with the next take: no admission
+    # script of its own (it was three scripts a message).
+    assert calls == 1 + 2 * count
+
+
+def test_a_drained_number_is_held_to_its_rate(
+    redis_url: str, sandbox: SandboxProcess, client: redis.Redis
+) -> None:
+    settings = make_settings(redis_url, sandbox.base_url, number_per_second=4)
+    interval_s = 1 / settings.usable_number_rate_per_s(FROM)
+    count = 6
+    with Dispatcher(settings, client) as dispatcher:
+        for n in range(count):
+            dispatcher.send_template(f"+1557{n:07d}", FROM, "hello_world", "en")
+        worker = Worker.from_settings(settings, 4, client=client)
+        try:
+            worker.run(worker.drain(QUEUE))
+        finally:
+            worker.close()
+    received = sorted(item["received"] for item in sandbox.sent())
+    assert len(received) == count
+    gaps = [later - earlier for earlier, later in itertools.pairwise(received)]
+    assert min(gaps) >= 0.8 * interval_s  # never faster than the number's rate
+    assert received[-1] - received[0] >= (count - 1) * interval_s * 0.95
+
+
+def test_a_take_admits_only_a_job_that_goes_as_it_is(
+    dispatcher: Dispatcher, client: redis.Redis
+) -> None:
+    """A free-form message to a recipient whose window is not known open may not be sent
+    (or goes as its fallback template): its take charges nothing, and the worker admits
+    it if it sends it. A template goes as it is: admitted with its claim."""
+    limiter = Limiter(client, dispatcher.settings)
+    text = dispatcher.send_text("+15551230001", FROM, "hello")
+    template = dispatcher.send_template("+15551230002", FROM, "hello_world", "en")
+    ledger = dispatcher.ledger
+    plan = limiter.take_plan(QUEUE)
+    assert plan and limiter.take_plan("waapi.cloud.15550000001.bulk") == ()
+
+    first = now(ledger.take_steps(("take", QUEUE), "host/1/w", "1", plan))
+    assert isinstance(first, Claim) and first.job_id == text
+    assert first.admission is None
+    assert not client.exists(schema.rate(f"num:{FROM}"))  # no slot spent on it
+    assert client.hget(schema.job(text), "go") is None
+
+    second = now(ledger.take_steps(("take", QUEUE), "host/1/w", "2", limiter.take_plan(QUEUE)))
+    assert isinstance(second, Claim) and second.job_id == template
+    assert second.admission is not None
+    admission = limiter.admission_of(second.envelope(), second.admission)
+    assert admission.status == "ok" and admission.delay_s == 0
+    assert client.exists(schema.rate(f"num:{FROM}"))
+    assert client.exists(schema.rate(f"pair:{FROM}:+15551230002"))  # the recipient filled in
+    assert client.hget(schema.job(template), "go") == b"1"  # going, under its attempt
