@@ -1,8 +1,8 @@
-"""A transactional Cloud job that a worker drains is admitted by the script that takes
-and claims it (take.lua, with the admission ``Limiter.take_plan`` plans for the queue):
-one round trip to Redis a message instead of two, and every limit held as when the
-worker admitted the job itself. Real Redis, the sandbox gateway, the worker's own logic
-on this thread."""
+"""A transactional Cloud job is admitted by the script that claims it (take.lua for a
+worker draining its queue, claim.lua for a message Celery delivered; with the admission
+``Limiter.queue_plan`` plans for the queue): one round trip to Redis a message instead
+of two, and every limit held as when the worker admitted the job itself. Real Redis,
+the sandbox gateway, the worker's own logic on this thread."""
 
 from __future__ import annotations
 
@@ -95,8 +95,8 @@ def test_a_take_admits_only_a_job_that_goes_as_it_is(
     text = dispatcher.send_text("+15551230001", FROM, "hello")
     template = dispatcher.send_template("+15551230002", FROM, "hello_world", "en")
     ledger = dispatcher.ledger
-    plan = limiter.take_plan(QUEUE)
-    assert plan and limiter.take_plan("waapi.cloud.15550000001.bulk") == ()
+    plan = limiter.queue_plan(QUEUE)
+    assert plan and limiter.queue_plan("waapi.cloud.15550000001.bulk") == ()
 
     first = now(ledger.take_steps(("take", QUEUE), "host/1/w", "1", plan))
     assert isinstance(first, Claim) and first.job_id == text
@@ -104,7 +104,7 @@ def test_a_take_admits_only_a_job_that_goes_as_it_is(
     assert not client.exists(schema.rate(f"num:{FROM}"))  # no slot spent on it
     assert client.hget(schema.job(text), "go") is None
 
-    second = now(ledger.take_steps(("take", QUEUE), "host/1/w", "2", limiter.take_plan(QUEUE)))
+    second = now(ledger.take_steps(("take", QUEUE), "host/1/w", "2", limiter.queue_plan(QUEUE)))
     assert isinstance(second, Claim) and second.job_id == template
     assert second.admission is not None
     admission = limiter.admission_of(second.envelope(), second.admission)
@@ -112,3 +112,22 @@ def test_a_take_admits_only_a_job_that_goes_as_it_is(
     assert client.exists(schema.rate(f"num:{FROM}"))
     assert client.exists(schema.rate(f"pair:{FROM}:+15551230002"))  # the recipient filled in
     assert client.hget(schema.job(template), "go") == b"1"  # going, under its attempt
+
+
+def test_a_delivered_job_is_admitted_with_its_claim_by_id(
+    dispatcher: Dispatcher, client: redis.Redis
+) -> None:
+    """Celery delivered the message: the worker claims its job by id, with the plan of
+    the queue it came from."""
+    limiter = Limiter(client, dispatcher.settings)
+    job_id = dispatcher.send_template("+15551230003", FROM, "hello_world", "en")
+    ledger = dispatcher.ledger
+    claim = now(ledger.take_steps(("claim", job_id), "host/1/w", "1", limiter.queue_plan(QUEUE)))
+    assert isinstance(claim, Claim) and claim.admission is not None
+    assert limiter.admission_of(claim.envelope(), claim.admission).status == "ok"
+    assert client.hget(schema.job(job_id), "go") == b"1"
+    again = now(ledger.take_steps(("claim", job_id), "host/1/w", "2", limiter.queue_plan(QUEUE)))
+    assert again == "sending"  # a duplicate delivery: not claimed, nothing admitted
+    bare = dispatcher.send_template("+15551230004", FROM, "hello_world", "en")
+    plain = now(ledger.take_steps(("claim", bare), "host/1/w", "3"))
+    assert isinstance(plain, Claim) and plain.admission is None  # no plan: the worker admits

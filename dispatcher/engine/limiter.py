@@ -45,7 +45,7 @@ WaitReason = Literal["", "throttle", "limits", "reach", "paused"]
 
 class Routed(Protocol):
     """What admission reads of a job: a JobEnvelope, or the plan of a queue's jobs
-    (:meth:`Limiter.take_plan`)."""
+    (:meth:`Limiter.queue_plan`)."""
 
     @property
     def id(self) -> str: ...
@@ -64,18 +64,19 @@ class Routed(Protocol):
 
 
 # What take.lua puts in a planned admission's values: the job's recipient, its attempt and
-# its id (admit_taken).
+# its id (admit.lua: admit_claimed).
 RECIPIENT, ATTEMPT, JOB = "\x01", "\x02", "\x03"
 PLACEHOLDERS = (RECIPIENT, ATTEMPT, JOB)
 
 
 class _Draw(float):
-    """A uniform draw's place in a plan (take_plan draws it anew for each take)."""
+    """A uniform draw's place in a plan (queue_plan draws it anew each time)."""
 
 
 @dataclass(frozen=True)
 class _Planned:
-    """Any job of one transactional Cloud queue, as its admission is planned."""
+    """Any job of one transactional Cloud queue, as its admission is planned
+    (:meth:`Limiter.queue_plan`)."""
 
     from_phone_no: str
     id: str = JOB
@@ -158,7 +159,7 @@ class Limiter:
         self._key_by_name = {k.name: k for k in settings.keys}
         self._qr_key = next((k.name for k in settings.keys if "qr" in k.channels), None)
         self._portfolio_of = settings.portfolio_by_number()  # every admission asks
-        # Transactional Cloud queues -> their number: the queues take_plan plans for.
+        # Transactional Cloud queues -> their number: the queues queue_plan plans for.
         self._planned_numbers = {
             queue_name("cloud", number, "transactional"): number
             for number, channel in self._key_of
@@ -270,13 +271,15 @@ class Limiter:
 
     admit = at_once(admit_steps)
 
-    def take_plan(self, queue: str) -> tuple[Any, ...]:
-        """The admission ``take.lua`` makes with the claim of ``queue``'s next job, so
-        that a message costs one round trip, not two: admit.lua's keys and arguments for
-        any job of the queue, the job's recipient, attempt and id left for the script to
-        fill (``RECIPIENT``, ``ATTEMPT``, ``JOB``). Only a transactional Cloud queue's
-        jobs are planned for (their limits differ only by recipient); () for any other
-        queue: its jobs are admitted as they are sent (:meth:`admit_steps`)."""
+    def queue_plan(self, queue: str) -> tuple[Any, ...]:
+        """The admission a claim script makes with the claim of a job from ``queue``
+        (``take.lua`` taking its next message, ``claim.lua`` the job of a message Celery
+        delivered from it), so that a message costs one round trip, not two: admit.lua's
+        keys and arguments for any job of the queue, the job's recipient, attempt and id
+        left for the script to fill (``RECIPIENT``, ``ATTEMPT``, ``JOB``; admit.lua:
+        admit_claimed). Only a transactional Cloud queue's jobs are planned for (their
+        limits differ only by recipient); () for any other queue: its jobs are admitted
+        as they are sent (:meth:`admit_steps`)."""
         cached = self._plans.get(queue)
         if cached is None:
             number = self._planned_numbers.get(queue)
@@ -289,7 +292,7 @@ class Limiter:
                 for at, value in enumerate(values, 1)
                 if isinstance(value, str) and any(mark in value for mark in PLACEHOLDERS)
             )
-            plan = (number, "cloud", "transactional", len(keys), marked, *values)
+            plan = (number, "cloud", "transactional", "", len(keys), marked, *values)
             draws = tuple(at for at, value in enumerate(plan) if isinstance(value, _Draw))
             if self.clock is None:  # (a simulated clock is read at each plan)
                 self._plans[queue] = plan, draws

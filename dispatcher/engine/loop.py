@@ -91,7 +91,7 @@ class SendLoop:
             hold = is_transactional(queue) and self._holding < self._may_hold
             self._holding += hold
         try:
-            work = self._handle(self.worker.handle_steps(job, job_id), queue, hold)
+            work = self._handle(self.worker.handle_steps(job, job_id, queue), queue, hold)
             return asyncio.run_coroutine_threadsafe(work, self._loop).result()
         finally:
             with self._holding_lock:

@@ -168,10 +168,11 @@ class Worker:
         the state it left the job in (or why not)."""
         return self.run(self.handle_steps(job, job_id))
 
-    def handle_steps(self, job: Any, job_id: Any = None) -> Steps[str]:
-        """:meth:`handle` as steps, for the send loop."""
+    def handle_steps(self, job: Any, job_id: Any = None, queue: str | None = None) -> Steps[str]:
+        """:meth:`handle` as steps, for the send loop (``queue``: the one Celery delivered
+        the message from; its job is admitted with its claim when it may be)."""
         if job_id is not None:
-            return (yield from self._handle_id_steps(job, job_id))
+            return (yield from self._handle_id_steps(job, job_id, queue))
         try:
             envelope = JobEnvelope.model_validate(job)
         except ValidationError as exc:
@@ -180,7 +181,7 @@ class Worker:
             return (yield from self._handle_steps(envelope))
         return self.refuse(job, problems)  # outside except: no pydantic context (inputs)
 
-    def _handle_id_steps(self, job: Any, job_id: Any) -> Steps[str]:
+    def _handle_id_steps(self, job: Any, job_id: Any, queue: str | None = None) -> Steps[str]:
         """A message naming its job by id: the envelope is the ledger's, read by the
         claim. An id the ledger does not know is refused and recorded (its record is
         gone: a Redis restarted empty keeps no message either, so this is a bug or a
@@ -189,7 +190,7 @@ class Worker:
             return self.refuse(None, "job, job_id: give one of them, not both")
         if not is_job_id(job_id):
             return self.refuse(None, "job_id: must be a job id (1-64 of A-Z a-z 0-9 _ . : -)")
-        claim = yield from self._claim(("claim", job_id))
+        claim = yield from self._claim(("claim", job_id), queue)
         if claim == "missing":
             return self.refuse({"id": job_id}, _NO_SUCH_JOB)
         if not isinstance(claim, Claim):
@@ -210,7 +211,7 @@ class Worker:
             return claim or "missing"  # a duplicate delivery, or not due: nothing to do
         return (yield from self._attempt_then(envelope, claim, None))[0]
 
-    def _claim(self, then: NextClaim) -> Steps[ClaimAnswer]:
+    def _claim(self, then: NextClaim, queue: str | None = None) -> Steps[ClaimAnswer]:
         """Claim (a job, or the next message of a queue: ``Ledger.take_steps``) as this
         worker.
         When Redis goes away mid-call the claim may or may not have been made: its token
@@ -221,22 +222,26 @@ class Worker:
                 beat_once(self.ledger.client, self.identity, (), ttl_s=0)
             self._registered = True
         token = str(next(self._tokens))
-        admit = self._take_plan(then)
+        admit = self._admission_plan(then, queue)
         try:
             return (yield from self.ledger.take_steps(then, self.identity, token, admit))
         except StoreUnavailable:
             self._give_back_later(token)
             raise
 
-    def _take_plan(self, then: NextClaim) -> tuple[Any, ...]:
-        """The admission a take makes with its claim (``Limiter.take_plan``), but none
-        while Meta has stopped a template: a job of a stopped template is held, not
-        sent, and a slot reserved for it would be spent for nothing."""
-        if then[0] != "take":
+    def _admission_plan(self, then: NextClaim, queue: str | None = None) -> tuple[Any, ...]:
+        """The admission the claim ``then`` makes with it (``Limiter.queue_plan``): a
+        take's, planned for the queue it takes from; a claim's, for the queue Celery
+        delivered its message from (``queue``). None while Meta has stopped a template:
+        a job of a stopped template is held, not sent, and a slot reserved for it would
+        be spent for nothing."""
+        kind, subject = then
+        planned = subject if kind == "take" else queue if kind == "claim" else None
+        if planned is None:
             return ()
         with self._best_effort("template status"):
             if not self.stopped_templates.any_stopped():
-                return self.limiter.take_plan(then[1])
+                return self.limiter.queue_plan(planned)
         return ()
 
     def _give_back_later(self, token: str) -> None:
@@ -775,7 +780,7 @@ class Worker:
                 then,
                 self.identity,
                 token,
-                self._take_plan(then),
+                self._admission_plan(then),
                 **fields,
             )
         except StoreUnavailable:

@@ -216,10 +216,11 @@ class Ledger:
         self, then: NextClaim, holder: str, token: str, admit: Sequence[Any] = ()
     ) -> tuple[str, tuple[Any, ...]]:
         """The script and arguments of a claim (claim.lua, take.lua); ``admit``: the
-        admission take.lua makes with the claim (``Limiter.take_plan``; none when empty)."""
+        admission the script makes with the claim (``Limiter.queue_plan``; none when
+        empty)."""
         name, subject = then
         if name == "claim":
-            return "claim", (subject, *self._terms(holder, token))
+            return "claim", (subject, *self._terms(holder, token), *admit)
         if name == "take":
             return "take", (subject, *self._terms(holder, token), "", *admit)
         return "take", ("", *self._terms(holder, token), subject)
@@ -247,8 +248,8 @@ class Ledger:
         self, then: NextClaim, holder: str, token: str, admit: Sequence[Any] = ()
     ) -> StoreSteps[ClaimAnswer]:
         """A claim as a step: :meth:`claim` (``("claim", job_id)``), :meth:`take`
-        (``("take", queue)``, admitting the job with its claim when ``admit`` plans it)
-        or :meth:`take_any` (``("take_any", served)``)."""
+        (``("take", queue)``) or :meth:`take_any` (``("take_any", served)``); the first
+        two admit the job with its claim when ``admit`` plans it."""
         call = self._call_for(then, holder, token, admit)
         [answer] = yield self.scripts.round(_ms(self.clock), call)
         return _answer_of(then, answer, token)
@@ -596,7 +597,10 @@ class Ledger:
 
 def _answer_of(then: NextClaim, result: list[Any], token: str) -> ClaimAnswer:
     """What a claim of ``then``'s kind answered (claim.lua, take.lua)."""
-    return _claim_of(result, then[1], token) if then[0] == "claim" else _taken(result, token)
+    if then[0] != "claim":
+        return _taken(result, token)
+    admission = result[6] if len(result) > 6 and isinstance(result[6], list) else None
+    return _claim_of(result, then[1], token, admission)
 
 
 def _taken(result: list[Any], token: str) -> Claim | str | None:

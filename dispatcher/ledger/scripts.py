@@ -15,8 +15,8 @@ Two conventions, each stated at the top of every script:
 ``throttle.lua`` (the adaptive throttle's counting) precedes both kinds: admission
 counts a call it holds back, ``finish.lua`` a call made. ``admit.lua`` defines the
 admission as a function: the admission script calls it with its KEYS and ARGV, and
-``take.lua`` (in ``ADMITTING``) with the admission the caller planned for the job it
-claims.
+``take.lua`` and ``claim.lua`` (``ADMITTING``) with the admission the caller planned
+for the job they claim.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _lua(name: str) -> str:
 
 
 # Ledger scripts that admit what they claim (admit.lua's function, before their body).
-ADMITTING = frozenset({"take"})
+ADMITTING = frozenset({"take", "claim"})
 
 
 @cache

@@ -1,6 +1,7 @@
 -- One atomic admission decision over every limit that applies to a job: admit(KEYS,
--- ARGV), called by the admission script (scripts.py: admit_source) and by take.lua, which
--- admits the job it claims when the caller planned its admission (Limiter.take_plan).
+-- ARGV), called by the admission script (scripts.py: admit_source) and by take.lua and
+-- claim.lua, which admit the job they claim when the caller planned its admission
+-- (admit_claimed, at the end).
 --
 -- Each limit is a GCRA with reservation: emission interval T (ms) and burst tolerance
 -- tau = T * (burst - 1) (ms); its state is the theoretical arrival time TAT (ms). A job
@@ -160,4 +161,36 @@ local function admit(KEYS, ARGV)
     redis.call('PEXPIRE', zset, math.ceil(start - now + span) + 60000)
   end
   return {'ok', string.format('%.3f', delay), probing, ''}
+end
+
+-- The admission a claim script makes with its claim (take.lua, claim.lua), when the caller
+-- planned one for the queue the job came from (ARGV[at..]: Limiter.queue_plan): one
+-- round trip a message instead of two. The plan is admit's KEYS and ARGV for any job of
+-- one number, channel, lane and campaign (ARGV[at..at+3], '' for none) as the caller
+-- computes them, '\1' standing for the job's recipient, '\2' for its attempt and '\3'
+-- for its id in the values that ARGV[at+5] lists (positions from 1); ARGV[at+4] = how
+-- many of the values are KEYS. Only a job the plan fits is admitted here, and only one
+-- that goes as it is: a template, or a message to a recipient whose window is open, not
+-- on the suppression list for a bulk job (else the worker may not send it, or sends its
+-- fallback, and a slot or a recipient of the messaging limit would be spent for
+-- nothing); the worker admits any other itself. Returns admit's answer, or 0 when the
+-- job was not admitted here.
+local function admit_claimed(id, claimed, at)
+  if not ARGV[at] or claimed[1] ~= 1 then return 0 end
+  local columns = claimed[6]  -- ch, type, to, from, sess, lane, idem, camp, nb, exp
+  if columns[4] ~= ARGV[at] or columns[1] ~= ARGV[at + 1] or columns[6] ~= ARGV[at + 2] or
+      (columns[8] or '') ~= ARGV[at + 3] then
+    return 0
+  end
+  if columns[2] ~= 'template' and claimed[4] ~= 'open' then return 0 end
+  if columns[6] == 'bulk' and claimed[5] ~= '' then return 0 end
+  local first, values = at + 6, {}
+  for i = first, #ARGV do values[i - first + 1] = ARGV[i] end
+  local fill = {['\1'] = columns[3], ['\2'] = tostring(claimed[2]), ['\3'] = id}
+  for position in string.gmatch(ARGV[at + 5], '%d+') do
+    local i = tonumber(position)
+    values[i] = string.gsub(values[i], '[\1\2\3]', fill)
+  end
+  local count = tonumber(ARGV[at + 4])
+  return admit({unpack(values, 1, count)}, {unpack(values, count + 1)})
 end
