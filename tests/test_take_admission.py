@@ -131,3 +131,21 @@ def test_a_delivered_job_is_admitted_with_its_claim_by_id(
     bare = dispatcher.send_template("+15551230004", FROM, "hello_world", "en")
     plain = now(ledger.take_steps(("claim", bare), "host/1/w", "3"))
     assert isinstance(plain, Claim) and plain.admission is None  # no plan: the worker admits
+
+
+def test_a_job_tagged_with_a_campaign_is_left_to_the_worker(
+    dispatcher: Dispatcher, client: redis.Redis
+) -> None:
+    """A transactional job may carry a campaign id (and, from another app, the campaign's
+    own rate, a limit no plan has): its claim admits nothing and the worker admits it."""
+    limiter = Limiter(client, dispatcher.settings)
+    tagged = dispatcher.send_template(
+        "+15551230005", FROM, "hello_world", "en", campaign_id="spring"
+    )
+    claim = now(
+        dispatcher.ledger.take_steps(("take", QUEUE), "host/1/w", "1", limiter.queue_plan(QUEUE))
+    )
+    assert isinstance(claim, Claim) and claim.job_id == tagged
+    assert claim.admission is None
+    assert not client.exists(schema.rate(f"num:{FROM}"))
+    assert client.hget(schema.job(tagged), "go") is None

@@ -285,14 +285,17 @@ class Limiter:
             number = self._planned_numbers.get(queue)
             if number is None:
                 return ()
-            keys, args = self._admission(_Planned(number), None, None, ATTEMPT, _Draw)
+            planned = _Planned(number)
+            keys, args = self._admission(planned, None, None, ATTEMPT, _Draw)
             values = (*keys, *args)
             marked = ",".join(
                 str(at)
                 for at, value in enumerate(values, 1)
                 if isinstance(value, str) and any(mark in value for mark in PLACEHOLDERS)
             )
-            plan = (number, "cloud", "transactional", "", len(keys), marked, *values)
+            # What a job must be for the plan to fit it (admit.lua: admit_claimed).
+            fits = (planned.from_phone_no, planned.channel, planned.lane, planned.campaign_id or "")
+            plan = (*fits, len(keys), marked, *values)
             draws = tuple(at for at, value in enumerate(plan) if isinstance(value, _Draw))
             if self.clock is None:  # (a simulated clock is read at each plan)
                 self._plans[queue] = plan, draws

@@ -72,7 +72,8 @@ class Claim:
     window: str = "unknown"  # the recipient's window as the webhooks told: open|closed|unknown
     suppressed: str = ""  # why the recipient is on the suppression list, or ""
     token: str = ""  # the holder's token for this claim (Ledger.unclaim gives it back)
-    # admit.lua's answer when the take admitted the job with its claim (take.lua), else None
+    # admit.lua's answer when the claim script admitted the job with its claim (take.lua,
+    # claim.lua: admit_claimed), else None
     admission: list[Any] | None = None
 
     def envelope(self) -> JobEnvelope:
@@ -599,8 +600,7 @@ def _answer_of(then: NextClaim, result: list[Any], token: str) -> ClaimAnswer:
     """What a claim of ``then``'s kind answered (claim.lua, take.lua)."""
     if then[0] != "claim":
         return _taken(result, token)
-    admission = result[6] if len(result) > 6 and isinstance(result[6], list) else None
-    return _claim_of(result, then[1], token, admission)
+    return _claim_of(result, then[1], token)
 
 
 def _taken(result: list[Any], token: str) -> Claim | str | None:
@@ -610,18 +610,17 @@ def _taken(result: list[Any], token: str) -> Claim | str | None:
         return None
     if int(result[0]) != 1:
         return _claim_of(result, "", token)
-    admission = result[6] if isinstance(result[6], list) else None
-    return _claim_of(result, result[-1].decode(), token, admission)
+    return _claim_of(result, result[-1].decode(), token)
 
 
-def _claim_of(
-    result: list[Any], job_id: str, token: str, admission: list[Any] | None = None
-) -> Claim | str:
-    """A claim script's answer: {1, attempt, env, window, suppressed, columns, ...} is a
-    Claim; {0, reason} is the reason not to send."""
+def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
+    """A claim script's answer: {1, attempt, env, window, suppressed, columns, admission?,
+    ...} is a Claim (admission: admit.lua's answer when the script admitted the job, a
+    list; 0 or absent when not); {0, reason} is the reason not to send."""
     if int(result[0]) != 1:
         return str(result[1].decode())
     attempt, env, window, suppressed, columns = result[1:6]
+    admission = result[6] if len(result) > 6 and isinstance(result[6], list) else None
     return Claim(
         job_id,
         int(attempt),

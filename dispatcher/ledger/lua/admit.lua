@@ -169,12 +169,13 @@ end
 -- one number, channel, lane and campaign (ARGV[at..at+3], '' for none) as the caller
 -- computes them, '\1' standing for the job's recipient, '\2' for its attempt and '\3'
 -- for its id in the values that ARGV[at+5] lists (positions from 1); ARGV[at+4] = how
--- many of the values are KEYS. Only a job the plan fits is admitted here, and only one
--- that goes as it is: a template, or a message to a recipient whose window is open, not
--- on the suppression list for a bulk job (else the worker may not send it, or sends its
--- fallback, and a slot or a recipient of the messaging limit would be spent for
--- nothing); the worker admits any other itself. Returns admit's answer, or 0 when the
--- job was not admitted here.
+-- many of the values are KEYS. Only a job the plan fits is admitted here (a transactional
+-- job, so the suppression list, which holds back bulk jobs only, does not apply; one
+-- with a campaign id may carry the campaign's own rate, which no plan has), and only one
+-- that goes as it is: a template, or a message to a recipient whose window is open (else
+-- the worker sends its fallback, and a recipient of the messaging limit would be spent
+-- for nothing); the worker admits any other itself. Returns admit's answer, or 0 when
+-- the job was not admitted here.
 local function admit_claimed(id, claimed, at)
   if not ARGV[at] or claimed[1] ~= 1 then return 0 end
   local columns = claimed[6]  -- ch, type, to, from, sess, lane, idem, camp, nb, exp
@@ -183,7 +184,6 @@ local function admit_claimed(id, claimed, at)
     return 0
   end
   if columns[2] ~= 'template' and claimed[4] ~= 'open' then return 0 end
-  if columns[6] == 'bulk' and claimed[5] ~= '' then return 0 end
   local first, values = at + 6, {}
   for i = first, #ARGV do values[i - first + 1] = ARGV[i] end
   local fill = {['\1'] = columns[3], ['\2'] = tostring(claimed[2]), ['\3'] = id}
