@@ -406,8 +406,8 @@ def test_an_outcome_and_the_next_take_go_in_one_round_trip(
     first, second = hello(dispatcher), hello(dispatcher)
     taken = ledger.take(queue, "host/1/w", "1")
     assert isinstance(taken, Claim) and taken.job_id == first
-    if scripts_lost:  # Redis restarted without its scripts: NOSCRIPT, then loaded and run
-        redis_client.script_flush()
+    if scripts_lost:  # Redis restarted without its functions: loaded, then called again
+        redis_client.function_flush()
     next_claim = now(
         ledger.finish_then(
             first, taken.attempt, "sent", ("take", queue), "host/1/w", "2", wamid="wamid.first"

@@ -25,7 +25,7 @@ def run_with_prelude(client: redis.Redis, body: str, *args: Any) -> Any:
     """Evaluate ``body`` after the scripts' prelude, with the common arguments."""
     prelude = (resources.files("dispatcher.ledger") / "lua" / "prelude.lua").read_text()
     common = [schema.PREFIX, 0, 100, 60]
-    return client.eval(prelude + "\n" + body, 0, *common, *args)
+    return client.eval(f"{prelude}\nbegin(ARGV)\n{body}", 0, *common, *args)
 
 
 def test_lua_and_python_build_every_key_alike(redis_client: redis.Redis) -> None:

@@ -1,6 +1,7 @@
 """The send loop's Redis rounds (``dispatcher/engine/rounds.py``) on a real Redis: the
 rounds asked in one turn of an event loop go together, each gets its own answers (or its
-own error) in the order asked, and a script Redis has lost is loaded and run again."""
+own error) in the order asked, and a call whose library Redis does not have is made
+again once the library is loaded."""
 
 from __future__ import annotations
 
@@ -16,12 +17,19 @@ import redis
 from dispatcher.engine.rounds import RoundTrips
 from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger.connection import SOCKET_TIMEOUT_S, connect
-from dispatcher.ledger.scripts import ScriptCall, StoreRound
+from dispatcher.ledger.scripts import FunctionCall, Library, StoreRound
 from tests.support.processes import RedisProcess
 from tests.support.stack import make_settings
 
-COUNT = "return {ARGV[1], redis.call('INCR', KEYS[1])}"
-WRONG_TYPE = "return redis.call('HGET', KEYS[1], 'field')"  # KEYS[1] holds a string
+LIBRARY = Library.of(
+    "test_rounds",
+    "",
+    {
+        "count": "return {ARGV[1], redis.call('INCR', KEYS[1])}",
+        "wrong_type": "return redis.call('HGET', KEYS[1], 'field')",  # KEYS[1] holds a string
+    },
+)
+COUNT, WRONG_TYPE = LIBRARY.function("count"), LIBRARY.function("wrong_type")
 
 
 def ask_together(rounds: list[StoreRound]) -> list[list[Any] | BaseException]:
@@ -36,12 +44,11 @@ def ask_together(rounds: list[StoreRound]) -> list[list[Any] | BaseException]:
 
 
 def test_each_round_gets_its_own_answers_in_the_order_asked(redis_client: redis.Redis) -> None:
-    count = redis_client.register_script(COUNT)
-    one = StoreRound(redis_client, (ScriptCall(count, ("n",), ("a",)),))
+    one = StoreRound(redis_client, (FunctionCall(COUNT, ("n",), ("a",)),))
     two = StoreRound(
-        redis_client, (ScriptCall(count, ("n",), ("b",)), ScriptCall(count, ("n",), ("c",)))
+        redis_client, (FunctionCall(COUNT, ("n",), ("b",)), FunctionCall(COUNT, ("n",), ("c",)))
     )
-    three = StoreRound(redis_client, (ScriptCall(count, ("n",), ("d",)),))
+    three = StoreRound(redis_client, (FunctionCall(COUNT, ("n",), ("d",)),))
     assert ask_together([one, two, three]) == [
         [[b"a", 1]],
         [[b"b", 2], [b"c", 3]],  # a round's scripts one after the other
@@ -50,14 +57,12 @@ def test_each_round_gets_its_own_answers_in_the_order_asked(redis_client: redis.
 
 
 def test_a_failing_round_fails_alone(redis_client: redis.Redis) -> None:
-    count = redis_client.register_script(COUNT)
-    wrong = redis_client.register_script(WRONG_TYPE)
     redis_client.set("plain", "a string")
     answers = ask_together(
         [
-            StoreRound(redis_client, (ScriptCall(count, ("n",), ("a",)),)),
-            StoreRound(redis_client, (ScriptCall(wrong, ("plain",), ()),)),
-            StoreRound(redis_client, (ScriptCall(count, ("n",), ("b",)),)),
+            StoreRound(redis_client, (FunctionCall(COUNT, ("n",), ("a",)),)),
+            StoreRound(redis_client, (FunctionCall(WRONG_TYPE, ("plain",), ()),)),
+            StoreRound(redis_client, (FunctionCall(COUNT, ("n",), ("b",)),)),
         ]
     )
     assert answers[0] == [[b"a", 1]] and answers[2] == [[b"b", 2]]
@@ -66,13 +71,13 @@ def test_a_failing_round_fails_alone(redis_client: redis.Redis) -> None:
 
 
 @pytest.mark.parametrize("rounds", [1, 3])
-def test_scripts_redis_lost_are_loaded_and_run_again(
+def test_a_library_redis_lost_is_loaded_and_its_calls_made_again(
     redis_client: redis.Redis, rounds: int
 ) -> None:
-    count = redis_client.register_script(COUNT)
-    redis_client.script_flush()  # a Redis restarted without its scripts: NOSCRIPT
+    LIBRARY.load(redis_client)
+    redis_client.function_flush()  # a Redis restarted without its functions
     asked = [
-        StoreRound(redis_client, (ScriptCall(count, ("n",), (str(n),)),)) for n in range(rounds)
+        StoreRound(redis_client, (FunctionCall(COUNT, ("n",), (str(n),)),)) for n in range(rounds)
     ]
     assert ask_together(asked) == [[[str(n).encode(), n + 1]] for n in range(rounds)]
     assert redis_client.get("n") == str(rounds).encode()  # each ran once
@@ -80,9 +85,8 @@ def test_scripts_redis_lost_are_loaded_and_run_again(
 
 def test_a_redis_that_is_gone_fails_every_round_of_the_pipeline() -> None:
     count_on_nothing = redis.Redis(port=1, socket_connect_timeout=1)  # nothing listens there
-    script = count_on_nothing.register_script(COUNT)
     answers = ask_together(
-        [StoreRound(count_on_nothing, (ScriptCall(script, ("n",), (str(n),)),)) for n in range(2)]
+        [StoreRound(count_on_nothing, (FunctionCall(COUNT, ("n",), (str(n),)),)) for n in range(2)]
     )
     assert all(isinstance(answer, StoreUnavailable) for answer in answers)
     assert answers[0] is not answers[1]  # each lane gets an error of its own
@@ -97,10 +101,9 @@ def test_rounds_on_a_redis_that_stops_answering_fail_in_the_socket_timeout_and_t
     connects again."""
     server = RedisProcess.start(tmp_path / "redis")
     client = connect(make_settings(server.url))
-    count = client.register_script(COUNT)
 
     def one(n: int) -> StoreRound:
-        return StoreRound(client, (ScriptCall(count, ("n",), (str(n),)),))
+        return StoreRound(client, (FunctionCall(COUNT, ("n",), (str(n),)),))
 
     async def main() -> tuple[list[Any], float, int, list[Any]]:
         trips = RoundTrips(asyncio.get_running_loop())

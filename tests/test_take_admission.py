@@ -27,7 +27,7 @@ QUEUE = "waapi.cloud.15550000001.tx"
 
 def script_calls(client: redis.Redis) -> int:
     stats = client.info("commandstats")
-    return sum(int(stats.get(f"cmdstat_{cmd}", {}).get("calls", 0)) for cmd in ("evalsha", "eval"))
+    return sum(int(stats.get(f"cmdstat_{cmd}", {}).get("calls", 0)) for cmd in ("fcall", "eval"))
 
 
 @pytest.fixture

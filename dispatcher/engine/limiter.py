@@ -30,11 +30,11 @@ from dispatcher.ledger import schema
 from dispatcher.ledger.connection import store_errors
 from dispatcher.ledger.reach import MESSAGING_WINDOW_S, lane_budget
 from dispatcher.ledger.scripts import (
-    ScriptCall,
+    FunctionCall,
     StoreRound,
     StoreSteps,
-    admit_source,
     at_once,
+    ledger_library,
 )
 
 Status = Literal["ok", "wait", "paused"]
@@ -153,7 +153,7 @@ class Limiter:
         self.client = client
         self.settings = settings
         self.clock = clock
-        self._admit = client.register_script(admit_source())
+        self._admit = ledger_library().function("admit")
         # (number, channel) -> the name of the key that sends it (Settings.senders)
         self._key_of = {route: key.name for route, key in settings.senders().items()}
         self._key_by_name = {k.name: k for k in settings.keys}
@@ -266,7 +266,7 @@ class Limiter:
         the gateway under it (``go``), which recovery reads. One round trip (a step:
         :class:`StoreRound`); :meth:`admit` makes it at once."""
         keys, args = self._admission(envelope, max_wait_s, now_ms, attempt)
-        [answer] = yield StoreRound(self.client, (ScriptCall(self._admit, keys, args),))
+        [answer] = yield StoreRound(self.client, (FunctionCall(self._admit, keys, args),))
         return self.admission_of(envelope, answer)
 
     admit = at_once(admit_steps)

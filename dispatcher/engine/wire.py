@@ -30,7 +30,6 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import (
     InvalidResponse,
-    NoScriptError,
     ReadOnlyError,
     ResponseError,
 )
@@ -42,11 +41,8 @@ READ_SIZE = 65536
 
 
 def reply_error(message: str) -> ResponseError:
-    """An error reply as redis-py's parser names the two the rounds tell apart: NOSCRIPT
-    (the script is loaded and run again) and READONLY (a demoted master: the wire is
-    made again, to the master Sentinel names now)."""
-    if message.startswith("NOSCRIPT"):
-        return NoScriptError(message)
+    """An error reply as redis-py's parser names READONLY, which the rounds tell apart (a
+    demoted master: the wire is made again, to the master Sentinel names now)."""
     if message.startswith("READONLY"):
         return ReadOnlyError(message)
     return ResponseError(message)

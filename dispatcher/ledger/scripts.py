@@ -1,35 +1,47 @@
-"""The ledger's Lua scripts, loaded once per process and called by name.
+"""The ledger's Lua scripts: one library of Redis functions, loaded once and called by
+name (FCALL).
+
+A script sent as EVALSHA runs its whole text at every call: the prelude's key schema and
+its ~40 helper functions were built anew each time, about 10 us of Redis's time a call,
+two or three calls a message. A library's text runs once, when Redis loads it; a call
+runs only the function it names.
 
 Two conventions, each stated at the top of every script:
 
-- **Ledger scripts** (every name in ``NAMES``) are ``prelude.lua`` and ``throttle.lua``
-  followed by their own body. They declare no KEYS: each reaches keys it derives from
-  the job it reads (the job's queue, its campaign, its pair), which Redis cannot be told
-  beforehand, so they build them from the prefix with the prelude's ``K`` (the key
-  schema, ``schema.py``); this assumes one Redis, not a cluster. ARGV[1..4] are always
-  the prefix, now (ms), the events stream's cap and the retention of settled jobs (s);
-  the script's own arguments follow from ARGV[5], named in its header.
-- **The admission script** (``admit.lua``, run by ``engine.limiter``) touches only keys
-  the caller computed, so it declares them all as KEYS and stands alone (no prelude).
+- **Ledger scripts** (every name in ``NAMES``) share ``prelude.lua`` and ``throttle.lua``
+  and begin with the prelude's ``begin(ARGV)``. They declare no KEYS: each reaches keys
+  it derives from the job it reads (the job's queue, its campaign, its pair), which
+  Redis cannot be told beforehand, so they build them from the prefix with the
+  prelude's ``K`` (the key schema, ``schema.py``); this assumes one Redis, not a
+  cluster. ARGV[1..4] are always the prefix, now (ms), the events stream's cap and the
+  retention of settled jobs (s); the script's own arguments follow from ARGV[5], named
+  in its header.
+- **The admission** (``admit``: ``admit.lua``, called by ``engine.limiter``) touches only
+  keys the caller computed, so it declares them all as KEYS.
 
-``throttle.lua`` (the adaptive throttle's counting) precedes both kinds: admission
-counts a call it holds back, ``finish.lua`` a call made. ``admit.lua`` defines the
-admission as a function: the admission script calls it with its KEYS and ARGV, and
-``take.lua`` and ``claim.lua`` (``ADMITTING``) with the admission the caller planned
-for the job they claim.
+``throttle.lua`` (the adaptive throttle's counting) serves both kinds: admission counts a
+call it holds back, ``finish.lua`` a call made. ``take.lua`` and ``claim.lua`` call
+admit.lua's function too, with the admission the caller planned for the job they claim.
+
+Each function's text is the script file's, run as the body of a function of (keys,
+args) that sets the library's ``KEYS`` and ``ARGV`` first, so a script reads as it would
+under EVAL. The library's name carries the digest of its text: processes of two versions
+of the dispatcher (a rolling deploy) each call their own, and a Redis that does not have
+it (restarted without its data, flushed, a new master that never had it) is given it
+when a call finds it missing, and the call is made again: a missing function did not
+run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+import hashlib
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, wraps
 from importlib import resources
 from typing import Any, ParamSpec, TypeVar
 
 import redis
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 
 from dispatcher.errors import StoreUnavailable
 from dispatcher.ledger import schema
@@ -55,20 +67,58 @@ def _lua(name: str) -> str:
     return (resources.files("dispatcher.ledger") / "lua" / f"{name}.lua").read_text()
 
 
-# Ledger scripts that admit what they claim (admit.lua's function, before their body).
-ADMITTING = frozenset({"take", "claim"})
+@dataclass(frozen=True, slots=True)
+class Library:
+    """Lua functions Redis keeps loaded (FUNCTION LOAD) under ``name``."""
+
+    name: str
+    source: str
+
+    @classmethod
+    def of(cls, stem: str, shared: str, functions: Mapping[str, str]) -> Library:
+        """A library of ``functions`` (name -> a script's text, reading ``KEYS`` and
+        ``ARGV`` as under EVAL) after ``shared`` (the code they share, run once at
+        load). Named ``<stem>_<digest of the text>``."""
+        parts = ["local KEYS, ARGV  -- the running call's: each function sets them first"]
+        parts.append(shared)
+        for function, text in functions.items():
+            parts.append(
+                f"redis.register_function(LIBRARY .. '_{function}', function(keys, args)\n"
+                f"KEYS, ARGV = keys, args\n{text}\nend)"
+            )
+        text = "\n".join(parts)
+        name = f"{stem}_{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        return cls(name, f"#!lua name={name}\nlocal LIBRARY = '{name}'\n{text}")
+
+    def function(self, name: str) -> Function:
+        return Function(self, f"{self.name}_{name}")
+
+    def load(self, client: redis.Redis) -> None:
+        """Give Redis the library (the same name is the same text: replacing is safe)."""
+        with store_errors():
+            client.function_load(self.source, replace=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One function of a library, as FCALL names it."""
+
+    library: Library
+    name: str
+
+
+def function_missing(error: Exception) -> bool:
+    """Whether an error reply says Redis has no such function (so the call did not run)."""
+    return str(error).removeprefix("ERR ").startswith("Function not found")
 
 
 @cache
-def _source(name: str) -> str:
-    admits = (_lua("admit"),) if name in ADMITTING else ()
-    return "\n".join((_lua("prelude"), _lua("throttle"), *admits, _lua(name)))
-
-
-@cache
-def admit_source() -> str:
-    """The admission script (declared KEYS, no prelude; the throttle's counting)."""
-    return "\n".join((_lua("throttle"), _lua("admit"), "return admit(KEYS, ARGV)"))
+def ledger_library() -> Library:
+    """Every ledger script, and the admission (``admit``)."""
+    shared = "\n".join((_lua("prelude"), _lua("throttle"), _lua("admit")))
+    functions = {name: f"begin(ARGV)\n{_lua(name)}" for name in NAMES}
+    functions["admit"] = "return admit(KEYS, ARGV)"
+    return Library.of("waapi", shared, functions)
 
 
 # The writes the dispatcher stands on: an enqueue it acknowledges, a claim it sends under.
@@ -77,24 +127,23 @@ CONFIRMED = frozenset({"enqueue", "claim", "take"})
 
 
 @dataclass(frozen=True, slots=True)
-class ScriptCall:
-    """One EVALSHA: the script (its digest, and its source for a Redis that lost it),
-    its keys and its arguments."""
+class FunctionCall:
+    """One FCALL: the function, its keys and its arguments."""
 
-    script: Script
+    function: Function
     keys: tuple[Any, ...]
     args: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class StoreRound:
-    """Scripts to run one after the other in one round trip; the answer is their results,
-    in order. A value, so that the worker's logic can yield it as a step: run at once on
-    a thread (:meth:`now`), or with the rounds of other sends ready at the same moment
-    in one pipeline (the send loop, :func:`run_rounds`)."""
+    """Functions to run one after the other in one round trip; the answer is their
+    results, in order. A value, so that the worker's logic can yield it as a step: run
+    at once on a thread (:meth:`now`), or with the rounds of other sends ready at the
+    same moment in one pipeline (the send loop, :func:`run_rounds`)."""
 
     client: redis.Redis
-    calls: tuple[ScriptCall, ...]
+    calls: tuple[FunctionCall, ...]
     confirm: ReplicaConfirm | None = None  # a WAIT for the replicas after the writes
 
     def now(self) -> list[Any]:
@@ -134,17 +183,14 @@ def at_once(steps: Callable[P, StoreSteps[T]]) -> Callable[P, T]:
 def run_rounds(
     client: redis.Redis,
     confirm: ReplicaConfirm | None,
-    rounds: Sequence[Sequence[ScriptCall]],
+    rounds: Sequence[Sequence[FunctionCall]],
 ) -> list[list[Any] | StoreUnavailable]:
     """Run ``rounds`` in one pipeline, in order; each round's results, or the error it
-    met. EVALSHA straight on the pipeline: a redis-py Script on a pipeline asks SCRIPT
-    EXISTS first, a round trip of its own. A script Redis no longer knows (restarted,
-    flushed, a new master) is loaded and run again: NOSCRIPT means it did not run.
-    ``confirm``: every round is a write the replicas must have (a WAIT closes the
+    met. ``confirm``: every round is a write the replicas must have (a WAIT closes the
     pipeline)."""
     pipe = client.pipeline(transaction=False)
-    for _evalsha, *arguments in round_commands(rounds):
-        pipe.evalsha(*arguments)
+    for command in round_commands(rounds):
+        pipe.fcall(*command[1:])
     needed = 0
     try:
         if confirm is not None:
@@ -159,10 +205,10 @@ def run_rounds(
     return round_answers(client, confirm, rounds, results)
 
 
-def round_commands(rounds: Sequence[Sequence[ScriptCall]]) -> list[tuple[Any, ...]]:
-    """The EVALSHA of every call of ``rounds``, in order."""
+def round_commands(rounds: Sequence[Sequence[FunctionCall]]) -> list[tuple[Any, ...]]:
+    """The FCALL of every call of ``rounds``, in order."""
     return [
-        ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+        ("FCALL", call.function.name, len(call.keys), *call.keys, *call.args)
         for calls in rounds
         for call in calls
     ]
@@ -171,21 +217,24 @@ def round_commands(rounds: Sequence[Sequence[ScriptCall]]) -> list[tuple[Any, ..
 def round_answers(
     client: redis.Redis,
     confirm: ReplicaConfirm | None,
-    rounds: Sequence[Sequence[ScriptCall]],
+    rounds: Sequence[Sequence[FunctionCall]],
     results: Sequence[Any],
 ) -> list[list[Any] | StoreUnavailable]:
     """Each round's results from the replies to :func:`round_commands` (an error reply
-    is an exception), or the error it met: a script Redis no longer knows is loaded and
-    run again, here."""
+    is an exception), or the error it met: a call whose library Redis does not have is
+    made again here, after the library is loaded (once)."""
     answers: list[list[Any] | StoreUnavailable] = []
+    loaded: set[str] = set()
     at = 0
     for calls in rounds:
         got: list[Any] | StoreUnavailable = []
         for call, result in zip(calls, results[at : at + len(calls)], strict=True):
-            if isinstance(result, NoScriptError):
+            if isinstance(result, Exception) and function_missing(result):
                 try:
-                    with store_errors():
-                        client.script_load(call.script.script)
+                    library = call.function.library
+                    if library.name not in loaded:
+                        library.load(client)
+                        loaded.add(library.name)
                     result = StoreRound(client, (call,), confirm).now()[0]
                 except StoreUnavailable as exc:
                     result = exc
@@ -201,7 +250,7 @@ def round_answers(
 
 
 class Scripts:
-    """Registered scripts for one Redis client (EVALSHA, reloaded on NOSCRIPT)."""
+    """The ledger's functions, called through one Redis client."""
 
     def __init__(
         self,
@@ -214,7 +263,8 @@ class Scripts:
         self._maxlen = events_maxlen
         self._retention_s = retention_s
         self._confirm = confirm if confirm is not None and confirm.wanted > 0 else None
-        self._scripts: dict[str, Script] = {n: client.register_script(_source(n)) for n in NAMES}
+        library = ledger_library()
+        self._functions = {name: library.function(name) for name in NAMES}
 
     def call(self, name: str, now_ms: int, *args: Any) -> Any:
         """Run ``name`` with the common arguments first, now, on this thread."""
@@ -232,7 +282,7 @@ class Scripts:
         return StoreRound(
             self._client,
             tuple(
-                ScriptCall(self._scripts[name], (), (*self._common(now_ms), *args))
+                FunctionCall(self._functions[name], (), (*self._common(now_ms), *args))
                 for name, args in calls
             ),
             confirm,

@@ -1,11 +1,10 @@
--- Shared by every ledger script (prepended by dispatcher/ledger/scripts.py).
--- ARGV[1] = key prefix, ARGV[2] = now in ms, ARGV[3] = events stream max length,
--- ARGV[4] = retention (s): how long a settled job (and what points at it) is kept.
+-- Shared by every ledger script: the library's functions (dispatcher/ledger/scripts.py)
+-- each call begin(ARGV) first. ARGV[1] = key prefix, ARGV[2] = now in ms, ARGV[3] =
+-- events stream max length, ARGV[4] = retention (s): how long a settled job (and what
+-- points at it) is kept. The library is loaded once and these locals live on between
+-- calls, so begin sets them anew each call (the prefix's keys only when it changed).
 -- Scripts touch keys they build from the prefix: this assumes one Redis, not a cluster.
-local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
-local MAXLEN = tonumber(ARGV[3])
-local RETENTION_S = tonumber(ARGV[4])
+local P, NOW, MAXLEN, RETENTION_S
 local TERMINAL = {sent = true, delivered = true, read = true, failed = true, dead = true,
                   cancelled = true, expired = true, unknown = true, skipped = true}
 local RANK = {sent = 1, delivered = 2, read = 3}
@@ -13,13 +12,17 @@ local RANK = {sent = 1, delivered = 2, read = 3}
 -- The key schema: every key a script touches is built here, from the prefix, the same way
 -- dispatcher/ledger/schema.py builds it (that module documents each key; a test checks
 -- that the two agree).
-local K = {
-  EVENTS = P .. 'events', TIMERS = P .. 'timers', RECENT = P .. 'recent',
-  STATS = P .. 'stats', WORKERS = P .. 'workers', DEAD = P .. 'dead',
-  QUEUES = P .. 'queues', READY = P .. 'ready', SUPPRESSED = P .. 'suppressed',
-  CAMPAIGNS_DUE = P .. 'campaigns:due', CAMPAIGNS_RUNNING = P .. 'campaigns:running',
-  RECOVERY_LAST = P .. 'recovery:last', RECOVERY_SINCE = P .. 'recovery:since',
-}
+local K = {}
+local function begin(args)
+  NOW, MAXLEN, RETENTION_S = tonumber(args[2]), tonumber(args[3]), tonumber(args[4])
+  if args[1] == P then return end
+  P = args[1]
+  K.EVENTS, K.TIMERS, K.RECENT = P .. 'events', P .. 'timers', P .. 'recent'
+  K.STATS, K.WORKERS, K.DEAD = P .. 'stats', P .. 'workers', P .. 'dead'
+  K.QUEUES, K.READY, K.SUPPRESSED = P .. 'queues', P .. 'ready', P .. 'suppressed'
+  K.CAMPAIGNS_DUE, K.CAMPAIGNS_RUNNING = P .. 'campaigns:due', P .. 'campaigns:running'
+  K.RECOVERY_LAST, K.RECOVERY_SINCE = P .. 'recovery:last', P .. 'recovery:since'
+end
 function K.job(id) return P .. 'job:' .. id end
 function K.idempotency(key) return P .. 'idem:' .. key end
 function K.wamid(wamid) return P .. 'wamid:' .. wamid end
