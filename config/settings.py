@@ -258,7 +258,7 @@ class Settings(BaseSettings):
     worker_drain_jobs: int = Field(default=100, ge=0, le=10_000)
     worker_drain_s: float = Field(default=2.0, gt=0, le=60)
     # Every send of a worker process is made on its event loop (dispatcher/engine/loop.py),
-    # at most this many at once (campaign batches half of them at most). Sends in flight
+    # at most this many at once (campaign batches 3/4 of them at most). Sends in flight
     # are what a SIGKILLed worker leaves ambiguous; 256 lets a campaign reach the
     # machine's rate at 50 ms of gateway latency (docs/performance.md).
     worker_in_flight: int = Field(default=256, ge=1, le=4096)

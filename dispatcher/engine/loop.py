@@ -43,6 +43,12 @@ RESERVED_THREADS = 4  # Celery threads of a process never held by a lane
 # late (measured every LAG_PROBE_S).
 MAX_LAG_S = 0.01
 LAG_PROBE_S = 0.01
+# Campaign batches may hold this share of a loop's places at most: the rest is kept for
+# transactional sends, which never wait behind a bulk backlog for one (64 of the shipped
+# 256: 1,280 sends a second at 50 ms of gateway latency). Half held a campaign to 128
+# lanes a process, every one busy, which bound it on the benchmark machine
+# (docs/performance.md).
+BULK_SHARE = 0.75
 
 
 class SendLoop:
@@ -59,9 +65,7 @@ class SendLoop:
         self._round_trips = RoundTrips(self._loop)  # the lanes' Redis calls, together
         self._stopping = False
         self._places = asyncio.Semaphore(self.in_flight)  # a lane holds one while it works
-        # Campaign batches may hold half the places at most: a transactional job never
-        # waits behind a bulk backlog for one.
-        self._bulk_places = asyncio.Semaphore(max(1, self.in_flight // 2))
+        self._bulk_places = asyncio.Semaphore(max(1, int(self.in_flight * BULK_SHARE)))
         self._lag_s = 0.0  # how late the loop ran its last probe
         self._probe: asyncio.Task[None] | None = None
         # Celery threads waiting for their lane (drain), and how many may.
@@ -100,8 +104,8 @@ class SendLoop:
     def handle_batch(self, jobs: Any) -> list[str]:
         """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes (up to
         ``WORKER_CONCURRENCY`` of them, each holding one of the loop's
-        ``WORKER_IN_FLIGHT`` places while it works, batches half of them at most) run
-        there, and the calling Celery thread waits for the batch's states. A lane that
+        ``WORKER_IN_FLIGHT`` places while it works, batches ``BULK_SHARE`` of them at
+        most) run there, and the calling Celery thread waits for the batch's states. A lane that
         lost Redis stops; the others finish, then the error is raised (the batch
         message is delivered again, and its jobs' claims say which are done)."""
         if not isinstance(jobs, list):
