@@ -16,6 +16,7 @@ import pytest
 import redis
 import requests
 
+from dispatcher.ledger import schema
 from dispatcher.producer.api import Dispatcher
 from dispatcher.sandbox.webhooks import status_payload
 from tests.support.data import BEARER, TOKENS, campaign_spec
@@ -35,6 +36,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack.url = stack.start_serve()  # type: ignore[attr-defined]
     stack.start_worker(threads=8)
     stack.start_beat()
+    # Its heartbeat registers it: the tests start once it consumes (readiness counts it).
+    with redis.Redis.from_url(redis_server.url) as client:
+        wait_until(lambda: client.zcard(schema.WORKERS) >= 1, timeout_s=60)
     yield stack
     stack.stop()
     sandbox.stop()
