@@ -1,7 +1,7 @@
 -- One atomic admission decision over every limit that applies to a job: admit(KEYS,
--- ARGV), called by the admission script (scripts.py: admit_source) and by take.lua and
--- claim.lua, which admit the job they claim when the caller planned its admission
--- (admit_claimed, at the end).
+-- ARGV), called by the library's admission function (scripts.py: ledger_library) and by
+-- take.lua and claim.lua, which admit the job they claim when the caller planned its
+-- admission (admit_claimed, at the end).
 --
 -- Each limit is a GCRA with reservation: emission interval T (ms) and burst tolerance
 -- tau = T * (burst - 1) (ms); its state is the theoretical arrival time TAT (ms). A job

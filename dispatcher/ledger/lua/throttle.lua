@@ -1,6 +1,6 @@
 -- The adaptive throttle's counts (admit.lua says how they are used), shared by the
--- admission script (a call held back) and finish.lua (a call made): prepended to both
--- (dispatcher/ledger/scripts.py). A scope is one hash: 'r:<bucket>' counts the calls
+-- admission (a call held back) and finish.lua (a call made): part of the library's
+-- shared code (dispatcher/ledger/scripts.py). A scope is one hash: 'r:<bucket>' counts the calls
 -- made or held back in a bucket of bucket_ms, 'a:<bucket>' those the gateway took. A
 -- bucket's first count deletes the buckets that left the window (nb buckets), and the
 -- hash expires whole when idle for longer than the window.
