@@ -105,9 +105,9 @@ class SendLoop:
         """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes (up to
         ``WORKER_CONCURRENCY`` of them, each holding one of the loop's
         ``WORKER_IN_FLIGHT`` places while it works, batches ``BULK_SHARE`` of them at
-        most) run there, and the calling Celery thread waits for the batch's states. A lane that
-        lost Redis stops; the others finish, then the error is raised (the batch
-        message is delivered again, and its jobs' claims say which are done)."""
+        most) run there, and the calling Celery thread waits for the batch's states. A
+        lane that lost Redis stops; the others finish, then the error is raised (the
+        batch message is delivered again, and its jobs' claims say which are done)."""
         if not isinstance(jobs, list):
             return [self.worker.refuse_batch()]
         done = asyncio.run_coroutine_threadsafe(self._batch(jobs), self._loop)

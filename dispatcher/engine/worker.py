@@ -460,7 +460,7 @@ class Worker:
         if self._template_stopped(envelope, claim, use_fallback):
             return "retry_wait"
         with self._before_the_call(claim):
-            if claim.admission is not None:  # made with the claim (take.lua)
+            if claim.admission is not None:  # made with the claim (take.lua, claim.lua)
                 admission = self.limiter.admission_of(envelope, claim.admission)
             else:
                 admission = yield from self.limiter.admit_steps(envelope, attempt=claim.attempt)

@@ -598,9 +598,7 @@ class Ledger:
 
 def _answer_of(then: NextClaim, result: list[Any], token: str) -> ClaimAnswer:
     """What a claim of ``then``'s kind answered (claim.lua, take.lua)."""
-    if then[0] != "claim":
-        return _taken(result, token)
-    return _claim_of(result, then[1], token)
+    return _claim_of(result, then[1], token) if then[0] == "claim" else _taken(result, token)
 
 
 def _taken(result: list[Any], token: str) -> Claim | str | None:
@@ -608,9 +606,7 @@ def _taken(result: list[Any], token: str) -> Claim | str | None:
     consumer, else as claim.lua's (then the admission made with it, and the job id)."""
     if not result or int(result[0]) == 2:
         return None
-    if int(result[0]) != 1:
-        return _claim_of(result, "", token)
-    return _claim_of(result, result[-1].decode(), token)
+    return _claim_of(result, result[-1].decode() if int(result[0]) == 1 else "", token)
 
 
 def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
