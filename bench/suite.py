@@ -8,10 +8,11 @@ Everything runs on this machine against the sandbox gateway (``--latency-ms``, d
       is reported as a ratio to it, in the same run;
   (a) no queue: the dispatcher's HTTP client (``WaapiClient``) in ``--threads`` threads;
   (b) naive Celery, fairly: one task per message, ``requests`` in the task with its
-      connection pool sized to the threads, as many processes and threads as the
-      dispatcher gets (``bench/naive_celery.py``);
+      connection pool sized to the threads, as many processes as the dispatcher gets,
+      of ``--naive-threads`` threads (32: a thread a send in flight);
   (c) this dispatcher, transactional: jobs enqueued one at a time, ``--workers``
-      processes of ``--worker-threads`` threads;
+      processes of ``--worker-threads`` Celery threads (the default's: they only
+      receive; the sends are made on each process's loop);
   (d) this dispatcher, a ``--campaign``-recipient campaign;
   (e) enqueue rates: single ``send_template`` calls, ``send_many``, the HTTP ingress one
       job per request and in bulk requests;
@@ -53,6 +54,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.naive_celery import running_workers
+from config import Settings
 from dispatcher.campaigns import Campaigns, rows
 from dispatcher.gateway import WaapiClient, new_session
 from dispatcher.gateway.cloud import CLOUD_SENDS
@@ -166,7 +168,7 @@ def naive_celery(work: Path, args: argparse.Namespace) -> float:
             "NAIVE_GATEWAY": stack.sandbox.base_url,
         }
         try:
-            with running_workers(env, args.workers, args.worker_threads):
+            with running_workers(env, args.workers, args.naive_threads):
                 return gateway_rate(stack.sandbox, args.messages)
         finally:
             producer.close()
@@ -426,7 +428,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=100, help="(a)'s threads")
     parser.add_argument("--in-flight", type=int, default=200, help="(r)'s sends at once")
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--worker-threads", type=int, default=32)
+    parser.add_argument(
+        "--worker-threads",
+        type=int,
+        default=Settings.model_fields["worker_concurrency"].default,
+        help="Celery threads of each dispatcher worker (default: WORKER_CONCURRENCY's)",
+    )
+    parser.add_argument(
+        "--naive-threads",
+        type=int,
+        default=32,
+        help="(b)'s threads a process: its sends are made on them, one each",
+    )
     parser.add_argument("--campaign", type=int, default=20_000)
     parser.add_argument("--rss-messages", type=int, default=100_000)
     parser.add_argument("--rss-latency-ms", type=float, default=10.0)

@@ -242,7 +242,13 @@ class Settings(BaseSettings):
     idempotency_window_s: int = Field(default=86400, ge=1)
     events_maxlen: int = Field(default=100_000, ge=100)
 
-    worker_concurrency: int = Field(default=32, ge=1, le=512)
+    # Celery threads per worker process. They only receive: every send is made on the
+    # process's send loop. Each delivery Celery makes costs far more CPU than a drain's
+    # take (a BRPOP over every queue, bookkeeping, a thread hand-off), and Celery stops
+    # delivering while its threads are busy, so few threads leave a backlog to the
+    # drains: at 1,500 msg/s, 8 threads used about half the worker CPU per message that
+    # 32 did (docs/performance.md). Four are never held by a drain (engine/loop.py).
+    worker_concurrency: int = Field(default=8, ge=1, le=512)
     # Workers heartbeat this often; one silent for WORKER_DEAD_AFTER_S is dead: the jobs
     # it was sending follow the lanes' ambiguity policy and the messages it held go back
     # to their queues at once (recovery by liveness, not by lease or visibility timeout).

@@ -39,7 +39,7 @@ def _build(app: Celery) -> tuple[Worker, Campaigns, SendLoop]:
                     client=client,
                     on_number_paused=campaigns.pause_for_number,
                 )
-                _runtime = (worker, campaigns, SendLoop(worker).start())
+                _runtime = (worker, campaigns, SendLoop(worker, threads).start())
     return _runtime
 
 

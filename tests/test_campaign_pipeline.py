@@ -69,7 +69,7 @@ def test_10000_recipients_each_exactly_once_with_a_bounded_queue(stack: Stack) -
     sampler.start()
     try:
         for _ in range(2):
-            stack.start_worker(threads=16)
+            stack.start_worker()
         stack.start_beat("beat-a")
         stack.start_beat("beat-b")  # two beats at once: the campaign still runs once
         wait_until(lambda: finished(campaigns, campaign_id), timeout_s=150, interval_s=0.5)
@@ -101,15 +101,15 @@ def test_killing_beat_and_a_worker_mid_campaign_sends_nobody_twice(stack: Stack)
     url = stack.start_serve()
     stack.sandbox.webhooks(url=url + "/v1/webhooks/waapi", statuses=["sent"])
     campaigns, campaign_id = create(stack, 3000, queueAhead=300)
-    worker = stack.start_worker(threads=16)
-    stack.start_worker(threads=16)
+    worker = stack.start_worker()
+    stack.start_worker()
     beat = stack.start_beat()
     wait_until(lambda: len(stack.sandbox.sent()) >= 800, timeout_s=60)
     for proc in (beat, worker):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     stack.start_beat()
-    stack.start_worker(threads=16)
+    stack.start_worker()
     wait_until(lambda: finished(campaigns, campaign_id), timeout_s=120, interval_s=0.5)
     per_recipient = collections.Counter(r["to"] for r in stack.sandbox.sent())
     assert [to for to, n in per_recipient.items() if n > 1] == []  # nobody twice
@@ -133,7 +133,7 @@ def test_pause_during_fan_out_sends_nothing_until_resumed(stack: Stack) -> None:
     campaigns.tick()  # what beat's tick does: launch, and queue the first 200 jobs
     assert campaigns.get(campaign_id)["funnel"] == {"queued": 200}  # type: ignore[index]
     assert campaigns.pause(campaign_id)
-    stack.start_worker(threads=16)
+    stack.start_worker()
     stack.start_beat()
     wait_until(
         lambda: campaigns.get(campaign_id)["funnel"].get("retry_wait") == 200,  # type: ignore[index]
@@ -177,7 +177,7 @@ def test_a_standby_beat_takes_over_within_10_s_and_the_campaign_launches_once(
     the standby leads within 10 s (BEAT_LEADER_TTL_S, 5 s, and a tick), and a campaign
     due after the kill launches once, every recipient sent once."""
     for _ in range(2):
-        stack.start_worker(threads=16)
+        stack.start_worker()
     beats = {proc.pid: proc for proc in (stack.start_beat("beat-a"), stack.start_beat("beat-b"))}
     leader = wait_until(lambda: beat_leader(stack), timeout_s=30)
     assert leader in beats

@@ -71,7 +71,7 @@ def test_a_master_killed_mid_run_fails_over_and_keeps_every_acknowledged_job(
     stack = sentinel_stack
     group: SentinelRedis = stack.redis  # type: ignore[assignment]
     url = stack.start_serve()
-    workers = Supervisor(stack, 2, threads=32)
+    workers = Supervisor(stack, 2)
     stack.start_beat()
     lines = both_lanes(2400, prefix="1560")
     lanes = {line["to"]: line["lane"] for line in lines}
@@ -208,7 +208,7 @@ def test_a_demoted_master_answers_readonly_and_everyone_follows_the_new_one(
     stack = sentinel_stack
     group: SentinelRedis = stack.redis  # type: ignore[assignment]
     url = stack.start_serve()
-    workers = Supervisor(stack, 1, threads=16)
+    workers = Supervisor(stack, 1)
     stack.start_beat()
     producers = Producers(stack, url, NUMBERS[:2], ("1564", "1565"), count=150, interval_s=0.02)
     old_master = group.master_port()

@@ -97,7 +97,7 @@ class Supervisor:
     """What compose's ``restart: unless-stopped`` or systemd does for a worker: start it
     again when it exits (killed by a test, or ended by kombu when Redis vanished)."""
 
-    def __init__(self, stack: Stack, count: int, threads: int = 32) -> None:
+    def __init__(self, stack: Stack, count: int, threads: int | None = None) -> None:
         self.stack = stack
         self.threads = threads
         self.restarts = 0
@@ -439,8 +439,8 @@ def test_a_slow_gateway_times_nothing_out_and_keeps_transactional_latency_bounde
     bulk_lines = [template_line(n, "bulk", prefix="1556") for n in range(400)]
     with stack.dispatcher() as dispatcher:
         bulk = [r.job_id for r in dispatcher.send_many(bulk_lines)]
-        stack.start_worker(threads=32)
-        stack.start_worker(threads=32)
+        stack.start_worker()
+        stack.start_worker()
         stack.start_beat()
         # Latency behind a backlog, not a worker's start: measured once both are up (and
         # already sending the bulk jobs).

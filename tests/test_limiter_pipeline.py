@@ -127,7 +127,7 @@ def test_5000_jobs_through_a_tight_quota_lose_nothing_and_draw_no_429(make_stack
         lines = [hello_line(n, FROM if n % 2 else "+15550000002") for n in range(5000)]
         ids = [r.job_id for r in dispatcher.send_many(lines, lane="transactional")]
         for _ in range(3):
-            stack.start_worker(threads=16)
+            stack.start_worker()
         stack.start_beat()
         states = stack.wait_states(dispatcher, ids, timeout_s=120)
     assert collections.Counter(states.values()) == {"sent": 5000}
@@ -152,7 +152,7 @@ def test_bulk_leaves_the_reserved_share_to_transactional_jobs(make_stack) -> Non
             dispatcher.send_template(f"+1556{n:07d}", FROM, "hello_world", "en", lane="bulk")
             for n in range(300)
         ]
-        stack.start_worker(threads=16)
+        stack.start_worker()
         stack.start_beat()
         wait_until(lambda: len(stack.sandbox.sent()) >= 30, timeout_s=30)
         otps = [

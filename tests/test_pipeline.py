@@ -32,7 +32,7 @@ def stack(redis_process: RedisProcess, tmp_path_factory: pytest.TempPathFactory)
     stack = Stack(
         redis_process, sandbox, Path(tmp_path_factory.mktemp("pipeline")), retry_max_attempts=4
     )
-    stack.start_worker(threads=16)
+    stack.start_worker()
     stack.start_beat()
     yield stack
     stack.stop()

@@ -32,13 +32,13 @@ def test_sigkill_mid_run_loses_nothing_and_duplicates_only_the_ambiguous(stack: 
             dispatcher.send_template(f"+1555{n:07d}", FROM, "hello_world", "en")
             for n in range(1000)
         ]
-        first = stack.start_worker(threads=16)
+        first = stack.start_worker()
         stack.start_beat()
         wait_until(lambda: len(stack.sandbox.sent()) >= 250, timeout_s=60)
         first.send_signal(signal.SIGKILL)
         first.wait()
         in_flight = sum(1 for j in dispatcher.jobs(state="sending", limit=1000))
-        stack.start_worker(threads=16)
+        stack.start_worker()
         states = stack.wait_states(dispatcher, ids, timeout_s=120)
         records = [dispatcher.job(i) for i in ids]
 

@@ -54,7 +54,8 @@ BULK_SHARE = 0.75
 class SendLoop:
     """A worker process's event loop and the lanes that drain its queues on it."""
 
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, threads: int | None = None) -> None:
+        """``threads``: the Celery threads of the process (default WORKER_CONCURRENCY)."""
         self.worker = worker
         self.in_flight = worker.settings.worker_in_flight
         self._loop = asyncio.new_event_loop()
@@ -65,13 +66,14 @@ class SendLoop:
         self._round_trips = RoundTrips(self._loop)  # the lanes' Redis calls, together
         self._stopping = False
         self._places = asyncio.Semaphore(self.in_flight)  # a lane holds one while it works
-        self._bulk_places = asyncio.Semaphore(max(1, int(self.in_flight * BULK_SHARE)))
+        self._bulk_lanes = max(1, int(self.in_flight * BULK_SHARE))
+        self._bulk_places = asyncio.Semaphore(self._bulk_lanes)
         self._lag_s = 0.0  # how late the loop ran its last probe
         self._probe: asyncio.Task[None] | None = None
         # Celery threads waiting for their lane (drain), and how many may.
         self._holding = 0
         self._holding_lock = threading.Lock()
-        self._may_hold = max(0, worker.settings.worker_concurrency - RESERVED_THREADS)
+        self._may_hold = max(0, (threads or worker.settings.worker_concurrency) - RESERVED_THREADS)
 
     # --- from any thread -----------------------------------------------------------------
 
@@ -102,10 +104,11 @@ class SendLoop:
                 self._holding -= hold
 
     def handle_batch(self, jobs: Any) -> list[str]:
-        """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes (up to
-        ``WORKER_CONCURRENCY`` of them, each holding one of the loop's
-        ``WORKER_IN_FLIGHT`` places while it works, batches ``BULK_SHARE`` of them at
-        most) run there, and the calling Celery thread waits for the batch's states. A
+        """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes (one a job, up
+        to the ``BULK_SHARE`` of the loop's ``WORKER_IN_FLIGHT`` places that batches may
+        hold, each lane holding one while it works; not one a Celery thread, so a few
+        threads carry a campaign at the loop's rate) run there, and the calling Celery
+        thread waits for the batch's states. A
         lane that lost Redis stops; the others finish, then the error is raised (the
         batch message is delivered again, and its jobs' claims say which are done)."""
         if not isinstance(jobs, list):
@@ -176,7 +179,7 @@ class SendLoop:
         return await step.client.call_async(self._http, step.request)
 
     async def _batch(self, jobs: list[Any]) -> list[str]:
-        states, lanes = self.worker.batch(jobs, self.worker.settings.worker_concurrency)
+        states, lanes = self.worker.batch(jobs, self._bulk_lanes)
         ended = await asyncio.gather(
             *(self._in_place(lane) for lane in lanes), return_exceptions=True
         )

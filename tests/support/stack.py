@@ -106,8 +106,11 @@ class Stack:
         self.procs.append(proc)
         return proc
 
-    def start_worker(self, *args: str, threads: int = 16) -> subprocess.Popen[bytes]:
-        return self.start("worker", "-c", str(threads), "-l", "warning", *args, log="worker")
+    def start_worker(self, *args: str, threads: int | None = None) -> subprocess.Popen[bytes]:
+        """A worker of ``threads`` Celery threads (default: WORKER_CONCURRENCY's, as users
+        get)."""
+        given = ("-c", str(threads)) if threads is not None else ()
+        return self.start("worker", *given, "-l", "warning", *args, log="worker")
 
     def start_serve(self) -> str:
         """The HTTP service on a free port; returns its base URL once it answers."""
