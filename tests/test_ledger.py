@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 
+from dispatcher.engine.limiter import Limiter
 from dispatcher.job.envelope import JobEnvelope
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim, Ledger
@@ -387,6 +388,7 @@ def test_take_pops_the_oldest_message_and_claims_its_job_in_one_step(
     first, second = hello(dispatcher), hello(dispatcher)
     taken = ledger.take(queue)
     assert isinstance(taken, Claim) and taken.job_id == first and taken.attempt == 1
+    assert taken.backlog == 1  # what is left behind it: the send loop adds lanes by it
     assert taken.envelope().id == first
     assert ledger.get(first).state == "sending"  # claimed, with its lease
     assert redis_client.llen(queue) == 1
@@ -415,6 +417,7 @@ def test_an_outcome_and_the_next_take_go_in_one_round_trip(
     )
     assert ledger.get(first).state == "sent" and ledger.get(first).wamid == "wamid.first"  # type: ignore[union-attr]
     assert isinstance(next_claim, Claim) and next_claim.job_id == second
+    assert next_claim.backlog == 0
     assert next_claim.token == "2" and ledger.get(second).state == "sending"  # type: ignore[union-attr]
     assert now(ledger.finish_then(second, 1, "sent", ("take", queue), "host/1/w", "3")) is None
     assert ledger.get(second).state == "sent"  # type: ignore[union-attr]
@@ -468,6 +471,31 @@ def test_a_draining_worker_goes_on_with_any_ready_queue_its_group_serves(
     assert ledger.serve([QUEUE_TX, other_tx]) == both
     again = ledger.take_any(both)
     assert isinstance(again, Claim) and again.job_id == third
+
+
+def test_a_take_that_finds_its_queue_empty_goes_on_with_its_group_in_the_same_call(
+    dispatcher: Dispatcher, ledger: Ledger, redis_client: redis.Redis
+) -> None:
+    """A take naming its group's digest takes from its own queue first and, when that is
+    empty, from any ready queue of the group: one script where a take and a take_any
+    found nothing. A job from another number's queue is not admitted with the claim (the
+    plan was for the taker's queue): the worker admits it itself."""
+    other_tx = "waapi.cloud.15550000002.tx"
+    group = ledger.serve([QUEUE_TX, other_tx])
+    mine = hello(dispatcher)
+    theirs = dispatcher.send_template(TO, "+15550000002", "hello_world", "en")
+    plan = Limiter(redis_client, ledger.settings).queue_plan(QUEUE_TX)
+    first = now(ledger.take_steps(("take", QUEUE_TX, group), "host/1/w", "1", plan))
+    assert isinstance(first, Claim) and first.job_id == mine  # its own queue first
+    assert first.admission is not None
+    redis_client.config_resetstat()
+    second = now(ledger.take_steps(("take", QUEUE_TX, group), "host/1/w", "2", plan))
+    assert isinstance(second, Claim) and second.job_id == theirs
+    assert second.admission is None  # planned for the other number: admitted apart
+    assert redis_client.info("commandstats")["cmdstat_fcall"]["calls"] == 1
+    assert ledger.stats()["taken_elsewhere"] == 1
+    assert now(ledger.take_steps(("take", QUEUE_TX, group), "host/1/w", "3", plan)) is None
+    assert not redis_client.smembers(schema.READY)
 
 
 def test_take_leaves_messages_it_cannot_judge_for_celery(

@@ -149,3 +149,27 @@ def test_a_job_tagged_with_a_campaign_is_left_to_the_worker(
     assert claim.admission is None
     assert not client.exists(schema.rate(f"num:{FROM}"))
     assert client.hget(schema.job(tagged), "go") is None
+
+
+def test_a_drain_tells_the_send_loop_how_many_messages_are_left_behind_each_take(
+    redis_url: str, sandbox: SandboxProcess, client: redis.Redis
+) -> None:
+    """The send loop adds a lane only while a take leaves messages behind (a lane added
+    on every take found the queue empty most of the time at moderate rates: two empty
+    takes each)."""
+    settings = make_settings(redis_url, sandbox.base_url)
+    told: list[int] = []
+
+    def go_on(backlog: int) -> bool:
+        told.append(backlog)
+        return True
+
+    with Dispatcher(settings, client) as dispatcher:
+        worker = Worker.from_settings(settings, 4, client=client)
+        try:
+            for n in range(4):
+                dispatcher.send_template(f"+1555{n:07d}", FROM, "hello_world", "en")
+            assert worker.run(worker.drain(QUEUE, go_on)) == 4
+        finally:
+            worker.close()
+    assert told == [3, 2, 1, 0]

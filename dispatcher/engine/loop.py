@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from typing import Any
 
 import aiohttp
@@ -229,26 +230,39 @@ class SendLoop:
         finally:
             self._lanes.discard(lane)
 
-    def _go_on(self, queue: str) -> bool:
-        """A lane took a message: there may be more, so start another lane (up to the
-        limit); and go on unless the loop is stopping."""
-        self._add_lane(queue)
+    def _go_on(self, queue: str, backlog: int) -> bool:
+        """A lane took a message and ``backlog`` more wait in its queue: the lanes are
+        behind, so start another (up to the limit); and go on unless the loop is
+        stopping. Lanes that found nothing cost two empty takes each: started on every
+        take, they took about 3.5 of those a message at 1,500 msg/s."""
+        if backlog > 0:
+            self._add_lane(queue)
         return not self._stopping
 
     async def _lane(self, queue: str) -> None:
-        """Drain until nothing is left to take."""
+        """Drain until a drain runs out of messages."""
         async with self._places:
             while not self._stopping and await self._drain_once(queue):
                 pass
 
-    async def _drain_once(self, queue: str) -> int:
-        """:meth:`Worker.drain` on the loop; how many messages it took (0 when it
-        stopped on an error, logged here: its claims are given back, or recovered)."""
+    async def _drain_once(self, queue: str) -> bool:
+        """:meth:`Worker.drain` on the loop; whether it spent its budget
+        (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``), so that work may be left. False when
+        it ran out of messages (draining again at once would find the queues empty: two
+        empty takes), or stopped on an error (logged here: its claims are given back, or
+        recovered)."""
+        settings = self.worker.settings
+        started = time.monotonic()
         try:
-            steps = self.worker.drain(queue, lambda: self._go_on(queue))
-            return await run_async(steps, self.perform)
+            steps = self.worker.drain(queue, lambda backlog: self._go_on(queue, backlog))
+            taken = await run_async(steps, self.perform)
         except StoreUnavailable as exc:
             log.warning("a send lane stopped: Redis is unavailable: %s", exc)
+            return False
         except Exception:
             log.exception("a send lane failed")
-        return 0
+            return False
+        spent_s = time.monotonic() - started
+        return taken > 0 and (
+            taken >= settings.worker_drain_jobs or spent_s >= settings.worker_drain_s
+        )

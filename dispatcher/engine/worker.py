@@ -235,7 +235,7 @@ class Worker:
         delivered its message from (``queue``). None while Meta has stopped a template:
         a job of a stopped template is held, not sent, and a slot reserved for it would
         be spent for nothing."""
-        kind, subject = then
+        kind, subject = then[0], then[1]
         planned = subject if kind == "take" else queue if kind == "claim" else None
         if planned is None:
             return ()
@@ -293,34 +293,30 @@ class Worker:
             log.warning("gave back %d claims whose answer was lost to a Redis outage", given_back)
         return given_back
 
-    def drain(self, queue: str, go_on: Callable[[], bool] | None = None) -> Steps[int]:
+    def drain(self, queue: str, go_on: Callable[[int], bool] | None = None) -> Steps[int]:
         """Send what else waits on a busy transactional queue, without a Celery delivery
         per message: take each message and claim its job in one step (take.lua); when
         the queue is empty, go on with the other transactional queues this process
         serves that hold messages (:meth:`serve`), until none does or the budget
         (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) is spent. Many numbers with a few
         messages each then cost no Celery delivery (a BRPOP over every queue) apiece.
-        ``go_on`` is asked after each message taken whether to take more (the send
-        loop stopping says no). Steps, driven by the send loop
+        ``go_on`` is asked after each message taken, with how many messages its queue
+        still holds, whether to take more (the send loop stopping says no; while a
+        backlog is left it adds a lane). Steps, driven by the send loop
         (:mod:`dispatcher.engine.loop`); returns how many messages were taken."""
         budget = self.settings.worker_drain_jobs
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
         if budget <= 0 or time.monotonic() >= deadline:
             return taken
-        source: NextClaim = ("take", queue)
+        # Its queue first, then the other queues this process serves (in the same call).
+        source: NextClaim = ("take", queue, self._served or "")
         claim = yield from self._claim(source)
-        while True:
-            if claim is None:  # empty: the other queues this process serves
-                if source[0] == "take_any" or self._served is None:
-                    break
-                source = ("take_any", self._served)
-                claim = yield from self._claim(source)
-                if claim is None:
-                    break
+        while claim is not None:
             taken += 1
             more = taken < budget and time.monotonic() < deadline
-            more = more and (go_on is None or go_on())
+            backlog = claim.backlog if isinstance(claim, Claim) else 1  # 1: not known
+            more = more and (go_on is None or go_on(backlog))
             answer: Any = _NOT_TAKEN
             if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
                 envelope = claim.envelope()

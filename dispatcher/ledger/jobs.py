@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypedDict, Unpack, cast
 
 import redis
@@ -41,8 +41,9 @@ def _ms(clock: Clock) -> int:
 
 # The next claim a worker thread makes with an outcome (Ledger.finish_then): take from a
 # queue, take from any ready queue its worker group serves (the digest Ledger.serve
-# returned), or claim a job by id.
-NextClaim = tuple[Literal["take", "take_any", "claim"], str]
+# returned), or claim a job by id. A take may name its group's digest as well: when its
+# queue is empty, the same script takes from any ready queue of the group.
+NextClaim = tuple[Literal["take", "take_any", "claim"], str] | tuple[Literal["take"], str, str]
 
 
 class Outcome(TypedDict, total=False):
@@ -75,6 +76,7 @@ class Claim:
     # admit.lua's answer when the claim script admitted the job with its claim (take.lua,
     # claim.lua: admit_claimed), else None
     admission: list[Any] | None = None
+    backlog: int = 0  # messages left in the queue it was taken from (take.lua); 0 by id
 
     def envelope(self) -> JobEnvelope:
         """The claimed job's envelope, rebuilt from its record."""
@@ -219,11 +221,12 @@ class Ledger:
         """The script and arguments of a claim (claim.lua, take.lua); ``admit``: the
         admission the script makes with the claim (``Limiter.queue_plan``; none when
         empty)."""
-        name, subject = then
+        name, subject = then[0], then[1]
         if name == "claim":
             return "claim", (subject, *self._terms(holder, token), *admit)
         if name == "take":
-            return "take", (subject, *self._terms(holder, token), "", *admit)
+            served = then[2] if len(then) > 2 else ""
+            return "take", (subject, *self._terms(holder, token), served, *admit)
         return "take", ("", *self._terms(holder, token), subject)
 
     def claim(self, job_id: str, holder: str = "", token: str = "") -> Claim | str:
@@ -603,10 +606,14 @@ def _answer_of(then: NextClaim, result: list[Any], token: str) -> ClaimAnswer:
 
 def _taken(result: list[Any], token: str) -> Claim | str | None:
     """take.lua's answer: None for an empty queue or a message left to Celery's
-    consumer, else as claim.lua's (then the admission made with it, and the job id)."""
+    consumer, else as claim.lua's (then the admission made with it, the job id and the
+    queue's backlog)."""
     if not result or int(result[0]) == 2:
         return None
-    return _claim_of(result, result[-1].decode() if int(result[0]) == 1 else "", token)
+    answer = _claim_of(result, result[-2].decode() if int(result[0]) == 1 else "", token)
+    if isinstance(answer, Claim):
+        return replace(answer, backlog=int(result[-1]))
+    return answer
 
 
 def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
