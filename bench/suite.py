@@ -266,9 +266,12 @@ def transactional_in_groups(work: Path, args: argparse.Namespace, count: int) ->
 
 
 def latency_at(work: Path, args: argparse.Namespace, rate_per_s: float) -> dict[str, float]:
-    """Enqueue at ``rate_per_s`` for a while; enqueue -> gateway receipt per job (ms)."""
+    """Enqueue at ``rate_per_s`` for a while; enqueue -> gateway receipt per job (ms),
+    the arrival rate the producer kept (below the target when the machine could not
+    keep up with both), and the workers' CPU per message meanwhile."""
     with stack_with(work, args.latency_ms) as stack, stack.dispatcher() as dispatcher:
-        start_workers(stack, args)
+        workers = [pid for proc in start_workers(stack, args) for pid in process_tree(proc.pid)]
+        cpu_before_s = sum(map(cpu_seconds, workers))
         count = int(rate_per_s * args.latency_seconds)
         enqueued: dict[str, float] = {}
         started = time.perf_counter()
@@ -280,11 +283,15 @@ def latency_at(work: Path, args: argparse.Namespace, rate_per_s: float) -> dict[
             to = f"+1563{n:07d}"
             enqueued[to] = time.time()
             dispatcher.send_template(to, numbers(1)[0], "hello_world", "en")
+        arrivals_s = time.perf_counter() - started
         wait_until(lambda: stack.sandbox.stats()["sent"] >= count, timeout_s=120)
+        cpu_s = sum(map(cpu_seconds, workers)) - cpu_before_s
         items = stack.sandbox.control("GET", "/_sandbox/sent")["items"]
         added = sorted((i["received"] - enqueued[i["to"]]) * 1000 for i in items)
         return {
             "rate_per_s": round(rate_per_s),
+            "arrivals_per_s": round(count / arrivals_s),
+            "worker_cpu_ms_per_message": round(cpu_s * 1000 / count, 2),
             "p50_ms": round(statistics.median(added), 1),
             "p99_ms": round(added[int(len(added) * 0.99) - 1], 1),
         }
@@ -447,7 +454,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench.json")
     parser.add_argument("--repeat", type=int, default=2, help="runs of (a)-(e); best kept")
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
+    parser.add_argument(
+        "--latency-only",
+        type=float,
+        metavar="RATE",
+        help="only the latency phase, at RATE msg/s (to compare settings, e.g. threads)",
+    )
     args = parser.parse_args()
+    if args.latency_only:
+        work = Path(tempfile.mkdtemp(prefix="waapi-suite-"))
+        print(json.dumps(latency_at(work, args, args.latency_only)))
+        return
     if args.quick:
         args.messages, args.campaign, args.rss_messages, args.repeat = 1000, 2000, 20_000, 1
     work = Path(tempfile.mkdtemp(prefix="waapi-suite-"))
@@ -542,8 +559,9 @@ def table(r: dict[str, Any]) -> str:
         "",
         "| figure | value |",
         "|---|---|",
-        f"| added latency at half load ({lat['rate_per_s']}/s), p50 / p99 | "
-        f"{lat['p50_ms']} ms / {lat['p99_ms']} ms |",
+        f"| added latency at half load ({lat['rate_per_s']}/s; arrivals kept: "
+        f"{lat['arrivals_per_s']}/s), p50 / p99 | {lat['p50_ms']} ms / {lat['p99_ms']} ms |",
+        f"| workers' CPU per message at half load | {lat['worker_cpu_ms_per_message']} ms |",
         f"| worker RSS after 10k / {list(rss)[-1].removeprefix('rss_mb_')} messages | "
         f"{rss_values[0]} MB / {rss_values[-1]} MB ({rss_values[-1] / rss_values[0]:.2f}x) |",
         f"| Redis per queued job, single / send_many | {mem['single']} B / {mem['send_many']} B |",
