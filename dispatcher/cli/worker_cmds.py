@@ -52,7 +52,7 @@ def _worker_argv(queues: list[str], concurrency: int, loglevel: str, name: str) 
     "--concurrency",
     "-c",
     type=click.IntRange(1, 512),
-    help="Threads (default WORKER_CONCURRENCY, 32).",
+    help="Celery threads (default WORKER_CONCURRENCY, 8).",
 )
 @click.option(
     "--maintenance/--no-maintenance",
