@@ -105,13 +105,13 @@ class SendLoop:
                 self._holding -= hold
 
     def handle_batch(self, jobs: Any) -> list[str]:
-        """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes (one a job, up
-        to the ``BULK_SHARE`` of the loop's ``WORKER_IN_FLIGHT`` places that batches may
-        hold, each lane holding one while it works; not one a Celery thread, so a few
-        threads carry a campaign at the loop's rate) run there, and the calling Celery
-        thread waits for the batch's states. A
-        lane that lost Redis stops; the others finish, then the error is raised (the
-        batch message is delivered again, and its jobs' claims say which are done)."""
+        """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes run there, one
+        a job (not one a Celery thread: a few threads carry a campaign at the loop's
+        rate), each holding one of the loop's ``WORKER_IN_FLIGHT`` places while it
+        works, batches ``BULK_SHARE`` of them at most; the calling Celery thread waits
+        for the batch's states. A lane that lost Redis stops; the others finish, then the
+        error is raised (the batch message is delivered again, and its jobs' claims say
+        which are done)."""
         if not isinstance(jobs, list):
             return [self.worker.refuse_batch()]
         done = asyncio.run_coroutine_threadsafe(self._batch(jobs), self._loop)
@@ -233,8 +233,8 @@ class SendLoop:
     def _go_on(self, queue: str, backlog: int) -> bool:
         """A lane took a message and ``backlog`` more wait in its queue: the lanes are
         behind, so start another (up to the limit); and go on unless the loop is
-        stopping. Lanes that found nothing cost two empty takes each: started on every
-        take, they took about 3.5 of those a message at 1,500 msg/s."""
+        stopping. (A lane started on every take mostly found nothing: at 1,500 msg/s,
+        3.5 empty takes a message.)"""
         if backlog > 0:
             self._add_lane(queue)
         return not self._stopping
