@@ -457,7 +457,7 @@ def test_a_draining_worker_goes_on_with_any_ready_queue_its_group_serves(
     assert redis_client.ttl(schema.served(both)) > 0  # a group gone for good is forgotten
     claimed = now(
         ledger.finish_then(
-            second, taken.attempt, "sent", ("take_any", both), "host/1/w", "3", wamid="wamid.2"
+            second, taken.attempt, "sent", ("take", "", both), "host/1/w", "3", wamid="wamid.2"
         )
     )
     assert ledger.get(second).state == "sent"  # type: ignore[union-attr]

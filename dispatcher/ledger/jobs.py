@@ -39,11 +39,11 @@ def _ms(clock: Clock) -> int:
     return int(clock() * 1000)
 
 
-# The next claim a worker thread makes with an outcome (Ledger.finish_then): take from a
-# queue, take from any ready queue its worker group serves (the digest Ledger.serve
-# returned), or claim a job by id. A take may name its group's digest as well: when its
-# queue is empty, the same script takes from any ready queue of the group.
-NextClaim = tuple[Literal["take", "take_any", "claim"], str] | tuple[Literal["take"], str, str]
+# The next claim a worker thread makes with an outcome (Ledger.finish_then): claim a job
+# by id, or take from a queue; a take may name its worker group's digest (what
+# Ledger.serve returned) as well: when its queue is empty (or it names none, ''), the
+# same script takes from any ready queue of the group.
+NextClaim = tuple[Literal["take", "claim"], str] | tuple[Literal["take"], str, str]
 
 
 class Outcome(TypedDict, total=False):
@@ -224,10 +224,8 @@ class Ledger:
         name, subject = then[0], then[1]
         if name == "claim":
             return "claim", (subject, *self._terms(holder, token), *admit)
-        if name == "take":
-            served = then[2] if len(then) > 2 else ""
-            return "take", (subject, *self._terms(holder, token), served, *admit)
-        return "take", ("", *self._terms(holder, token), subject)
+        served = then[2] if len(then) > 2 else ""
+        return "take", (subject, *self._terms(holder, token), served, *admit)
 
     def claim(self, job_id: str, holder: str = "", token: str = "") -> Claim | str:
         """Claim the job for one attempt, or return why not (its state, 'missing', ...).
@@ -246,14 +244,15 @@ class Ledger:
     def take_any(self, served: str, holder: str = "", token: str = "") -> Claim | str | None:
         """:meth:`take` from any transactional queue that may hold messages and that the
         caller's worker group serves (``served``: the digest :meth:`serve` returned)."""
-        return now(self.take_steps(("take_any", served), holder, token))
+        return now(self.take_steps(("take", "", served), holder, token))
 
     def take_steps(
         self, then: NextClaim, holder: str, token: str, admit: Sequence[Any] = ()
     ) -> StoreSteps[ClaimAnswer]:
         """A claim as a step: :meth:`claim` (``("claim", job_id)``), :meth:`take`
-        (``("take", queue)``) or :meth:`take_any` (``("take_any", served)``); the first
-        two admit the job with its claim when ``admit`` plans it."""
+        (``("take", queue)``, or ``("take", queue, served)`` to go on with the group's
+        other queues) or :meth:`take_any` (``("take", "", served)``); the job is admitted
+        with its claim when ``admit`` plans it."""
         call = self._call_for(then, holder, token, admit)
         [answer] = yield self.scripts.round(_ms(self.clock), call)
         return _answer_of(then, answer, token)
@@ -296,12 +295,11 @@ class Ledger:
         admit: Sequence[Any] = (),
         **outcome: Unpack[Outcome],
     ) -> StoreSteps[ClaimAnswer]:
-        """:meth:`finish`, then the next claim in the same round trip: ``("take",
-        queue)`` (:meth:`take`) or ``("take_any", served)`` (:meth:`take_any`) for a
-        draining worker, ``("claim", job_id)`` (:meth:`claim`) for one working through a
-        batch. Each script is as atomic as when called alone. Returns what that next call
-        returns. Only a worker's steps call it: a step (:class:`StoreRound`), run on a
-        thread with ``scripts.now``."""
+        """:meth:`finish`, then the next claim in the same round trip: a take
+        (:meth:`take_steps`) for a draining worker, ``("claim", job_id)`` (:meth:`claim`)
+        for one working through a batch. Each script is as atomic as when called alone.
+        Returns what that next call returns. Only a worker's steps call it: a step
+        (:class:`StoreRound`), run on a thread with ``scripts.now``."""
         _, answer = yield self.scripts.round(
             _ms(self.clock),
             ("finish", self.outcome_args(job_id, attempt, state, **outcome)),

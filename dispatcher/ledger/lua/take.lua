@@ -9,8 +9,8 @@
 -- that many numbers with a few messages each do not cost a Celery delivery (a BRPOP
 -- over every queue) per message. Given both, the queue first and then, when it is
 -- empty, any other (one call where two found nothing). ARGV[6] = lease (ms),
--- ARGV[7] = max attempts,
--- ARGV[8] = the holder, ARGV[9] = the holder's token for this claim.
+-- ARGV[7] = max attempts, ARGV[8] = the holder, ARGV[9] = the holder's token for this
+-- claim.
 -- ARGV[11..] (optional): the admission to make with the claim (admit.lua: admit_claimed).
 -- Returns {} when the queue is empty (or none is ready); {1, attempt, env, window,
 -- suppressed, columns, admission, id, backlog} when this caller may send (admission:
