@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from dispatcher.engine.limiter import Limiter
-from dispatcher.engine.worker import Worker
+from dispatcher.engine.worker import Drained, Worker
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim
 from dispatcher.ledger.scripts import now
@@ -46,13 +46,13 @@ def test_a_drained_message_costs_its_take_and_its_outcome(
         worker = Worker.from_settings(settings, 4, client=client)
         try:  # a first message: the worker registers and its scripts are loaded
             dispatcher.send_template("+15550009999", FROM, "hello_world", "en")
-            assert worker.run(worker.drain(QUEUE)) == 1
+            assert worker.run(worker.drain(QUEUE)).taken == 1
             jobs = [
                 dispatcher.send_template(f"+1555{n:07d}", FROM, "hello_world", "en")
                 for n in range(count)
             ]
             client.config_resetstat()
-            taken = worker.run(worker.drain(QUEUE))
+            taken = worker.run(worker.drain(QUEUE)).taken
             calls = script_calls(client)
         finally:
             worker.close()
@@ -169,7 +169,24 @@ def test_a_drain_tells_the_send_loop_how_many_messages_are_left_behind_each_take
         try:
             for n in range(4):
                 dispatcher.send_template(f"+1555{n:07d}", FROM, "hello_world", "en")
-            assert worker.run(worker.drain(QUEUE, go_on)) == 4
+            assert worker.run(worker.drain(QUEUE, go_on)) == Drained(4, spent=False)
         finally:
             worker.close()
     assert told == [3, 2, 1, 0]
+
+
+def test_a_drain_that_spends_its_budget_says_so(
+    redis_url: str, sandbox: SandboxProcess, client: redis.Redis
+) -> None:
+    """The send loop drains again only after a drain that stopped on its budget: one
+    that ran out of messages would only find the queues empty again."""
+    settings = make_settings(redis_url, sandbox.base_url, worker_drain_jobs=2)
+    with Dispatcher(settings, client) as dispatcher:
+        worker = Worker.from_settings(settings, 4, client=client)
+        try:
+            for n in range(3):
+                dispatcher.send_template(f"+1555{n:07d}", FROM, "hello_world", "en")
+            assert worker.run(worker.drain(QUEUE)) == Drained(2, spent=True)
+            assert worker.run(worker.drain(QUEUE)) == Drained(1, spent=False)
+        finally:
+            worker.close()

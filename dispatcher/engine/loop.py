@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from typing import Any
 
 import aiohttp
@@ -246,23 +245,15 @@ class SendLoop:
                 pass
 
     async def _drain_once(self, queue: str) -> bool:
-        """:meth:`Worker.drain` on the loop; whether it spent its budget
-        (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``), so that work may be left. False when
-        it ran out of messages (draining again at once would find the queues empty: two
-        empty takes), or stopped on an error (logged here: its claims are given back, or
-        recovered)."""
-        settings = self.worker.settings
-        started = time.monotonic()
+        """:meth:`Worker.drain` on the loop; whether it spent its budget, so that work
+        may be left. False when it ran out of messages (draining again at once would find
+        the queues empty: an empty take), or stopped on an error (logged here: its claims
+        are given back, or recovered)."""
         try:
             steps = self.worker.drain(queue, lambda backlog: self._go_on(queue, backlog))
-            taken = await run_async(steps, self.perform)
+            return (await run_async(steps, self.perform)).spent
         except StoreUnavailable as exc:
             log.warning("a send lane stopped: Redis is unavailable: %s", exc)
-            return False
         except Exception:
             log.exception("a send lane failed")
-            return False
-        spent_s = time.monotonic() - started
-        return taken > 0 and (
-            taken >= settings.worker_drain_jobs or spent_s >= settings.worker_drain_s
-        )
+        return False

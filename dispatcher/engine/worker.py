@@ -80,6 +80,16 @@ class _Turn:
 _turn: contextvars.ContextVar[_Turn] = contextvars.ContextVar("waapi_turn")
 
 
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """What a drain did: how many messages it took, and whether it stopped on its budget
+    (``WORKER_DRAIN_JOBS``, ``WORKER_DRAIN_S``) rather than for want of messages, so
+    that more may be waiting."""
+
+    taken: int
+    spent: bool = False
+
+
 def _needs_window(envelope: JobEnvelope) -> bool:
     """Free-form Cloud messages need the 24-hour window; templates (and QR) do not."""
     if envelope.channel != "cloud" or envelope.type == "template":
@@ -293,7 +303,7 @@ class Worker:
             log.warning("gave back %d claims whose answer was lost to a Redis outage", given_back)
         return given_back
 
-    def drain(self, queue: str, go_on: Callable[[int], bool] | None = None) -> Steps[int]:
+    def drain(self, queue: str, go_on: Callable[[int], bool] | None = None) -> Steps[Drained]:
         """Send what else waits on a busy transactional queue, without a Celery delivery
         per message: take each message and claim its job in one step (take.lua); when
         the queue is empty, go on with the other transactional queues this process
@@ -303,20 +313,21 @@ class Worker:
         ``go_on`` is asked after each message taken, with how many messages its queue
         still holds, whether to take more (the send loop stopping says no; while a
         backlog is left it adds a lane). Steps, driven by the send loop
-        (:mod:`dispatcher.engine.loop`); returns how many messages were taken."""
+        (:mod:`dispatcher.engine.loop`)."""
         budget = self.settings.worker_drain_jobs
         deadline = time.monotonic() + self.settings.worker_drain_s
         taken = 0
         if budget <= 0 or time.monotonic() >= deadline:
-            return taken
+            return Drained(taken)
         # Its queue first, then the other queues this process serves (in the same call).
         source: NextClaim = ("take", queue, self._served or "")
         claim = yield from self._claim(source)
+        within = True  # the budget is not spent
         while claim is not None:
             taken += 1
-            more = taken < budget and time.monotonic() < deadline
+            within = taken < budget and time.monotonic() < deadline
             backlog = claim.backlog if isinstance(claim, Claim) else 1  # 1: not known
-            more = more and (go_on is None or go_on(backlog))
+            more = within and (go_on is None or go_on(backlog))
             answer: Any = _NOT_TAKEN
             if isinstance(claim, Claim):  # sent, it records its outcome and takes the next
                 envelope = claim.envelope()
@@ -325,7 +336,7 @@ class Worker:
             if not more:
                 break
             claim = answer if answer is not _NOT_TAKEN else (yield from self._claim(source))
-        return taken
+        return Drained(taken, spent=not within)
 
     def refuse_batch(self) -> str:
         return self.refuse(None, "jobs: must be a list of job ids or envelopes")
