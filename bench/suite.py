@@ -461,13 +461,12 @@ def main() -> None:
         help="only the latency phase, at RATE msg/s (to compare settings, e.g. threads)",
     )
     args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="waapi-suite-"))
     if args.latency_only:
-        work = Path(tempfile.mkdtemp(prefix="waapi-suite-"))
         print(json.dumps(latency_at(work, args, args.latency_only)))
         return
     if args.quick:
         args.messages, args.campaign, args.rss_messages, args.repeat = 1000, 2000, 20_000, 1
-    work = Path(tempfile.mkdtemp(prefix="waapi-suite-"))
     r: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "args": {k: str(v) for k, v in vars(args).items()},
