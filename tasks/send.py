@@ -35,11 +35,12 @@ def send(self: Task, job: Any = None, job_id: Any = None, **unexpected: Any) -> 
         raise Reject(str(exc), requeue=True) from exc
 
 
-@app.task(name="waapi.send_batch")
-def send_batch(jobs: Any = None, **unexpected: Any) -> list[str]:
+@app.task(name="waapi.send_batch", bind=True)
+def send_batch(self: Task, jobs: Any = None, **unexpected: Any) -> list[str]:
     try:
         if unexpected:
             return [worker_for(app).refuse(None, _unexpected("waapi.send_batch", unexpected))]
-        return sends_for(app).handle_batch(jobs)
+        queue = (self.request.delivery_info or {}).get("routing_key") or ""
+        return sends_for(app).handle_batch(jobs, queue)
     except StoreUnavailable as exc:
         raise Reject(str(exc), requeue=True) from exc

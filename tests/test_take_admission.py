@@ -1,8 +1,9 @@
-"""A transactional Cloud job is admitted by the script that claims it (take.lua for a
-worker draining its queue, claim.lua for a message Celery delivered; with the admission
-``Limiter.queue_plan`` plans for the queue): one round trip to Redis a message instead
-of two, and every limit held as when the worker admitted the job itself. Real Redis,
-the sandbox gateway, the worker's own logic on this thread."""
+"""A Cloud job is admitted by the script that claims it (take.lua for a worker draining
+its queue, claim.lua for a message Celery delivered, with the admission
+``Limiter.queue_plan`` plans for the queue; claim.lua for a campaign batch's job, planned
+like the jobs before it): one round trip to Redis a message instead of two, and every
+limit held as when the worker admitted the job itself. Real Redis, the sandbox gateway,
+the worker's own logic on this thread."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis
 
 from dispatcher.engine.limiter import Limiter
 from dispatcher.engine.worker import Drained, Worker
+from dispatcher.job.queues import queue_name
 from dispatcher.ledger import schema
 from dispatcher.ledger.jobs import Claim
 from dispatcher.ledger.scripts import now
@@ -190,3 +192,41 @@ def test_a_drain_that_spends_its_budget_says_so(
             assert worker.run(worker.drain(QUEUE)) == Drained(1, spent=False)
         finally:
             worker.close()
+
+
+def test_a_batchs_jobs_are_admitted_with_their_claims(
+    redis_url: str, sandbox: SandboxProcess, client: redis.Redis
+) -> None:
+    """A campaign batch: each job's claim (made with the last job's outcome; a batch's
+    first, like the last batch's jobs from its queue) admits it, planned like the jobs
+    before it (``Limiter.plan_like``): no admission script of its own."""
+    settings = make_settings(redis_url, sandbox.base_url)
+    bulk = queue_name("cloud", FROM, "bulk")
+    count = 10
+
+    def batch(dispatcher: Dispatcher, first: int) -> list[str]:
+        return [
+            dispatcher.send_template(
+                f"+1555{n:07d}", FROM, "hello_world", "en", lane="bulk", campaign_id="spring"
+            )
+            for n in range(first, first + count)
+        ]
+
+    with Dispatcher(settings, client) as dispatcher:
+        worker = Worker.from_settings(settings, 4, client=client)
+        try:
+            for lane in worker.batch(batch(dispatcher, 0), 1, bulk)[1]:
+                worker.run(lane)  # (its first job is admitted on its own: none came before)
+            jobs = batch(dispatcher, 100)
+            client.config_resetstat()
+            states, lanes = worker.batch(jobs, 1, bulk)
+            for lane in lanes:
+                worker.run(lane)
+            calls = script_calls(client)
+        finally:
+            worker.close()
+    assert states == ["sent"] * count
+    assert all(client.hget(schema.job(job_id), "go") == b"1" for job_id in jobs)
+    # Each job: its claim and its outcome (each outcome with the next claim), three
+    # scripts a job when each was admitted on its own.
+    assert calls == 2 * count

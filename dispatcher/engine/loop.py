@@ -112,7 +112,7 @@ class SendLoop:
             with self._holding_lock:
                 self._holding -= hold
 
-    def handle_batch(self, jobs: Any) -> list[str]:
+    def handle_batch(self, jobs: Any, queue: str = "") -> list[str]:
         """A campaign batch (:meth:`Worker.batch`) on the loop: its lanes run there, one
         a job (not one a Celery thread: a few threads carry a campaign at the loop's
         rate), each holding one of the loop's ``WORKER_IN_FLIGHT`` places while it
@@ -122,7 +122,7 @@ class SendLoop:
         which are done)."""
         if not isinstance(jobs, list):
             return [self.worker.refuse_batch()]
-        done = asyncio.run_coroutine_threadsafe(self._batch(jobs), self._loop)
+        done = asyncio.run_coroutine_threadsafe(self._batch(jobs, queue), self._loop)
         return done.result()
 
     def close(self, timeout_s: float | None = None) -> None:
@@ -188,8 +188,8 @@ class SendLoop:
         assert self._http is not None
         return await step.client.call_async(self._http, step.request)
 
-    async def _batch(self, jobs: list[Any]) -> list[str]:
-        states, lanes = self.worker.batch(jobs, self._bulk_lanes)
+    async def _batch(self, jobs: list[Any], queue: str) -> list[str]:
+        states, lanes = self.worker.batch(jobs, self._bulk_lanes, queue)
         ended = await asyncio.gather(
             *(self._in_place(lane) for lane in lanes), return_exceptions=True
         )

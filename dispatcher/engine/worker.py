@@ -67,11 +67,13 @@ _NO_SUCH_JOB = "job_id: no job with this id in the ledger"
 @dataclass(slots=True)
 class _Turn:
     """What one attempt (and its short retries) carries between its steps: the claim to
-    make with its outcome and that claim's answer, a short retry it makes itself, a
-    probe the gateway failed. Held in a context variable: each thread, and each task of
-    the event loop, has its own."""
+    make with its outcome (its admission planned like ``like``, the job sent: a batch's
+    next job) and that claim's answer, a short retry it makes itself, a probe the gateway
+    failed. Held in a context variable: each thread, and each task of the event loop, has
+    its own."""
 
     then: NextClaim | None = None
+    like: JobEnvelope | None = None
     taken: Any = _NOT_TAKEN
     retry_in_s: float | None = None
     probe_failed: bool = False
@@ -141,6 +143,9 @@ class Worker:
         # The transactional queues this process consumes (serve), and their group's digest.
         self._serving: tuple[str, ...] = ()
         self._served: str | None = None
+        # The last job claimed from each bulk queue's batches: the next batch's first claims
+        # plan their admissions like it (batch).
+        self._batch_like: dict[str, JobEnvelope] = {}
 
     @classmethod
     def from_settings(
@@ -221,7 +226,9 @@ class Worker:
             return claim or "missing"  # a duplicate delivery, or not due: nothing to do
         return (yield from self._attempt_then(envelope, claim, None))[0]
 
-    def _claim(self, then: NextClaim, queue: str | None = None) -> Steps[ClaimAnswer]:
+    def _claim(
+        self, then: NextClaim, queue: str | None = None, like: JobEnvelope | None = None
+    ) -> Steps[ClaimAnswer]:
         """Claim (a job, or the next message of a queue: ``Ledger.take_steps``) as this
         worker.
         When Redis goes away mid-call the claim may or may not have been made: its token
@@ -232,26 +239,32 @@ class Worker:
                 beat_once(self.ledger.client, self.identity, (), ttl_s=0)
             self._registered = True
         token = str(next(self._tokens))
-        admit = self._admission_plan(then, queue)
+        admit = self._admission_plan(then, queue, like)
         try:
             return (yield from self.ledger.take_steps(then, self.identity, token, admit))
         except StoreUnavailable:
             self._give_back_later(token)
             raise
 
-    def _admission_plan(self, then: NextClaim, queue: str | None = None) -> tuple[Any, ...]:
-        """The admission the claim ``then`` makes with it (``Limiter.queue_plan``): a
-        take's, planned for the queue it takes from; a claim's, for the queue Celery
-        delivered its message from (``queue``). None while Meta has stopped a template:
-        a job of a stopped template is held, not sent, and a slot reserved for it would
-        be spent for nothing."""
+    def _admission_plan(
+        self, then: NextClaim, queue: str | None = None, like: JobEnvelope | None = None
+    ) -> tuple[Any, ...]:
+        """The admission the claim ``then`` makes with it: a take's, planned for the
+        queue it takes from (``Limiter.queue_plan``); a claim's, for the queue Celery
+        delivered its message from (``queue``), or like the job ``like`` (a batch's last:
+        ``Limiter.plan_like``). None while Meta has stopped a template: a job of a stopped
+        template is held, not sent, and a slot reserved for it would be spent for
+        nothing."""
         kind, subject = then[0], then[1]
-        planned = subject if kind == "take" else queue if kind == "claim" else None
-        if planned is None:
+        planned = subject if kind == "take" else queue
+        if planned is None and like is None:
             return ()
         with self._best_effort("template status"):
             if not self.stopped_templates.any_stopped():
-                return self.limiter.queue_plan(planned)
+                if planned is not None:
+                    return self.limiter.queue_plan(planned)
+                assert like is not None
+                return self.limiter.plan_like(like)
         return ()
 
     def _give_back_later(self, token: str) -> None:
@@ -341,12 +354,17 @@ class Worker:
     def refuse_batch(self) -> str:
         return self.refuse(None, "jobs: must be a list of job ids or envelopes")
 
-    def batch(self, jobs: list[Any], lanes: int) -> tuple[list[str], list[Steps[None]]]:
+    def batch(
+        self, jobs: list[Any], lanes: int, queue: str = ""
+    ) -> tuple[list[str], list[Steps[None]]]:
         """A batch's states (filled in as its jobs are done) and up to ``lanes`` lanes
         that do them, to run at once. Each entry is a job's id (the dispatcher's own
         batches: its envelope is read by the claim) or its envelope (as other apps may
         publish). Each lane takes the batch's next job as it is free; a job it has
-        sent records its outcome and claims the lane's next job in one round trip."""
+        sent records its outcome and claims the lane's next job in one round trip. Each
+        claim makes its job's admission with it, planned like the lane's last job (or
+        the last job of a batch from ``queue``, the queue Celery delivered it from): a
+        job unlike it is admitted as it is sent."""
         states = [""] * len(jobs)
         pending = iter(enumerate(jobs))
         lock = threading.Lock()
@@ -381,7 +399,8 @@ class Worker:
                     item, answer = following, _NOT_TAKEN
                     continue
                 if answer is _NOT_TAKEN:  # else claimed with the last outcome
-                    answer = yield from self._claim(("claim", job_id))
+                    like = self._batch_like.get(queue)
+                    answer = yield from self._claim(("claim", job_id), like=like)
                 claim = answer
                 if claim == "missing":
                     if envelope is not None:  # another app's job: recorded, then sent
@@ -396,6 +415,8 @@ class Worker:
                 if isinstance(claim, Claim):
                     if envelope is None:
                         envelope = claim.envelope()
+                    if queue:
+                        self._batch_like[queue] = envelope
                     states[index], answer = yield from self._attempt_then(envelope, claim, then)
                 else:
                     states[index], answer = claim or "missing", _NOT_TAKEN
@@ -418,7 +439,7 @@ class Worker:
         """:meth:`_attempt`; when the job is sent and ``then`` names the thread's next
         claim (Ledger.finish_then), that claim is made with the outcome, in its round
         trip. Returns the state and that claim's answer (``_NOT_TAKEN``: not made)."""
-        turn = _Turn(then)
+        turn = _Turn(then, envelope)
         reset = _turn.set(turn)
         try:
             state = yield from self._attempt(envelope, claim)
@@ -787,7 +808,7 @@ class Worker:
                 then,
                 self.identity,
                 token,
-                self._admission_plan(then),
+                self._admission_plan(then, like=turn.like),
                 **fields,
             )
         except StoreUnavailable:
