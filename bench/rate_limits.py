@@ -86,7 +86,7 @@ def run_dispatcher(args: argparse.Namespace, work: Path) -> dict[str, object]:
             lines = [hello_line(n) for n in range(int(args.quota * (args.minutes + 0.5)))]
             dispatcher.send_many(lines, lane="transactional")
             for _ in range(args.workers):
-                stack.start_worker(threads=16)
+                stack.start_worker()  # WORKER_CONCURRENCY as shipped
             stack.start_beat()
             samples = watch(sandbox, 60 * args.minutes + 15)
         return windows(sandbox, samples, args.quota, args.minutes)

@@ -31,7 +31,7 @@ class ReferenceGCRA:
             start = max(start, tat - limit.tolerance_ms)
         delay = start - now
         if delay > max_wait:
-            return "wait", delay
+            return "wait", delay - max_wait  # asked again once the slot is within max_wait
         for i, limit in enumerate(self.limits):
             self.tats[i] = max(self.tats[i], start) + limit.interval_ms
         return "ok", delay

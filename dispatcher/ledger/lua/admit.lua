@@ -41,7 +41,8 @@
 -- a uniform draw in [0, 1).
 -- Returns {'ok', delay_ms, probe, ''} (charged; probe = 1 when let through as the
 -- throttle's probe), {'wait', delay_ms, 0, why} (not charged; why is 'throttle',
--- 'limits' or 'reach'), {'paused', 0, 0, 'paused'}.
+-- 'limits' or 'reach'; delay_ms: when to ask again, for 'limits' the time until the job
+-- could go less the max wait), {'paused', 0, 0, 'paused'}.
 --
 -- The messaging limit (Meta counts unique recipients of business-initiated messages per
 -- business portfolio over a moving 24 hours): a send to a recipient whose window is not
@@ -144,7 +145,10 @@ local function admit(KEYS, ARGV)
   local delay = start - now
   if delay > max_wait then
     waited('park', delay)
-    return {'wait', string.format('%.3f', delay), 0, 'limits'}
+    -- Asked again once the job's slot is within the max wait, so that it reserves the
+    -- slot ahead: a job given back until its slot came found it gone by, and the slots
+    -- between unused (a third of every third second at a key's quota).
+    return {'wait', string.format('%.3f', delay - max_wait), 0, 'limits'}
   end
   if ARGV[14 + 2 * n] and ARGV[14 + 2 * n] ~= '' then
     redis.call('HSET', KEYS[#KEYS], 'go', ARGV[14 + 2 * n])
