@@ -284,7 +284,7 @@ class Limiter:
         as they are sent (:meth:`admit_steps`), or planned for like a job of theirs
         (:meth:`plan_like`)."""
         number = self._planned_numbers.get(queue)
-        return () if number is None else self._plan(queue, _Planned(number))
+        return () if number is None else self._plan(queue, lambda: _Planned(number))
 
     def plan_like(self, envelope: Routed) -> tuple[Any, ...]:
         """:meth:`queue_plan` for any job like ``envelope`` but for its recipient: same
@@ -297,16 +297,20 @@ class Limiter:
         number = envelope.from_phone_no
         if envelope.channel != "cloud" or number is None:
             return ()
-        like = (number, envelope.lane, envelope.campaign_id, envelope.campaign_rate)
+        lane, campaign_id, rate = envelope.lane, envelope.campaign_id, envelope.campaign_rate
         if len(self._plans) > MAX_PLANS:  # campaigns come and go
             self._plans.clear()
         return self._plan(
-            like, _Planned(number, lane=like[1], campaign_id=like[2], campaign_rate=like[3])
+            (number, lane, campaign_id, rate),
+            lambda: _Planned(number, lane=lane, campaign_id=campaign_id, campaign_rate=rate),
         )
 
-    def _plan(self, known_as: Hashable, planned: _Planned) -> tuple[Any, ...]:
+    def _plan(self, known_as: Hashable, make: Callable[[], _Planned]) -> tuple[Any, ...]:
+        """The plan known as ``known_as`` (``make`` builds its job when it is not
+        cached), with fresh draws."""
         cached = self._plans.get(known_as)
         if cached is None:
+            planned = make()
             keys, args = self._admission(planned, None, None, ATTEMPT, _Draw)
             values = (*keys, *args)
             marked = ",".join(

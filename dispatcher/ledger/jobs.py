@@ -11,7 +11,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal, TypedDict, Unpack, cast
 
 import redis
@@ -608,16 +608,16 @@ def _taken(result: list[Any], token: str) -> Claim | str | None:
     queue's backlog)."""
     if not result or int(result[0]) == 2:
         return None
-    answer = _claim_of(result, result[-2].decode() if int(result[0]) == 1 else "", token)
-    if isinstance(answer, Claim):
-        return replace(answer, backlog=int(result[-1]))
-    return answer
+    if int(result[0]) != 1:
+        return _claim_of(result, "", token)
+    return _claim_of(result, result[-2].decode(), token, backlog=int(result[-1]))
 
 
-def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
+def _claim_of(result: list[Any], job_id: str, token: str, backlog: int = 0) -> Claim | str:
     """A claim script's answer: {1, attempt, env, window, suppressed, columns, admission?,
     ...} is a Claim (admission: admit.lua's answer when the script admitted the job, a
-    list; 0 or absent when not); {0, reason} is the reason not to send."""
+    list; 0 or absent when not; ``backlog``: take.lua's count of the messages left);
+    {0, reason} is the reason not to send."""
     if int(result[0]) != 1:
         return str(result[1].decode())
     attempt, env, window, suppressed, columns = result[1:6]
@@ -631,4 +631,5 @@ def _claim_of(result: list[Any], job_id: str, token: str) -> Claim | str:
         suppressed.decode(),
         token,
         admission,
+        backlog,
     )
